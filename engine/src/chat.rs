@@ -1,0 +1,167 @@
+//! The chat's line handling, shared by the host REPL and the UEFI console so both accept
+//! the same slash commands and treat a prompt the same way.
+//!
+//! A turn: the user's line plus a newline is fed to the model, and the reply is generated
+//! until a blank line ("\n\n"), the end-of-text token or `max_tokens`. The context carries
+//! over between turns until `/reset`, which also re-seeds the sampler so a reset
+//! conversation is reproducible.
+
+use crate::sampler::SamplerConfig;
+use core::fmt;
+
+/// The reply ends at a blank line: the natural paragraph break of the training text.
+pub const REPLY_STOP: &[u8] = b"\n\n";
+
+pub const HELP: &str = "\
+Type text and press Enter: the model continues it.
+Commands:
+  /help           this list
+  /temp X         sampling temperature (0 = greedy)
+  /topk N         keep the N most likely tokens (0 = off)
+  /topp X         nucleus sampling mass in (0, 1] (1 = off)
+  /minp X         drop tokens below X * the top probability (0 = off)
+  /seed N         re-seed the sampler
+  /max N          maximum tokens per reply
+  /cores N        cores used for inference
+  /reset          forget the conversation
+  /stats          speed and context of the last reply
+  /quit           leave (power off on bare metal)
+Esc or Ctrl-C stops a reply.";
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ChatSettings {
+    pub sampler: SamplerConfig,
+    pub seed: u64,
+    pub max_tokens: usize,
+    pub cores: usize,
+}
+
+impl Default for ChatSettings {
+    fn default() -> Self {
+        ChatSettings { sampler: SamplerConfig::default(), seed: 42, max_tokens: 256, cores: 1 }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Command {
+    Help,
+    Temp(f32),
+    TopK(usize),
+    TopP(f32),
+    MinP(f32),
+    Seed(u64),
+    Max(usize),
+    Cores(usize),
+    Reset,
+    Stats,
+    Quit,
+}
+
+#[derive(Debug, PartialEq)]
+pub enum Line<'a> {
+    Empty,
+    Prompt(&'a str),
+    Command(Command),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CommandError<'a> {
+    Unknown(&'a str),
+    MissingValue(&'static str),
+    BadValue { command: &'static str, value: &'a str, expected: &'static str },
+}
+
+impl fmt::Display for CommandError<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CommandError::Unknown(c) => write!(f, "unknown command {c} (type /help)"),
+            CommandError::MissingValue(c) => write!(f, "{c} needs a value (type /help)"),
+            CommandError::BadValue { command, value, expected } => {
+                write!(f, "{command}: '{value}' is not {expected}")
+            }
+        }
+    }
+}
+
+/// Classifies one input line. Leading and trailing whitespace is ignored; a line starting
+/// with '/' is a command.
+pub fn parse_line(line: &str) -> Result<Line<'_>, CommandError<'_>> {
+    let line = line.trim();
+    if line.is_empty() {
+        return Ok(Line::Empty);
+    }
+    if !line.starts_with('/') {
+        return Ok(Line::Prompt(line));
+    }
+    let mut parts = line.split_whitespace();
+    let name = parts.next().unwrap_or(line);
+    let arg = parts.next();
+    if let Some(extra) = parts.next() {
+        return Err(CommandError::BadValue { command: "command", value: extra, expected: "expected (one value only)" });
+    }
+    fn need<'a>(cmd: &'static str, arg: Option<&'a str>) -> Result<&'a str, CommandError<'a>> {
+        arg.ok_or(CommandError::MissingValue(cmd))
+    }
+    fn float<'a>(cmd: &'static str, arg: Option<&'a str>, lo: f32, hi: f32, lo_open: bool, expected: &'static str) -> Result<f32, CommandError<'a>> {
+        let v = need(cmd, arg)?;
+        let bad = CommandError::BadValue { command: cmd, value: v, expected };
+        let x: f32 = v.parse().map_err(|_| bad.clone())?;
+        let above = if lo_open { x > lo } else { x >= lo };
+        if x.is_finite() && above && x <= hi { Ok(x) } else { Err(bad) }
+    }
+    fn int<'a>(cmd: &'static str, arg: Option<&'a str>, lo: u64, expected: &'static str) -> Result<u64, CommandError<'a>> {
+        let v = need(cmd, arg)?;
+        match v.parse::<u64>() {
+            Ok(n) if n >= lo => Ok(n),
+            _ => Err(CommandError::BadValue { command: cmd, value: v, expected }),
+        }
+    }
+    let no_arg = |c: Command| match arg {
+        None => Ok(Line::Command(c)),
+        Some(v) => Err(CommandError::BadValue { command: "command", value: v, expected: "expected (it takes no value)" }),
+    };
+    let cmd = match name {
+        "/help" | "/?" => return no_arg(Command::Help),
+        "/reset" => return no_arg(Command::Reset),
+        "/stats" => return no_arg(Command::Stats),
+        "/quit" | "/exit" => return no_arg(Command::Quit),
+        "/temp" => Command::Temp(float("/temp", arg, 0.0, 100.0, false, "a temperature between 0 and 100")?),
+        "/topk" => Command::TopK(int("/topk", arg, 0, "a whole number >= 0")? as usize),
+        "/topp" => Command::TopP(float("/topp", arg, 0.0, 1.0, true, "a number in (0, 1]")?),
+        "/minp" => Command::MinP(float("/minp", arg, 0.0, 1.0, false, "a number in [0, 1]")?),
+        "/seed" => Command::Seed(int("/seed", arg, 0, "a whole number >= 0")?),
+        "/max" => Command::Max(int("/max", arg, 1, "a whole number >= 1")? as usize),
+        "/cores" => Command::Cores(int("/cores", arg, 1, "a whole number >= 1")? as usize),
+        other => return Err(CommandError::Unknown(other)),
+    };
+    Ok(Line::Command(cmd))
+}
+
+impl ChatSettings {
+    /// Applies a settings command; true when it was one (the others are actions for the
+    /// caller: help, reset, stats, quit).
+    pub fn apply(&mut self, cmd: Command) -> bool {
+        match cmd {
+            Command::Temp(t) => self.sampler.temperature = t,
+            Command::TopK(k) => self.sampler.top_k = k,
+            Command::TopP(p) => self.sampler.top_p = p,
+            Command::MinP(p) => self.sampler.min_p = p,
+            Command::Seed(s) => self.seed = s,
+            Command::Max(n) => self.max_tokens = n,
+            Command::Cores(n) => self.cores = n,
+            Command::Help | Command::Reset | Command::Stats | Command::Quit => return false,
+        }
+        true
+    }
+}
+
+impl fmt::Display for ChatSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.sampler;
+        write!(
+            f,
+            "temp {} topk {} topp {} minp {} seed {} max {} cores {}",
+            s.temperature, s.top_k, s.top_p, s.min_p, self.seed, self.max_tokens, self.cores
+        )
+    }
+}

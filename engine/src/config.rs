@@ -1,0 +1,77 @@
+//! The boot configuration file (`\llm.cfg`): `key = value` lines, `#` comments.
+//!
+//! Keys: model, temperature, top_k, top_p, min_p, repeat_penalty, seed, max_tokens, cores,
+//! and `prompt` (repeatable): prompts run in order without a keyboard, after which the
+//! machine powers off. A prompt may also be a slash command (for example `/reset`).
+
+use crate::chat::ChatSettings;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::fmt;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct BootConfig {
+    pub model_path: String,
+    pub chat: ChatSettings,
+    pub script: Vec<String>,
+}
+
+impl Default for BootConfig {
+    fn default() -> Self {
+        BootConfig { model_path: String::from("\\model.bin"), chat: ChatSettings::default(), script: Vec::new() }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+impl BootConfig {
+    pub fn parse(text: &str) -> Result<BootConfig, ConfigError> {
+        let mut cfg = BootConfig::default();
+        for (i, raw) in text.lines().enumerate() {
+            let line_no = i + 1;
+            let err = |message: String| ConfigError { line: line_no, message };
+            let line = raw.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let Some((key, value)) = line.split_once('=') else {
+                return Err(err(alloc::format!("expected 'key = value', found '{line}'")));
+            };
+            let (key, value) = (key.trim(), value.trim());
+            let num = |what: &str| -> Result<f32, ConfigError> {
+                value.parse::<f32>().ok().filter(|x| x.is_finite()).ok_or_else(|| err(alloc::format!("{key}: '{value}' is not {what}")))
+            };
+            let int = || -> Result<u64, ConfigError> {
+                value.parse::<u64>().map_err(|_| err(alloc::format!("{key}: '{value}' is not a whole number")))
+            };
+            let s = &mut cfg.chat.sampler;
+            match key {
+                "model" => cfg.model_path = value.to_string(),
+                "temperature" => s.temperature = num("a number")?,
+                "top_k" => s.top_k = int()? as usize,
+                "top_p" => s.top_p = num("a number")?,
+                "min_p" => s.min_p = num("a number")?,
+                "repeat_penalty" => s.repeat_penalty = num("a number")?,
+                "seed" => cfg.chat.seed = int()?,
+                "max_tokens" => cfg.chat.max_tokens = int()?.max(1) as usize,
+                "cores" => cfg.chat.cores = int()?.max(1) as usize,
+                "prompt" => cfg.script.push(value.to_string()),
+                _ => return Err(err(alloc::format!("unknown key '{key}'"))),
+            }
+            if let Err(e) = cfg.chat.sampler.validate() {
+                return Err(err(alloc::format!("{key}: {e}")));
+            }
+        }
+        Ok(cfg)
+    }
+}

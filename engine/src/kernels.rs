@@ -1,0 +1,180 @@
+//! The numeric kernels of the forward pass.
+//!
+//! Every dot product is computed in one canonical order so that a result never depends on
+//! how the work was batched (prefill vs. one token at a time) or split across cores:
+//! element `i` is accumulated into lane `i % 8`, the 8 lanes are combined as
+//! `((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7))`, and a bias is added last. A ragged tail is
+//! accumulated like a zero-padded chunk (0*0 is added to the unused lanes).
+//!
+//! Two numeric families exist: without FMA (`Scalar`; lane += a*b rounds twice) and with
+//! FMA (`Avx2Fma`; lane = fma(a, b, lane) rounds once). Within a family results are
+//! bit-identical on every machine and target; across families they differ in the last bits.
+//! The SIMD versions live in `simd.rs` and are checked against the scalar ones here.
+
+pub const LANES: usize = 8;
+
+/// Which implementation the engine runs. Chosen once per session from CPUID.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelSet {
+    /// Portable code; the compiler may vectorise it (SSE2 baseline) without changing results.
+    Scalar,
+    /// 256-bit AVX2 with fused multiply-add.
+    Avx2Fma,
+}
+
+impl KernelSet {
+    pub fn name(self) -> &'static str {
+        match self {
+            KernelSet::Scalar => "scalar/SSE2 (no FMA)",
+            KernelSet::Avx2Fma => "AVX2+FMA",
+        }
+    }
+
+    /// The fastest set this CPU (and OS) can run. On bare metal, AVX must be enabled in
+    /// CR4/XCR0 before calling this, or it reports `Scalar`.
+    pub fn detect() -> KernelSet {
+        if crate::simd::avx2_fma_usable() { KernelSet::Avx2Fma } else { KernelSet::Scalar }
+    }
+
+    /// Dot product of two equal-length vectors in the canonical order.
+    #[inline]
+    pub fn dot(self, a: &[f32], b: &[f32]) -> f32 {
+        debug_assert_eq!(a.len(), b.len());
+        match self {
+            KernelSet::Scalar => dot_scalar(a, b),
+            // SAFETY: Avx2Fma is only constructed after detection (or by tests that detected).
+            KernelSet::Avx2Fma => unsafe { crate::simd::dot_avx2(a, b) },
+        }
+    }
+
+    /// out (N, OC) = x (N, IC) @ w (OC, IC)^T + bias (OC).
+    pub fn matmul(self, out: &mut [f32], x: &[f32], w: &[f32], bias: Option<&[f32]>, ic: usize, oc: usize) {
+        let n = x.len() / ic;
+        debug_assert_eq!(out.len(), n * oc);
+        debug_assert_eq!(w.len(), oc * ic);
+        match self {
+            KernelSet::Scalar => matmul_scalar(out, x, w, bias, ic, oc),
+            // SAFETY: as for `dot`.
+            KernelSet::Avx2Fma => unsafe { crate::simd::matmul_avx2(out, x, w, bias, ic, oc) },
+        }
+    }
+
+    /// out += a * x, elementwise (FMA in the FMA family).
+    #[inline]
+    pub fn axpy(self, out: &mut [f32], a: f32, x: &[f32]) {
+        match self {
+            KernelSet::Scalar => {
+                for (o, &xi) in out.iter_mut().zip(x) {
+                    *o += a * xi;
+                }
+            }
+            // SAFETY: as for `dot`.
+            KernelSet::Avx2Fma => unsafe { crate::simd::axpy_avx2(out, a, x) },
+        }
+    }
+}
+
+#[inline]
+pub(crate) fn combine_lanes(l: &[f32; LANES]) -> f32 {
+    ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]))
+}
+
+/// Canonical dot product without FMA.
+pub fn dot_scalar(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; LANES];
+    let chunks = a.len() / LANES;
+    for c in 0..chunks {
+        let (x, y) = (&a[c * LANES..c * LANES + LANES], &b[c * LANES..c * LANES + LANES]);
+        for l in 0..LANES {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    let rest = chunks * LANES;
+    if rest < a.len() {
+        for l in 0..LANES {
+            let (x, y) = if rest + l < a.len() { (a[rest + l], b[rest + l]) } else { (0.0, 0.0) };
+            acc[l] += x * y;
+        }
+    }
+    combine_lanes(&acc)
+}
+
+/// Canonical dot product with fused multiply-add, computed with `libm::fmaf`: the portable
+/// reference the AVX2 kernels are tested against (slow; not used for inference).
+pub fn dot_fma_reference(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; LANES];
+    let padded = a.len().div_ceil(LANES) * LANES;
+    for i in 0..padded {
+        let (x, y) = if i < a.len() { (a[i], b[i]) } else { (0.0, 0.0) };
+        acc[i % LANES] = libm::fmaf(x, y, acc[i % LANES]);
+    }
+    combine_lanes(&acc)
+}
+
+fn matmul_scalar(out: &mut [f32], x: &[f32], w: &[f32], bias: Option<&[f32]>, ic: usize, oc: usize) {
+    for (xrow, orow) in x.chunks_exact(ic).zip(out.chunks_exact_mut(oc)) {
+        for (o, out_o) in orow.iter_mut().enumerate() {
+            let d = dot_scalar(xrow, &w[o * ic..(o + 1) * ic]);
+            *out_o = match bias {
+                Some(b) => d + b[o],
+                None => d,
+            };
+        }
+    }
+}
+
+/// out (C) = LayerNorm(x (C)) * weight + bias, with llm.c's epsilon 1e-5.
+pub fn layernorm(out: &mut [f32], x: &[f32], weight: &[f32], bias: &[f32]) {
+    let c = x.len() as f32;
+    let mut sum = 0.0f32;
+    for &v in x {
+        sum += v;
+    }
+    let mean = sum / c;
+    let mut var = 0.0f32;
+    for &v in x {
+        let d = v - mean;
+        var += d * d;
+    }
+    let rstd = 1.0 / libm::sqrtf(var / c + 1e-5);
+    for i in 0..x.len() {
+        out[i] = (x[i] - mean) * rstd * weight[i] + bias[i];
+    }
+}
+
+const GELU_SCALE: f32 = 0.797_884_6; // sqrt(2 / pi)
+
+/// GELU, tanh approximation (as GPT-2 and llm.c), in place.
+pub fn gelu(x: &mut [f32]) {
+    for v in x.iter_mut() {
+        let u = *v;
+        let cube = 0.044715 * u * u * u;
+        *v = 0.5 * u * (1.0 + libm::tanhf(GELU_SCALE * (u + cube)));
+    }
+}
+
+/// Softmax in place over the whole slice (max-subtracted for stability).
+pub fn softmax(x: &mut [f32]) {
+    let mut max = f32::NEG_INFINITY;
+    for &v in x.iter() {
+        if v > max {
+            max = v;
+        }
+    }
+    let mut sum = 0.0f32;
+    for v in x.iter_mut() {
+        *v = libm::expf(*v - max);
+        sum += *v;
+    }
+    let inv = 1.0 / sum;
+    for v in x.iter_mut() {
+        *v *= inv;
+    }
+}
+
+/// x += y, elementwise (the residual connection).
+pub fn residual_add(x: &mut [f32], y: &[f32]) {
+    for (a, &b) in x.iter_mut().zip(y) {
+        *a += b;
+    }
+}

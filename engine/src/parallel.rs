@@ -1,0 +1,24 @@
+//! How the engine hands independent work items to several cores without knowing who runs
+//! them: rayon threads on the host, MP Services application processors on bare metal.
+
+/// Runs `tasks` independent closures `f(0) .. f(tasks - 1)`, possibly concurrently, and
+/// returns when all are done. Implementations must run every index exactly once.
+pub trait Parallel: Sync {
+    /// How many workers (including the caller) may run tasks at once.
+    fn workers(&self) -> usize;
+    fn run(&self, tasks: usize, f: &(dyn Fn(usize) + Sync));
+}
+
+/// Everything on the calling core.
+pub struct Serial;
+
+impl Parallel for Serial {
+    fn workers(&self) -> usize {
+        1
+    }
+    fn run(&self, tasks: usize, f: &(dyn Fn(usize) + Sync)) {
+        for i in 0..tasks {
+            f(i);
+        }
+    }
+}

@@ -1,0 +1,252 @@
+//! Tokens <-> bytes: the byte-level vocabulary (V = 256, our models) and llm.c's tokenizer
+//! file (decode table for GPT-2 BPE and friends), plus safe printing of partial UTF-8.
+//!
+//! llm.c's tokenizer file: uint32 header[256] = {20240328, version, vocab_size, eot (v2)},
+//! then for each token a u8 length and that many bytes.
+
+use alloc::vec::Vec;
+use core::fmt;
+
+pub const TOKENIZER_MAGIC: u32 = 20240328;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenizerError {
+    TooShort,
+    BadMagic { found: u32 },
+    UnsupportedVersion { found: u32 },
+    BadVocab { found: u32 },
+    Truncated { token: usize },
+    TrailingBytes { extra: usize },
+    EmptyToken { token: usize },
+}
+
+impl fmt::Display for TokenizerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TokenizerError::TooShort => write!(f, "tokenizer file is shorter than its 1024-byte header"),
+            TokenizerError::BadMagic { found } => {
+                write!(f, "bad tokenizer magic {found} (llm.c tokenizer files start with {TOKENIZER_MAGIC})")
+            }
+            TokenizerError::UnsupportedVersion { found } => {
+                write!(f, "unsupported tokenizer version {found} (supported: 1, 2)")
+            }
+            TokenizerError::BadVocab { found } => write!(f, "bad tokenizer vocabulary size {found}"),
+            TokenizerError::Truncated { token } => write!(f, "tokenizer file is truncated at token {token}"),
+            TokenizerError::TrailingBytes { extra } => write!(f, "tokenizer file has {extra} unexpected trailing bytes"),
+            TokenizerError::EmptyToken { token } => write!(f, "tokenizer token {token} has length 0"),
+        }
+    }
+}
+
+/// A vocabulary that can decode every token and encode text.
+pub enum Tokenizer {
+    /// Token i is the byte i (V = 256).
+    Bytes,
+    /// A decode table from an llm.c tokenizer file.
+    Table(TokenTable),
+}
+
+pub struct TokenTable {
+    /// All token bytes back to back; token i is blob[starts[i]..starts[i + 1]].
+    blob: Vec<u8>,
+    starts: Vec<u32>,
+    pub eot: Option<u32>,
+}
+
+impl Tokenizer {
+    /// Parses an llm.c tokenizer file (versions 1 and 2).
+    pub fn from_llmc_bytes(bytes: &[u8]) -> Result<Tokenizer, TokenizerError> {
+        if bytes.len() < 1024 {
+            return Err(TokenizerError::TooShort);
+        }
+        let h = |i: usize| u32::from_le_bytes(bytes[i * 4..i * 4 + 4].try_into().unwrap());
+        if h(0) != TOKENIZER_MAGIC {
+            return Err(TokenizerError::BadMagic { found: h(0) });
+        }
+        let version = h(1);
+        if version != 1 && version != 2 {
+            return Err(TokenizerError::UnsupportedVersion { found: version });
+        }
+        let vocab = h(2);
+        if vocab == 0 || vocab > 1 << 24 {
+            return Err(TokenizerError::BadVocab { found: vocab });
+        }
+        let eot = if version == 2 { Some(h(3)).filter(|&e| e < vocab) } else { None };
+        let mut blob = Vec::new();
+        let mut starts = Vec::with_capacity(vocab as usize + 1);
+        let mut at = 1024;
+        for token in 0..vocab as usize {
+            starts.push(blob.len() as u32);
+            let len = *bytes.get(at).ok_or(TokenizerError::Truncated { token })? as usize;
+            if len == 0 {
+                return Err(TokenizerError::EmptyToken { token });
+            }
+            let piece = bytes.get(at + 1..at + 1 + len).ok_or(TokenizerError::Truncated { token })?;
+            blob.extend_from_slice(piece);
+            at += 1 + len;
+        }
+        starts.push(blob.len() as u32);
+        if at != bytes.len() {
+            return Err(TokenizerError::TrailingBytes { extra: bytes.len() - at });
+        }
+        Ok(Tokenizer::Table(TokenTable { blob, starts, eot }))
+    }
+
+    /// Writes an llm.c version-2 tokenizer file for the byte vocabulary (so llm.c can decode
+    /// our models' output); `eot` is recorded but byte models have no special token.
+    pub fn byte_table_file() -> Vec<u8> {
+        let mut out = Vec::with_capacity(1024 + 512);
+        let header = [TOKENIZER_MAGIC, 2, 256, 256];
+        for i in 0..256 {
+            out.extend_from_slice(&header.get(i).copied().unwrap_or(0).to_le_bytes());
+        }
+        for b in 0..=255u8 {
+            out.push(1);
+            out.push(b);
+        }
+        out
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        match self {
+            Tokenizer::Bytes => 256,
+            Tokenizer::Table(t) => t.starts.len() - 1,
+        }
+    }
+
+    pub fn eot(&self) -> Option<u32> {
+        match self {
+            Tokenizer::Bytes => None,
+            Tokenizer::Table(t) => t.eot,
+        }
+    }
+
+    /// The bytes of one token (empty for an id outside the vocabulary).
+    pub fn decode(&self, token: u32) -> &[u8] {
+        match self {
+            Tokenizer::Bytes => {
+                const ALL: [u8; 256] = {
+                    let mut a = [0u8; 256];
+                    let mut i = 0;
+                    while i < 256 {
+                        a[i] = i as u8;
+                        i += 1;
+                    }
+                    a
+                };
+                if token < 256 { &ALL[token as usize..token as usize + 1] } else { &[] }
+            }
+            Tokenizer::Table(t) => {
+                let i = token as usize;
+                if i + 1 < t.starts.len() { &t.blob[t.starts[i] as usize..t.starts[i + 1] as usize] } else { &[] }
+            }
+        }
+    }
+
+    /// Appends the tokens of `text`. Bytes: exact. Table: greedy longest match, which is not
+    /// GPT-2's BPE merge order (llm.c ships no encoder) but always round-trips the text;
+    /// bytes no token covers are skipped.
+    pub fn encode(&self, text: &[u8], out: &mut Vec<u32>) {
+        match self {
+            Tokenizer::Bytes => out.extend(text.iter().map(|&b| b as u32)),
+            Tokenizer::Table(t) => {
+                let mut at = 0;
+                while at < text.len() {
+                    let mut best: Option<(usize, u32)> = None;
+                    for id in 0..t.starts.len() - 1 {
+                        if Some(id as u32) == t.eot {
+                            continue;
+                        }
+                        let piece = &t.blob[t.starts[id] as usize..t.starts[id + 1] as usize];
+                        if text[at..].starts_with(piece) && best.is_none_or(|(len, _)| piece.len() > len) {
+                            best = Some((piece.len(), id as u32));
+                        }
+                    }
+                    match best {
+                        Some((len, id)) => {
+                            out.push(id);
+                            at += len;
+                        }
+                        None => at += 1,
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Turns a stream of bytes into printable characters. Complete UTF-8 sequences become their
+/// character; invalid bytes become U+FFFD; control characters other than newline and tab are
+/// dropped so they cannot garble a console. Allocation-free.
+#[derive(Default)]
+pub struct Utf8Printer {
+    buf: [u8; 4],
+    len: usize,
+}
+
+impl Utf8Printer {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Feeds bytes, calling `emit` for each printable character completed.
+    pub fn push(&mut self, bytes: &[u8], emit: &mut dyn FnMut(char)) {
+        for &b in bytes {
+            self.push_byte(b, emit);
+        }
+    }
+
+    fn push_byte(&mut self, b: u8, emit: &mut dyn FnMut(char)) {
+        if self.len > 0 {
+            if b & 0xC0 == 0x80 {
+                self.buf[self.len] = b;
+                self.len += 1;
+                let need = utf8_len(self.buf[0]);
+                if self.len == need {
+                    match core::str::from_utf8(&self.buf[..need]) {
+                        Ok(s) => s.chars().for_each(|c| printable(c, emit)),
+                        Err(_) => emit(char::REPLACEMENT_CHARACTER),
+                    }
+                    self.len = 0;
+                }
+                return;
+            }
+            // A sequence broken off by a non-continuation byte.
+            emit(char::REPLACEMENT_CHARACTER);
+            self.len = 0;
+        }
+        match utf8_len(b) {
+            1 => printable(b as char, emit),
+            0 => emit(char::REPLACEMENT_CHARACTER),
+            _ => {
+                self.buf[0] = b;
+                self.len = 1;
+            }
+        }
+    }
+
+    /// Ends the stream: an unfinished sequence becomes U+FFFD.
+    pub fn flush(&mut self, emit: &mut dyn FnMut(char)) {
+        if self.len > 0 {
+            emit(char::REPLACEMENT_CHARACTER);
+            self.len = 0;
+        }
+    }
+}
+
+/// Length of a UTF-8 sequence from its first byte; 0 for bytes that cannot start one.
+fn utf8_len(b: u8) -> usize {
+    match b {
+        0x00..=0x7F => 1,
+        0xC2..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        0xF0..=0xF4 => 4,
+        _ => 0,
+    }
+}
+
+fn printable(c: char, emit: &mut dyn FnMut(char)) {
+    if c == '\n' || c == '\t' || !c.is_control() {
+        emit(c);
+    }
+}
