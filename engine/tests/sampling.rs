@@ -1,0 +1,286 @@
+//! Sampler, tokenizer, stop strings, sliding window and chat command parsing.
+mod common;
+
+use common::*;
+use llm_engine::chat::{self, Command, Line};
+use llm_engine::config::BootConfig;
+use llm_engine::sampler::{argmax, Rng, Sampler, SamplerConfig};
+use llm_engine::{KernelSet, Model, Serial, Session, StopFilter, Tokenizer, Utf8Printer};
+
+fn cfg(temperature: f32, top_k: usize, top_p: f32, min_p: f32) -> SamplerConfig {
+    SamplerConfig { temperature, top_k, top_p, min_p, repeat_penalty: 1.0, repeat_window: 64 }
+}
+
+/// Empirical frequencies of 40,000 draws.
+fn histogram(s: &mut Sampler, logits: &[f32]) -> Vec<f64> {
+    let mut h = vec![0.0; logits.len()];
+    let n = 40_000;
+    for _ in 0..n {
+        h[s.sample(logits, &[]) as usize] += 1.0 / n as f64;
+    }
+    h
+}
+
+fn softmax64(l: &[f32], t: f64) -> Vec<f64> {
+    let m = l.iter().cloned().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let e: Vec<f64> = l.iter().map(|&x| ((x as f64 - m) / t).exp()).collect();
+    let z: f64 = e.iter().sum();
+    e.iter().map(|x| x / z).collect()
+}
+
+const LOGITS: [f32; 6] = [2.0, 1.0, 0.5, 0.0, -1.0, 1.5];
+
+#[test]
+fn greedy_is_argmax_with_first_index_on_ties() {
+    let mut s = Sampler::new(6, cfg(0.0, 0, 1.0, 0.0), 1);
+    assert_eq!(s.sample(&LOGITS, &[]), 0);
+    assert_eq!(s.sample(&[1.0, 3.0, 3.0], &[]), 1);
+    assert_eq!(argmax(&[0.0, -1.0]), 0);
+}
+
+#[test]
+fn temperature_sampling_follows_the_softmax() {
+    for t in [0.5f32, 1.0, 2.0] {
+        let mut s = Sampler::new(6, cfg(t, 0, 1.0, 0.0), 7);
+        let h = histogram(&mut s, &LOGITS);
+        let p = softmax64(&LOGITS, t as f64);
+        for i in 0..6 {
+            assert!((h[i] - p[i]).abs() < 0.012, "t {t} token {i}: {} vs {}", h[i], p[i]);
+        }
+    }
+}
+
+#[test]
+fn top_k_top_p_min_p_restrict_and_renormalise() {
+    let p = softmax64(&LOGITS, 1.0); // order: 0 (2.0), 5 (1.5), 1 (1.0), 2, 3, 4
+    // top-k 2: only tokens 0 and 5, in proportion.
+    let h = histogram(&mut Sampler::new(6, cfg(1.0, 2, 1.0, 0.0), 3), &LOGITS);
+    let z = p[0] + p[5];
+    assert!((h[0] - p[0] / z).abs() < 0.012 && (h[5] - p[5] / z).abs() < 0.012);
+    assert_eq!(h[1] + h[2] + h[3] + h[4], 0.0);
+    // top-p just above p0: the nucleus is {0, 5}.
+    let h = histogram(&mut Sampler::new(6, cfg(1.0, 0, (p[0] + 0.01) as f32, 0.0), 3), &LOGITS);
+    assert!(h[0] > 0.0 && h[5] > 0.0 && h[1] + h[2] + h[3] + h[4] == 0.0);
+    // min-p 0.5: keep tokens with p >= 0.5 * p_max -> 0 and 5 (e^-0.5 = 0.61), not 1 (e^-1).
+    let h = histogram(&mut Sampler::new(6, cfg(1.0, 0, 1.0, 0.5), 3), &LOGITS);
+    assert!(h[0] > 0.0 && h[5] > 0.0 && h[1] + h[2] + h[3] + h[4] == 0.0);
+    // top-k 1 is greedy.
+    let mut s = Sampler::new(6, cfg(1.5, 1, 1.0, 0.0), 3);
+    assert!((0..100).all(|_| s.sample(&LOGITS, &[]) == 0));
+}
+
+#[test]
+fn repetition_penalty_discourages_recent_tokens_once_each() {
+    let mut c = cfg(0.0, 0, 1.0, 0.0);
+    c.repeat_penalty = 2.0;
+    let mut s = Sampler::new(6, c, 1);
+    // Token 0 (2.0 -> 1.0) falls below token 5 (1.5).
+    assert_eq!(s.sample(&LOGITS, &[0, 0, 0]), 5);
+    // Both penalised: 0 -> 1.0, 5 -> 0.75; 0 wins again. Repeats are not applied twice.
+    assert_eq!(s.sample(&LOGITS, &[0, 5, 0, 0]), 0);
+    // Outside the window it does not count.
+    let mut c2 = c;
+    c2.repeat_window = 1;
+    let mut s = Sampler::new(6, c2, 1);
+    assert_eq!(s.sample(&LOGITS, &[0, 3]), 0);
+}
+
+#[test]
+fn same_seed_same_tokens_different_seed_different_tokens() {
+    let draw = |seed| {
+        let mut s = Sampler::new(6, cfg(1.0, 0, 1.0, 0.0), seed);
+        (0..64).map(|_| s.sample(&LOGITS, &[])).collect::<Vec<_>>()
+    };
+    assert_eq!(draw(42), draw(42));
+    assert_ne!(draw(42), draw(43));
+}
+
+#[test]
+fn rng_is_uniform_and_pinned() {
+    // The exact stream is part of the cross-target contract: pin its first values.
+    let mut r = Rng::new(0);
+    let first: Vec<u64> = (0..3).map(|_| r.next_u64()).collect();
+    let mut again = Rng::new(0);
+    assert_eq!(first, (0..3).map(|_| again.next_u64()).collect::<Vec<_>>());
+    let mut r = Rng::new(5);
+    let mean = (0..100_000).map(|_| r.next_f32() as f64).sum::<f64>() / 100_000.0;
+    assert!((mean - 0.5).abs() < 0.01);
+    let mut r = Rng::new(5);
+    assert!((0..100_000).all(|_| (0.0..1.0).contains(&r.next_f32())));
+}
+
+#[test]
+fn llmc_tokenizer_files_decode_and_errors_are_named() {
+    let mut file = vec![0u8; 1024];
+    for (i, v) in [20240328u32, 2, 3, 2].iter().enumerate() {
+        file[i * 4..i * 4 + 4].copy_from_slice(&v.to_le_bytes());
+    }
+    for piece in [&b"he"[..], b"llo", b"<|endoftext|>"] {
+        file.push(piece.len() as u8);
+        file.extend_from_slice(piece);
+    }
+    let t = Tokenizer::from_llmc_bytes(&file).unwrap();
+    assert_eq!(t.vocab_size(), 3);
+    assert_eq!(t.eot(), Some(2));
+    assert_eq!(t.decode(1), b"llo");
+    assert_eq!(t.decode(99), b"");
+    let mut enc = vec![];
+    t.encode(b"hello", &mut enc);
+    assert_eq!(enc, vec![0, 1]);
+    // Version 1 has no end-of-text token.
+    let mut v1 = file.clone();
+    v1[4] = 1;
+    assert_eq!(Tokenizer::from_llmc_bytes(&v1).unwrap().eot(), None);
+    let mut bad = file.clone();
+    bad[0] = 0;
+    assert!(matches!(Tokenizer::from_llmc_bytes(&bad), Err(llm_engine::tokenizer::TokenizerError::BadMagic { .. })));
+    let mut v9 = file.clone();
+    v9[4] = 9;
+    assert!(matches!(Tokenizer::from_llmc_bytes(&v9), Err(llm_engine::tokenizer::TokenizerError::UnsupportedVersion { found: 9 })));
+    assert!(matches!(Tokenizer::from_llmc_bytes(&file[..file.len() - 2]), Err(llm_engine::tokenizer::TokenizerError::Truncated { token: 2 })));
+    let mut long = file.clone();
+    long.push(0);
+    assert!(matches!(Tokenizer::from_llmc_bytes(&long), Err(llm_engine::tokenizer::TokenizerError::TrailingBytes { extra: 1 })));
+    // Our byte table file round-trips through the same parser.
+    let bt = Tokenizer::from_llmc_bytes(&Tokenizer::byte_table_file()).unwrap();
+    assert!((0..256).all(|i| bt.decode(i) == Tokenizer::Bytes.decode(i)));
+}
+
+fn print(bytes: &[u8]) -> String {
+    let mut s = String::new();
+    let mut p = Utf8Printer::new();
+    for b in bytes {
+        p.push(std::slice::from_ref(b), &mut |c| s.push(c));
+    }
+    p.flush(&mut |c| s.push(c));
+    s
+}
+
+#[test]
+fn utf8_printer_joins_split_characters_and_replaces_garbage() {
+    assert_eq!(print("héllo ✓ 🦀\n\tx".as_bytes()), "héllo ✓ 🦀\n\tx");
+    assert_eq!(print(&[b'a', 0xFF, b'b']), "a\u{FFFD}b");
+    assert_eq!(print(&[0xE2, 0x9C, b'x']), "\u{FFFD}x"); // truncated sequence
+    assert_eq!(print(&[b'a', 0x1B, b'[', b'2', b'J', 0x07, b'\r']), "a[2J"); // controls dropped
+    assert_eq!(print(&[0xF0, 0x9F]), "\u{FFFD}"); // unfinished at the end
+    assert_eq!(print(&[0xED, 0xA0, 0x80]), "\u{FFFD}"); // surrogate: invalid UTF-8
+}
+
+fn run_filter(stops: &[&[u8]], pieces: &[&[u8]]) -> (Vec<u8>, bool) {
+    let mut f = StopFilter::new(stops);
+    let mut out = vec![];
+    for p in pieces {
+        if f.push(p, &mut |b| out.extend_from_slice(b)) {
+            return (out, true);
+        }
+    }
+    f.finish(&mut |b| out.extend_from_slice(b));
+    (out, false)
+}
+
+#[test]
+fn stop_strings_are_held_back_and_removed() {
+    assert_eq!(run_filter(&[b"\n\n"], &[b"a", b"\n", b"b", b"\n", b"\n", b"c"]), (b"a\nb".to_vec(), true));
+    assert_eq!(run_filter(&[b"END"], &[b"xE", b"N", b"q"]), (b"xENq".to_vec(), false));
+    assert_eq!(run_filter(&[b"END"], &[b"xEN"]), (b"xEN".to_vec(), false));
+    assert_eq!(run_filter(&[b"AB", b"XYZ"], &[b"1XY", b"Z2"]), (b"1".to_vec(), true));
+    assert_eq!(run_filter(&[], &[b"a\n\n"]), (b"a\n\n".to_vec(), false));
+}
+
+fn tiny_model(t: usize) -> Model<'static> {
+    let c = config(2, 2, 16, t, 256, 256);
+    Model::from_params(c, random_params(&c, 77, 0.3)).unwrap()
+}
+
+#[test]
+fn sliding_window_keeps_the_last_half_and_equals_a_fresh_prefill() {
+    let model = tiny_model(8);
+    let mut s = Session::new(&model, KernelSet::Scalar, cfg(0.0, 0, 1.0, 0.0), 1);
+    s.feed(&[1, 2, 3, 4, 5, 6, 7], &Serial).unwrap();
+    s.feed(&[8], &Serial).unwrap();
+    assert_eq!(s.slides, 0);
+    s.feed(&[9], &Serial).unwrap(); // 9 tokens do not fit in 8: keep the last 4
+    assert_eq!(s.slides, 1);
+    assert_eq!(s.context(), &[6, 7, 8, 9]);
+    let mut fresh = Session::new(&model, KernelSet::Scalar, cfg(0.0, 0, 1.0, 0.0), 1);
+    fresh.feed(&[6, 7, 8, 9], &Serial).unwrap();
+    assert_eq!(s.logits().unwrap(), fresh.logits().unwrap());
+    // A prompt longer than the context keeps its own last half.
+    s.reset();
+    s.feed(&(0..20).collect::<Vec<u32>>(), &Serial).unwrap();
+    assert_eq!(s.context(), &[16, 17, 18, 19]);
+    // Generating far past the context length works.
+    let mut out = vec![];
+    let made = s.generate(&Tokenizer::Bytes, 50, &mut StopFilter::none(), &Serial, &mut |b| {
+        out.extend_from_slice(b);
+        true
+    });
+    assert_eq!(made, Ok(50));
+    assert_eq!(out.len(), 50);
+    assert!(s.slides >= 10);
+    // Bad tokens are refused and change nothing.
+    let before = s.context().to_vec();
+    assert!(s.feed(&[1, 999], &Serial).is_err());
+    assert_eq!(s.context(), &before[..]);
+}
+
+#[test]
+fn generate_is_deterministic_per_seed_and_cancellable() {
+    let model = tiny_model(32);
+    let run = |seed, cancel_after: usize| {
+        let mut s = Session::new(&model, KernelSet::Scalar, cfg(1.0, 20, 0.9, 0.0), seed);
+        s.feed(b"Hi".map(|b| b as u32).as_slice(), &Serial).unwrap();
+        let mut out = vec![];
+        let mut n = 0;
+        s.generate(&Tokenizer::Bytes, 40, &mut StopFilter::none(), &Serial, &mut |b| {
+            out.extend_from_slice(b);
+            n += 1;
+            n < cancel_after
+        })
+        .unwrap();
+        out
+    };
+    assert_eq!(run(1, usize::MAX), run(1, usize::MAX));
+    assert_ne!(run(1, usize::MAX), run(2, usize::MAX));
+    assert_eq!(run(1, 5).len(), 5);
+}
+
+#[test]
+fn chat_lines_parse_into_shared_commands() {
+    assert_eq!(chat::parse_line("  hello there "), Ok(Line::Prompt("hello there")));
+    assert_eq!(chat::parse_line("   "), Ok(Line::Empty));
+    assert_eq!(chat::parse_line("/temp 0.5"), Ok(Line::Command(Command::Temp(0.5))));
+    assert_eq!(chat::parse_line("/topk 10"), Ok(Line::Command(Command::TopK(10))));
+    assert_eq!(chat::parse_line("/topp 1"), Ok(Line::Command(Command::TopP(1.0))));
+    assert_eq!(chat::parse_line("/minp 0.1"), Ok(Line::Command(Command::MinP(0.1))));
+    assert_eq!(chat::parse_line("/seed 7"), Ok(Line::Command(Command::Seed(7))));
+    assert_eq!(chat::parse_line("/max 9"), Ok(Line::Command(Command::Max(9))));
+    assert_eq!(chat::parse_line("/cores 2"), Ok(Line::Command(Command::Cores(2))));
+    for (l, c) in [("/help", Command::Help), ("/reset", Command::Reset), ("/stats", Command::Stats), ("/quit", Command::Quit)] {
+        assert_eq!(chat::parse_line(l), Ok(Line::Command(c)));
+    }
+    for bad in ["/temp", "/temp -1", "/temp x", "/topp 0", "/topp 1.5", "/minp 2", "/max 0", "/topk -3", "/bogus", "/reset now", "/seed 1 2"] {
+        let e = chat::parse_line(bad).expect_err(bad);
+        assert!(!e.to_string().is_empty());
+    }
+    let mut s = chat::ChatSettings::default();
+    assert!(s.apply(Command::Temp(0.0)));
+    assert_eq!(s.sampler.temperature, 0.0);
+    assert!(!s.apply(Command::Reset));
+}
+
+#[test]
+fn boot_config_parses_and_rejects_with_line_numbers() {
+    let c = BootConfig::parse("# demo\nmodel = \\m.bin\ntemperature = 0\nseed=7\nmax_tokens = 20\nprompt = ROMEO:\nprompt = /reset\n").unwrap();
+    assert_eq!(c.model_path, "\\m.bin");
+    assert_eq!(c.chat.sampler.temperature, 0.0);
+    assert_eq!(c.chat.seed, 7);
+    assert_eq!(c.chat.max_tokens, 20);
+    assert_eq!(c.script, vec!["ROMEO:".to_string(), "/reset".to_string()]);
+    let e = BootConfig::parse("seed = 1\ncolour = blue\n").unwrap_err();
+    assert_eq!(e.line, 2);
+    assert!(e.to_string().contains("unknown key 'colour'"));
+    assert_eq!(BootConfig::parse("temperature = hot").unwrap_err().line, 1);
+    assert_eq!(BootConfig::parse("\n\nnonsense").unwrap_err().line, 3);
+    assert!(BootConfig::parse("top_p = 0").is_err());
+}
