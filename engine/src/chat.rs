@@ -6,7 +6,12 @@
 //! over between turns until `/reset`, which also re-seeds the sampler so a reset
 //! conversation is reproducible.
 
+use crate::model::EngineError;
+use crate::parallel::Parallel;
 use crate::sampler::SamplerConfig;
+use crate::session::{Session, StopFilter};
+use crate::tokenizer::Tokenizer;
+use alloc::vec::Vec;
 use core::fmt;
 
 /// The reply ends at a blank line: the natural paragraph break of the training text.
@@ -164,4 +169,53 @@ impl fmt::Display for ChatSettings {
             s.temperature, s.top_k, s.top_p, s.min_p, self.seed, self.max_tokens, self.cores
         )
     }
+}
+
+/// What the caller must do after a command (settings are already applied to the session).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// A setting changed; show the settings.
+    Updated,
+    Help,
+    /// The conversation was forgotten and the sampler re-seeded.
+    Reset,
+    Stats,
+    Quit,
+}
+
+/// Applies a command to the settings and the session, the same way on every front end.
+pub fn handle_command(settings: &mut ChatSettings, session: &mut Session<'_>, cmd: Command) -> Action {
+    match cmd {
+        Command::Help => Action::Help,
+        Command::Stats => Action::Stats,
+        Command::Quit => Action::Quit,
+        Command::Reset => {
+            session.reset();
+            session.sampler.reseed(settings.seed);
+            Action::Reset
+        }
+        other => {
+            settings.apply(other);
+            session.sampler.config = settings.sampler;
+            if let Command::Seed(s) = other {
+                session.sampler.reseed(s);
+            }
+            Action::Updated
+        }
+    }
+}
+
+/// Feeds one user turn (the line plus a newline) and returns its token count. The reply is
+/// then `session.generate(tokenizer, settings.max_tokens, &mut reply_stops(), ..)`.
+pub fn feed_turn(session: &mut Session<'_>, tokenizer: &Tokenizer, line: &str, par: &dyn Parallel) -> Result<usize, EngineError> {
+    let mut tokens = Vec::with_capacity(line.len() + 1);
+    tokenizer.encode(line.as_bytes(), &mut tokens);
+    tokenizer.encode(b"\n", &mut tokens);
+    session.feed(&tokens, par)?;
+    Ok(tokens.len())
+}
+
+/// The stop strings of a chat reply.
+pub fn reply_stops() -> StopFilter {
+    StopFilter::new(&[REPLY_STOP])
 }

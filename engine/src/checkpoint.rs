@@ -339,3 +339,5 @@ pub fn encode_v5(config: &Config, params: &[f32]) -> Vec<u8> {
     }
     out
 }
+
+impl core::error::Error for CheckpointError {}

@@ -75,3 +75,5 @@ impl BootConfig {
         Ok(cfg)
     }
 }
+
+impl core::error::Error for ConfigError {}

@@ -344,3 +344,5 @@ impl RunState {
         &mut self.logits
     }
 }
+
+impl core::error::Error for EngineError {}

@@ -245,3 +245,5 @@ fn pick(probs: &[f32], candidates: Option<&[u32]>, r: f32, mass: f32) -> u32 {
         }
     }
 }
+
+impl core::error::Error for SamplerError {}

@@ -250,3 +250,5 @@ fn printable(c: char, emit: &mut dyn FnMut(char)) {
         emit(c);
     }
 }
+
+impl core::error::Error for TokenizerError {}

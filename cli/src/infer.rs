@@ -1,0 +1,360 @@
+//! inspect, generate, chat and bench: the engine on the host.
+
+use crate::host::{self, MappedFile, TextOut, Threads};
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use llm_engine::chat::{self, Action, ChatSettings, Line};
+use llm_engine::{checkpoint, KernelSet, Model, RunState, SamplerConfig, Serial, Session, StopFilter};
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Sampling flags shared by generate and chat.
+#[derive(Args, Clone, Debug)]
+pub struct SamplingArgs {
+    /// Temperature; 0 means greedy decoding.
+    #[arg(long, default_value_t = 0.8)]
+    pub temperature: f32,
+    /// Keep only the K most likely tokens (0 = off).
+    #[arg(long, default_value_t = 40)]
+    pub top_k: usize,
+    /// Nucleus sampling: smallest set with this much probability (1 = off).
+    #[arg(long, default_value_t = 0.95)]
+    pub top_p: f32,
+    /// Drop tokens less likely than MIN_P times the most likely one (0 = off).
+    #[arg(long, default_value_t = 0.0)]
+    pub min_p: f32,
+    /// Repetition penalty over the last 64 tokens (1 = off).
+    #[arg(long, default_value_t = 1.0)]
+    pub repeat_penalty: f32,
+    /// Seed of the sampler's PRNG: the same seed gives the same text on every machine.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Worker threads for inference (0 = all cores).
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Kernels: auto (fastest the CPU has), scalar, avx2.
+    #[arg(long, default_value = "auto")]
+    pub kernels: String,
+    /// llm.c tokenizer file (needed when the vocabulary is not bytes).
+    #[arg(long)]
+    pub tokenizer: Option<PathBuf>,
+}
+
+impl SamplingArgs {
+    pub fn sampler(&self) -> Result<SamplerConfig> {
+        let c = SamplerConfig {
+            temperature: self.temperature,
+            top_k: self.top_k,
+            top_p: self.top_p,
+            min_p: self.min_p,
+            repeat_penalty: self.repeat_penalty,
+            repeat_window: 64,
+        };
+        c.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(c)
+    }
+}
+
+pub fn parse_kernels(name: &str) -> Result<KernelSet> {
+    let detected = KernelSet::detect();
+    match name {
+        "auto" => Ok(detected),
+        "scalar" | "sse2" => Ok(KernelSet::Scalar),
+        "avx2" if detected == KernelSet::Avx2Fma => Ok(KernelSet::Avx2Fma),
+        "avx2" => bail!("--kernels avx2: this CPU has no usable AVX2+FMA"),
+        other => bail!("--kernels: unknown kernel set '{other}' (auto, scalar, avx2)"),
+    }
+}
+
+pub fn inspect(path: &Path) -> Result<()> {
+    let file = MappedFile::open(path)?;
+    let bytes = file.bytes();
+    let (cfg, version) = checkpoint::parse_header(bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    // Validate the size too, so a truncated file is reported here as well.
+    checkpoint::parse(bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let n = cfg.num_parameters();
+    let real = n - (cfg.padded_vocab_size - cfg.vocab_size) * cfg.channels;
+    println!("file        {}", path.display());
+    println!("format      llm.c checkpoint version {version} ({})", if version == 3 { "fp32" } else { "bf16" });
+    println!("file size   {} bytes ({:.2} MiB)", bytes.len(), bytes.len() as f64 / (1 << 20) as f64);
+    println!("layers      L  = {}", cfg.num_layers);
+    println!("heads       NH = {} (head size {})", cfg.num_heads, cfg.head_size());
+    println!("channels    C  = {}", cfg.channels);
+    println!("context     maxT = {}", cfg.max_seq_len);
+    println!("vocabulary  V  = {} (padded Vp = {})", cfg.vocab_size, cfg.padded_vocab_size);
+    println!("parameters  {n} ({real} without embedding padding)");
+    println!("run state   {:.2} MiB (activations + KV cache)", RunState::bytes_needed(&cfg) as f64 / (1 << 20) as f64);
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct GenerateArgs {
+    pub checkpoint: PathBuf,
+    /// Text to continue (not printed); empty starts from a newline.
+    #[arg(long, default_value = "")]
+    pub prompt: String,
+    /// Number of tokens to generate.
+    #[arg(long, default_value_t = 256)]
+    pub steps: usize,
+    /// Stop when the output contains this string (not printed); repeatable. "\n" escapes work.
+    #[arg(long)]
+    pub stop: Vec<String>,
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
+}
+
+/// Turns the two-character escapes \n, \t and \\ into their characters.
+pub fn unescape(s: &str) -> String {
+    let mut out = String::new();
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('\\') => out.push('\\'),
+            Some(o) => {
+                out.push('\\');
+                out.push(o);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+pub fn generate(a: &GenerateArgs) -> Result<()> {
+    let file = MappedFile::open(&a.checkpoint)?;
+    let model = host::load_model(&a.checkpoint, &file)?;
+    let tokenizer = host::load_tokenizer(a.sampling.tokenizer.as_deref(), model.config.vocab_size)?;
+    let kernels = parse_kernels(&a.sampling.kernels)?;
+    let threads = Threads::new(a.sampling.threads)?;
+    let mut session = Session::new(&model, kernels, a.sampling.sampler()?, a.sampling.seed);
+    let prompt = unescape(&a.prompt);
+    let mut tokens = Vec::new();
+    tokenizer.encode(prompt.as_bytes(), &mut tokens);
+    if tokens.is_empty() {
+        tokens.push(tokenizer.eot().unwrap_or(b'\n' as u32));
+    }
+    let stops: Vec<String> = a.stop.iter().map(|s| unescape(s)).collect();
+    let stop_refs: Vec<&[u8]> = stops.iter().map(|s| s.as_bytes()).collect();
+    let mut stops = StopFilter::new(&stop_refs);
+
+    let t0 = Instant::now();
+    session.feed(&tokens, &threads)?;
+    let prefill = t0.elapsed().as_secs_f64();
+    let mut out = TextOut::new();
+    let t1 = Instant::now();
+    let made = session.generate(&tokenizer, a.steps, &mut stops, &threads, &mut |b| {
+        out.write(b);
+        true
+    })?;
+    let decode = t1.elapsed().as_secs_f64();
+    out.finish();
+    let _ = std::io::stdout().flush();
+    eprintln!(
+        "\n[prefill {} tokens: {:.1} tok/s | decode {made} tokens: {:.1} tok/s | {} | {} thread(s)]",
+        tokens.len(),
+        tokens.len() as f64 / prefill.max(1e-9),
+        made as f64 / decode.max(1e-9),
+        kernels.name(),
+        threads_count(&threads)
+    );
+    Ok(())
+}
+
+fn threads_count(t: &Threads) -> usize {
+    use llm_engine::Parallel;
+    t.workers()
+}
+
+#[derive(Args, Debug)]
+pub struct ChatArgs {
+    pub checkpoint: PathBuf,
+    /// Maximum tokens per reply.
+    #[arg(long, default_value_t = 256)]
+    pub max_tokens: usize,
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
+}
+
+pub fn chat(a: &ChatArgs) -> Result<()> {
+    let file = MappedFile::open(&a.checkpoint)?;
+    let model = host::load_model(&a.checkpoint, &file)?;
+    let tokenizer = host::load_tokenizer(a.sampling.tokenizer.as_deref(), model.config.vocab_size)?;
+    let kernels = parse_kernels(&a.sampling.kernels)?;
+    let mut settings = ChatSettings { sampler: a.sampling.sampler()?, seed: a.sampling.seed, max_tokens: a.max_tokens.max(1), cores: a.sampling.threads.max(1) };
+    let mut threads = Threads::new(settings.cores)?;
+    let mut session = Session::new(&model, kernels, settings.sampler, settings.seed);
+    host::catch_ctrl_c()?;
+    let c = model.config;
+    let interactive = std::io::IsTerminal::is_terminal(&std::io::stdin());
+    if interactive {
+        println!(
+            "llm-baremetal chat: L={} NH={} C={} maxT={} V={} | {} | /help for commands, Ctrl-C stops a reply, /quit or Ctrl-D leaves",
+            c.num_layers, c.num_heads, c.channels, c.max_seq_len, c.vocab_size, kernels.name()
+        );
+    }
+    let mut last = String::from("no reply yet");
+    let stdin = std::io::stdin();
+    let mut line = String::new();
+    loop {
+        if interactive {
+            print!("> ");
+            std::io::stdout().flush()?;
+        }
+        line.clear();
+        if stdin.lock().read_line(&mut line).context("cannot read the terminal")? == 0 {
+            break;
+        }
+        host::take_interrupt();
+        match chat::parse_line(&line) {
+            Err(e) => println!("{e}"),
+            Ok(Line::Empty) => {}
+            Ok(Line::Command(cmd)) => match chat::handle_command(&mut settings, &mut session, cmd) {
+                Action::Help => println!("{}", chat::HELP),
+                Action::Quit => break,
+                Action::Reset => println!("[conversation reset]"),
+                Action::Stats => println!("{last}"),
+                Action::Updated => {
+                    if threads_count(&threads) != settings.cores {
+                        threads = Threads::new(settings.cores)?;
+                    }
+                    println!("[{settings}]");
+                }
+            },
+            Ok(Line::Prompt(text)) => {
+                let t0 = Instant::now();
+                let fed = chat::feed_turn(&mut session, &tokenizer, text, &threads)?;
+                let prefill = t0.elapsed().as_secs_f64();
+                let t1 = Instant::now();
+                let mut out = TextOut::new();
+                let mut stopped = false;
+                let made = session.generate(&tokenizer, settings.max_tokens, &mut chat::reply_stops(), &threads, &mut |b| {
+                    if host::take_interrupt() {
+                        stopped = true;
+                        return false;
+                    }
+                    out.write(b);
+                    true
+                })?;
+                out.finish();
+                let decode = t1.elapsed().as_secs_f64();
+                println!("{}", if stopped { "\n[stopped]" } else { "" });
+                last = format!(
+                    "[prompt {fed} tokens {:.1} tok/s | reply {made} tokens in {:.2} s, {:.1} tok/s | context {}/{} | window slides {}]",
+                    fed as f64 / prefill.max(1e-9),
+                    decode,
+                    made as f64 / decode.max(1e-9),
+                    session.context().len(),
+                    c.max_seq_len,
+                    session.slides
+                );
+                if interactive {
+                    println!("{last}");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Checkpoint to benchmark (or use --random).
+    pub checkpoint: Option<PathBuf>,
+    /// Benchmark a random model of this shape instead: L,NH,C,maxT[,V]
+    #[arg(long)]
+    pub random: Option<String>,
+    /// Prompt tokens for the prefill measurement (default: half the context).
+    #[arg(long)]
+    pub prefill: Option<usize>,
+    /// Threads for the multi-threaded rows (0 = all cores).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Repetitions; the best is reported.
+    #[arg(long, default_value_t = 3)]
+    pub repeat: usize,
+}
+
+pub fn parse_shape(s: &str) -> Result<llm_engine::Config> {
+    let v: Vec<usize> = s.split(',').map(|x| x.trim().parse::<usize>()).collect::<Result<_, _>>().with_context(|| format!("bad shape '{s}': expected L,NH,C,maxT[,V]"))?;
+    if v.len() != 4 && v.len() != 5 {
+        bail!("bad shape '{s}': expected L,NH,C,maxT[,V]");
+    }
+    let vocab = v.get(4).copied().unwrap_or(256);
+    let cfg = llm_engine::Config { num_layers: v[0], num_heads: v[1], channels: v[2], max_seq_len: v[3], vocab_size: vocab, padded_vocab_size: vocab.next_multiple_of(64) };
+    cfg.validate().map_err(|e| anyhow::anyhow!("bad shape '{s}': {e}"))?;
+    Ok(cfg)
+}
+
+pub fn bench(a: &BenchArgs) -> Result<()> {
+    let file;
+    let owned;
+    let model: Model = match (&a.checkpoint, &a.random) {
+        (Some(p), None) => {
+            file = MappedFile::open(p)?;
+            host::load_model(p, &file)?
+        }
+        (None, Some(shape)) => {
+            let cfg = parse_shape(shape)?;
+            let mut rng = llm_engine::Rng::new(1);
+            owned = (0..cfg.num_parameters()).map(|_| (rng.next_f32() - 0.5) * 0.1).collect::<Vec<f32>>();
+            Model::from_params(cfg, owned)?
+        }
+        _ => bail!("give a checkpoint or --random L,NH,C,maxT (not both)"),
+    };
+    let c = model.config;
+    let n_threads = Threads::new(a.threads)?;
+    let multi = threads_count(&n_threads);
+    println!(
+        "model: L={} NH={} C={} maxT={} V={} ({:.2}M parameters)",
+        c.num_layers, c.num_heads, c.channels, c.max_seq_len, c.vocab_size, c.num_parameters() as f64 / 1e6
+    );
+    let prefill_n = a.prefill.unwrap_or(c.max_seq_len / 2).clamp(1, c.max_seq_len);
+    let decode_n = c.max_seq_len - prefill_n;
+    let flops_per_token = 2.0 * (c.num_parameters() - c.padded_vocab_size * c.channels - c.max_seq_len * c.channels + c.vocab_size * c.channels) as f64;
+    println!("prefill {prefill_n} tokens, then decode {decode_n} tokens (greedy); best of {}", a.repeat);
+    println!("| kernels | threads | prefill tok/s | decode tok/s | decode GFLOP/s |");
+    println!("|---|---|---|---|---|");
+    let mut sets = vec![KernelSet::Scalar];
+    if KernelSet::detect() == KernelSet::Avx2Fma {
+        sets.push(KernelSet::Avx2Fma);
+    }
+    let serial = Threads::new(1)?;
+    for k in sets {
+        for (threads, nt) in [(&serial, 1), (&n_threads, multi)] {
+            if nt == 1 && !std::ptr::eq(threads, &serial) {
+                continue;
+            }
+            let (mut best_p, mut best_d) = (0.0f64, 0.0f64);
+            for _ in 0..a.repeat.max(1) {
+                let (p, d) = bench_once(&model, k, threads, prefill_n, decode_n)?;
+                best_p = best_p.max(p);
+                best_d = best_d.max(d);
+            }
+            println!("| {} | {nt} | {best_p:.1} | {best_d:.1} | {:.2} |", k.name(), best_d * flops_per_token / 1e9);
+        }
+    }
+    let _ = Serial;
+    Ok(())
+}
+
+fn bench_once(model: &Model, k: KernelSet, threads: &Threads, prefill_n: usize, decode_n: usize) -> Result<(f64, f64)> {
+    let greedy = SamplerConfig { temperature: 0.0, ..SamplerConfig::default() };
+    let mut s = Session::new(model, k, greedy, 1);
+    let prompt: Vec<u32> = (0..prefill_n).map(|i| (i * 7 % model.config.vocab_size) as u32).collect();
+    let t0 = Instant::now();
+    s.feed(&prompt, threads)?;
+    let p = prefill_n as f64 / t0.elapsed().as_secs_f64();
+    let t1 = Instant::now();
+    for _ in 0..decode_n {
+        s.next_token(threads)?;
+    }
+    let d = if decode_n > 0 { decode_n as f64 / t1.elapsed().as_secs_f64() } else { 0.0 };
+    Ok((p, d))
+}
