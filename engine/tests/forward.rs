@@ -1,106 +1,13 @@
-//! The engine's forward pass against a separately written, deliberately naive reference
-//! (f64, full sequence, no cache), and KV-cache decoding against one full-sequence pass.
+//! The engine's forward pass against the separately written, deliberately naive reference in
+//! llm-testkit (f64, full sequence, no cache), and KV-cache decoding against one full-sequence pass.
 mod common;
 
 use common::*;
 use llm_engine::{checkpoint, Config, KernelSet, Model, RunState};
 
-/// Naive GPT-2 forward in f64: returns logits (T, V) for `tokens` at positions 0..T.
-/// Written from the GPT-2 paper / llm.c description, sharing no code with the engine.
 fn reference_forward(cfg: &Config, p: &[f32], tokens: &[u32]) -> Vec<Vec<f64>> {
-    let (c, l_n, nh, v, maxt) = (cfg.channels, cfg.num_layers, cfg.num_heads, cfg.vocab_size, cfg.max_seq_len);
-    let hs = c / nh;
-    // Walk the flat parameter array in file order.
-    let mut at = 0;
-    let mut take = |n: usize| {
-        let s: Vec<f64> = p[at..at + n].iter().map(|&x| x as f64).collect();
-        at += n;
-        s
-    };
-    let vp = cfg.padded_vocab_size;
-    let wte = take(vp * c);
-    let wpe = take(maxt * c);
-    let ln1w = take(l_n * c);
-    let ln1b = take(l_n * c);
-    let qkvw = take(l_n * 3 * c * c);
-    let qkvb = take(l_n * 3 * c);
-    let attprojw = take(l_n * c * c);
-    let attprojb = take(l_n * c);
-    let ln2w = take(l_n * c);
-    let ln2b = take(l_n * c);
-    let fcw = take(l_n * 4 * c * c);
-    let fcb = take(l_n * 4 * c);
-    let fcprojw = take(l_n * c * 4 * c);
-    let fcprojb = take(l_n * c);
-    let lnfw = take(c);
-    let lnfb = take(c);
-
-    let ln = |x: &[f64], w: &[f64], b: &[f64]| -> Vec<f64> {
-        let mean = x.iter().sum::<f64>() / x.len() as f64;
-        let var = x.iter().map(|a| (a - mean) * (a - mean)).sum::<f64>() / x.len() as f64;
-        x.iter().enumerate().map(|(i, a)| (a - mean) / (var + 1e-5).sqrt() * w[i] + b[i]).collect()
-    };
-    // y[o] = sum_i W[o][i] x[i] + b[o]
-    let linear = |x: &[f64], w: &[f64], b: Option<&[f64]>, out: usize| -> Vec<f64> {
-        (0..out)
-            .map(|o| {
-                let mut s = 0.0;
-                for i in 0..x.len() {
-                    s += w[o * x.len() + i] * x[i];
-                }
-                s + b.map_or(0.0, |b| b[o])
-            })
-            .collect()
-    };
-    let gelu = |x: f64| 0.5 * x * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x.powi(3))).tanh());
-
-    let t_n = tokens.len();
-    let mut x: Vec<Vec<f64>> = (0..t_n)
-        .map(|t| (0..c).map(|i| wte[tokens[t] as usize * c + i] + wpe[t * c + i]).collect())
-        .collect();
-    for l in 0..l_n {
-        let sl = |v: &Vec<f64>, n: usize| v[l * n..(l + 1) * n].to_vec();
-        let qkv: Vec<Vec<f64>> = x
-            .iter()
-            .map(|row| {
-                let h = ln(row, &sl(&ln1w, c), &sl(&ln1b, c));
-                linear(&h, &sl(&qkvw, 3 * c * c), Some(&sl(&qkvb, 3 * c)), 3 * c)
-            })
-            .collect();
-        for t in 0..t_n {
-            let mut y = vec![0.0; c];
-            for h in 0..nh {
-                let q = &qkv[t][h * hs..(h + 1) * hs];
-                let scores: Vec<f64> = (0..=t)
-                    .map(|s| {
-                        let k = &qkv[s][c + h * hs..c + (h + 1) * hs];
-                        q.iter().zip(k).map(|(a, b)| a * b).sum::<f64>() / (hs as f64).sqrt()
-                    })
-                    .collect();
-                let m = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-                let e: Vec<f64> = scores.iter().map(|s| (s - m).exp()).collect();
-                let z: f64 = e.iter().sum();
-                for s in 0..=t {
-                    for i in 0..hs {
-                        y[h * hs + i] += e[s] / z * qkv[s][2 * c + h * hs + i];
-                    }
-                }
-            }
-            let proj = linear(&y, &sl(&attprojw, c * c), Some(&sl(&attprojb, c)), c);
-            for i in 0..c {
-                x[t][i] += proj[i];
-            }
-        }
-        for t in 0..t_n {
-            let h = ln(&x[t], &sl(&ln2w, c), &sl(&ln2b, c));
-            let f: Vec<f64> = linear(&h, &sl(&fcw, 4 * c * c), Some(&sl(&fcb, 4 * c)), 4 * c).into_iter().map(gelu).collect();
-            let o = linear(&f, &sl(&fcprojw, 4 * c * c), Some(&sl(&fcprojb, c)), c);
-            for i in 0..c {
-                x[t][i] += o[i];
-            }
-        }
-    }
-    x.iter().map(|row| linear(&ln(row, &lnfw, &lnfb), &wte[..v * c], None, v)).collect()
+    let p64: Vec<f64> = p.iter().map(|&x| x as f64).collect();
+    llm_testkit::reference_forward(cfg, &p64, tokens)
 }
 
 fn shapes() -> Vec<Config> {
