@@ -92,8 +92,9 @@ pub fn take_interrupt() -> bool {
     INTERRUPTED.swap(false, Ordering::SeqCst)
 }
 
-pub fn interrupted() -> bool {
-    INTERRUPTED.load(Ordering::SeqCst)
+/// The flag itself, for loops that poll it (training).
+pub fn interrupt_flag() -> &'static AtomicBool {
+    &INTERRUPTED
 }
 
 /// Prints bytes as they come, through the same UTF-8 filter as the firmware console.

@@ -1,7 +1,10 @@
 //! `llm-baremetal`: prepare text, train a GPT, inspect and run it, build a bootable image.
 
+mod boot;
 mod host;
+mod image;
 mod infer;
+mod train;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -24,6 +27,16 @@ enum Command {
     Chat(infer::ChatArgs),
     /// Measure prefill and decode speed.
     Bench(infer::BenchArgs),
+    /// Turn text files into llm.c token files (byte-level), with a validation split.
+    Prepare(train::PrepareArgs),
+    /// Train a GPT on prepared data (all cores), with checkpoints, resume and Ctrl-C.
+    Train(train::TrainArgs),
+    /// Loss curve (SVG) and Markdown report of a training run.
+    Report { run_dir: PathBuf },
+    /// Write a bootable GPT disk image (FAT32 ESP with the UEFI app, model and config).
+    Image(image::ImageArgs),
+    /// Boot a disk image (or a model) in QEMU with the chat on this terminal.
+    Boot(boot::BootArgs),
 }
 
 fn main() -> ExitCode {
@@ -33,9 +46,19 @@ fn main() -> ExitCode {
         Command::Generate(a) => infer::generate(a),
         Command::Chat(a) => infer::chat(a),
         Command::Bench(a) => infer::bench(a),
+        Command::Prepare(a) => train::prepare(a),
+        Command::Train(a) => train::train(a),
+        Command::Report { run_dir } => train::report(run_dir),
+        Command::Image(a) => image::image(a),
+        Command::Boot(a) => return finish(boot::boot(a)),
     };
+    finish(result.map(|()| ExitCode::SUCCESS))
+}
+
+/// One clear line and a non-zero status for any error; no backtraces.
+fn finish(result: anyhow::Result<ExitCode>) -> ExitCode {
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

@@ -185,8 +185,8 @@ pub struct Utf8Printer {
 }
 
 impl Utf8Printer {
-    pub fn new() -> Self {
-        Self::default()
+    pub const fn new() -> Self {
+        Utf8Printer { buf: [0; 4], len: 0 }
     }
 
     /// Feeds bytes, calling `emit` for each printable character completed.

@@ -10,6 +10,7 @@
 //! the thread count. The big matrix products use `matrixmultiply`'s blocked AVX2/FMA sgemm.
 
 use llm_engine::checkpoint::{Config, NUM_TENSORS};
+use multiversion::multiversion;
 use rayon::prelude::*;
 
 const GELU_SCALE: f32 = 0.797_884_6; // sqrt(2 / pi)
@@ -232,105 +233,184 @@ fn column_sums_into(dst: &mut [f32], src: &[f32], width: usize) {
 /// Causal self-attention. qkv (BT, 3C) = q | k | v; out (BT, C); att (B, NH, T, T) keeps the
 /// softmax probabilities for the backward pass.
 pub fn attention_forward(out: &mut [f32], att: &mut [f32], qkv: &[f32], t_n: usize, c: usize, nh: usize) {
-    let hs = c / nh;
-    let scale = 1.0 / (hs as f32).sqrt();
     // One task per (b, h): it owns att[b, h] and columns h*hs.. of out's rows of batch b.
     let out_ptr = SendPtr(out.as_mut_ptr());
     att.par_chunks_mut(t_n * t_n).enumerate().for_each(|(bh, att_bh)| {
-        let (b, h) = (bh / nh, bh % nh);
-        for t in 0..t_n {
-            let q = &qkv[(b * t_n + t) * 3 * c + h * hs..][..hs];
-            let row = &mut att_bh[t * t_n..(t + 1) * t_n];
-            let mut max = f32::NEG_INFINITY;
-            for t2 in 0..=t {
-                let k = &qkv[(b * t_n + t2) * 3 * c + c + h * hs..][..hs];
-                let s = q.iter().zip(k).map(|(a, b)| a * b).sum::<f32>() * scale;
-                row[t2] = s;
-                max = max.max(s);
-            }
-            let mut sum = 0.0;
-            for v in &mut row[..=t] {
-                *v = (*v - max).exp();
-                sum += *v;
-            }
-            let inv = 1.0 / sum;
-            for v in &mut row[..=t] {
-                *v *= inv;
-            }
-            row[t + 1..].fill(0.0);
-            // SAFETY: this task alone writes these hs columns of row (b, t).
-            let o = unsafe { std::slice::from_raw_parts_mut(out_ptr.get().add((b * t_n + t) * c + h * hs), hs) };
-            o.fill(0.0);
-            for t2 in 0..=t {
-                let v = &qkv[(b * t_n + t2) * 3 * c + 2 * c + h * hs..][..hs];
-                let a = row[t2];
-                for i in 0..hs {
-                    o[i] += a * v[i];
-                }
+        attention_head_forward(att_bh, qkv, out_ptr, bh / nh, bh % nh, t_n, c, nh);
+    });
+}
+
+#[multiversion(targets("x86_64+avx2+fma"))]
+#[allow(clippy::too_many_arguments)]
+fn attention_head_forward(att_bh: &mut [f32], qkv: &[f32], out: SendPtr, b: usize, h: usize, t_n: usize, c: usize, nh: usize) {
+    let hs = c / nh;
+    let scale = 1.0 / (hs as f32).sqrt();
+    // Keys transposed to (hs, T): the scores of one query become hs contiguous axpys.
+    let mut kt = vec![0.0f32; hs * t_n];
+    for t2 in 0..t_n {
+        let k = &qkv[(b * t_n + t2) * 3 * c + c + h * hs..][..hs];
+        for i in 0..hs {
+            kt[i * t_n + t2] = k[i];
+        }
+    }
+    for t in 0..t_n {
+        let q = &qkv[(b * t_n + t) * 3 * c + h * hs..][..hs];
+        let row = &mut att_bh[t * t_n..(t + 1) * t_n];
+        let scores = &mut row[..=t];
+        scores.fill(0.0);
+        for i in 0..hs {
+            let qi = q[i] * scale;
+            for (s, &k) in scores.iter_mut().zip(&kt[i * t_n..i * t_n + t + 1]) {
+                *s += qi * k;
             }
         }
-    });
+        let max = scores.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+        let mut sum = 0.0;
+        for v in scores.iter_mut() {
+            *v = exp_fast(*v - max);
+            sum += *v;
+        }
+        let inv = 1.0 / sum;
+        for v in scores.iter_mut() {
+            *v *= inv;
+        }
+        row[t + 1..].fill(0.0);
+        // SAFETY: this task alone writes these hs columns of row (b, t).
+        let o = unsafe { std::slice::from_raw_parts_mut(out.get().add((b * t_n + t) * c + h * hs), hs) };
+        o.fill(0.0);
+        for t2 in 0..=t {
+            let v = &qkv[(b * t_n + t2) * 3 * c + 2 * c + h * hs..][..hs];
+            let a = row[t2];
+            for i in 0..hs {
+                o[i] += a * v[i];
+            }
+        }
+    }
 }
 
 /// dqkv (BT, 3C) += attention backward, from dout (BT, C), qkv and att (B, NH, T, T).
+#[allow(clippy::too_many_arguments)]
 pub fn attention_backward(dqkv: &mut [f32], dout: &[f32], qkv: &[f32], att: &[f32], b_n: usize, t_n: usize, c: usize, nh: usize) {
-    let hs = c / nh;
-    let scale = 1.0 / (hs as f32).sqrt();
     let d_ptr = SendPtr(dqkv.as_mut_ptr());
     (0..b_n * nh).into_par_iter().for_each(|bh| {
-        let (b, h) = (bh / nh, bh % nh);
-        let att_bh = &att[bh * t_n * t_n..(bh + 1) * t_n * t_n];
-        let mut datt = vec![0.0f32; t_n];
-        // SAFETY: task (b, h) alone touches the head-h columns of q, k and v in batch b.
-        let drow = |t: usize, part: usize| unsafe {
-            std::slice::from_raw_parts_mut(d_ptr.get().add((b * t_n + t) * 3 * c + part * c + h * hs), hs)
-        };
-        for t in 0..t_n {
-            let a = &att_bh[t * t_n..(t + 1) * t_n];
-            let dout_t = &dout[(b * t_n + t) * c + h * hs..][..hs];
-            // out_t = sum_t2 a[t2] v[t2]  =>  datt[t2] = dout_t . v[t2];  dv[t2] += a[t2] dout_t
-            for t2 in 0..=t {
-                let v = &qkv[(b * t_n + t2) * 3 * c + 2 * c + h * hs..][..hs];
-                datt[t2] = dout_t.iter().zip(v).map(|(x, y)| x * y).sum();
-                let dv = drow(t2, 2);
-                for i in 0..hs {
-                    dv[i] += a[t2] * dout_t[i];
-                }
-            }
-            // softmax backward: dpre[t2] = a[t2] * (datt[t2] - sum_k a[k] datt[k])
-            let dot: f32 = (0..=t).map(|k| a[k] * datt[k]).sum();
-            let q = &qkv[(b * t_n + t) * 3 * c + h * hs..][..hs];
-            for t2 in 0..=t {
-                let dpre = a[t2] * (datt[t2] - dot) * scale;
-                let k = &qkv[(b * t_n + t2) * 3 * c + c + h * hs..][..hs];
-                let dq = drow(t, 0);
-                for i in 0..hs {
-                    dq[i] += dpre * k[i];
-                }
-                let dk = drow(t2, 1);
-                for i in 0..hs {
-                    dk[i] += dpre * q[i];
-                }
-            }
-        }
+        attention_head_backward(d_ptr, dout, qkv, &att[bh * t_n * t_n..(bh + 1) * t_n * t_n], bh / nh, bh % nh, t_n, c, nh);
     });
 }
 
+#[multiversion(targets("x86_64+avx2+fma"))]
+#[allow(clippy::too_many_arguments)]
+fn attention_head_backward(dqkv: SendPtr, dout: &[f32], qkv: &[f32], att_bh: &[f32], b: usize, h: usize, t_n: usize, c: usize, nh: usize) {
+    let hs = c / nh;
+    let scale = 1.0 / (hs as f32).sqrt();
+    let mut datt = vec![0.0f32; t_n];
+    // Values transposed to (hs, T), so datt = V . dout_t is hs contiguous axpys.
+    let mut vt = vec![0.0f32; hs * t_n];
+    for t2 in 0..t_n {
+        let v = &qkv[(b * t_n + t2) * 3 * c + 2 * c + h * hs..][..hs];
+        for i in 0..hs {
+            vt[i * t_n + t2] = v[i];
+        }
+    }
+    // SAFETY: task (b, h) alone touches the head-h columns of q, k and v in batch b.
+    let drow = |t: usize, part: usize| unsafe { std::slice::from_raw_parts_mut(dqkv.get().add((b * t_n + t) * 3 * c + part * c + h * hs), hs) };
+    for t in 0..t_n {
+        let a = &att_bh[t * t_n..(t + 1) * t_n];
+        let dout_t = &dout[(b * t_n + t) * c + h * hs..][..hs];
+        // out_t = sum_t2 a[t2] v[t2]  =>  datt[t2] = dout_t . v[t2];  dv[t2] += a[t2] dout_t
+        let datt = &mut datt[..=t];
+        datt.fill(0.0);
+        for i in 0..hs {
+            let d = dout_t[i];
+            for (x, &v) in datt.iter_mut().zip(&vt[i * t_n..i * t_n + t + 1]) {
+                *x += d * v;
+            }
+        }
+        for t2 in 0..=t {
+            let dv = drow(t2, 2);
+            for i in 0..hs {
+                dv[i] += a[t2] * dout_t[i];
+            }
+        }
+        // softmax backward: dpre[t2] = a[t2] * (datt[t2] - sum_k a[k] datt[k])
+        let dsum = dot(&a[..=t], datt);
+        let q = &qkv[(b * t_n + t) * 3 * c + h * hs..][..hs];
+        let dq = drow(t, 0);
+        for t2 in 0..=t {
+            let dpre = a[t2] * (datt[t2] - dsum) * scale;
+            let k = &qkv[(b * t_n + t2) * 3 * c + c + h * hs..][..hs];
+            for i in 0..hs {
+                dq[i] += dpre * k[i];
+            }
+            let dk = drow(t2, 1);
+            for i in 0..hs {
+                dk[i] += dpre * q[i];
+            }
+        }
+    }
+}
+
+/// Dot product with 8 independent partial sums, so the compiler can vectorise it.
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let body = n / 8 * 8;
+    let mut acc = [0.0f32; 8];
+    for (x, y) in a[..body].chunks_exact(8).zip(b[..body].chunks_exact(8)) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    let mut s = ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+    for i in body..n {
+        s += a[i] * b[i];
+    }
+    s
+}
+
+/// e^x for x <= 88 in plain arithmetic (vectorisable): x = n ln2 + r, e^r by a degree-6
+/// polynomial (relative error below 2e-7 on the reduced range), 2^n through the exponent bits.
+#[inline(always)]
+pub fn exp_fast(x: f32) -> f32 {
+    let x = x.clamp(-87.0, 88.0);
+    // Round to nearest with the 1.5 * 2^23 trick (no libm call, no SSE4.1 needed).
+    let n = (x * std::f32::consts::LOG2_E + 12_582_912.0) - 12_582_912.0;
+    let r = (x - n * 0.693_145_75) - n * 1.428_606_8e-6;
+    let p = 1.0 + r * (1.0 + r * (0.5 + r * (0.166_666_67 + r * (0.041_666_67 + r * (0.008_333_334 + r * 0.001_388_889)))));
+    p * f32::from_bits(((n as i32 + 127) as u32) << 23)
+}
+
+/// tanh through exp_fast; absolute error below 1e-6.
+#[inline(always)]
+pub fn tanh_fast(x: f32) -> f32 {
+    let x = x.clamp(-9.0, 9.0);
+    let e = exp_fast(2.0 * x);
+    (e - 1.0) / (e + 1.0)
+}
+
 pub fn gelu_forward(out: &mut [f32], inp: &[f32]) {
-    out.par_iter_mut().zip(inp.par_iter()).for_each(|(o, &x)| {
-        *o = 0.5 * x * (1.0 + (GELU_SCALE * (x + 0.044715 * x * x * x)).tanh());
-    });
+    out.par_chunks_mut(4096).zip(inp.par_chunks(4096)).for_each(|(o, x)| gelu_forward_chunk(o, x));
+}
+
+#[multiversion(targets("x86_64+avx2+fma"))]
+fn gelu_forward_chunk(out: &mut [f32], inp: &[f32]) {
+    for (o, &x) in out.iter_mut().zip(inp) {
+        *o = 0.5 * x * (1.0 + tanh_fast(GELU_SCALE * (x + 0.044715 * x * x * x)));
+    }
 }
 
 /// dinp += gelu'(inp) * dout.
 pub fn gelu_backward(dinp: &mut [f32], inp: &[f32], dout: &[f32]) {
-    dinp.par_iter_mut().zip(inp.par_iter().zip(dout.par_iter())).for_each(|(di, (&x, &d))| {
-        let cube = 0.044715 * x * x * x;
-        let th = (GELU_SCALE * (x + cube)).tanh();
+    dinp.par_chunks_mut(4096).zip(inp.par_chunks(4096).zip(dout.par_chunks(4096))).for_each(|(di, (x, d))| gelu_backward_chunk(di, x, d));
+}
+
+#[multiversion(targets("x86_64+avx2+fma"))]
+fn gelu_backward_chunk(dinp: &mut [f32], inp: &[f32], dout: &[f32]) {
+    for ((di, &x), &d) in dinp.iter_mut().zip(inp).zip(dout) {
+        let th = tanh_fast(GELU_SCALE * (x + 0.044715 * x * x * x));
         let sech2 = 1.0 - th * th;
         let local = 0.5 * (1.0 + th) + 0.5 * x * sech2 * GELU_SCALE * (1.0 + 3.0 * 0.044715 * x * x);
         *di += local * d;
-    });
+    }
 }
 
 pub fn residual_forward(out: &mut [f32], a: &[f32], b: &[f32]) {

@@ -1,0 +1,162 @@
+//! `image`: a GPT disk image with one FAT32 EFI System Partition holding
+//! EFI/BOOT/BOOTX64.EFI, the model and the config, built in pure Rust (gpt + fatfs): no
+//! mtools, no root, no loop devices. The image can be `dd`-ed to a USB stick.
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use std::io::{Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+const SECTOR: u64 = 512;
+const MIB: u64 = 1 << 20;
+/// The ESP starts at 1 MiB (sector 2048), as partitioning tools align it.
+const ESP_START: u64 = MIB;
+/// FAT32 needs at least 65,525 clusters: with 512-byte clusters that is 32 MiB.
+const MIN_ESP: u64 = 34 * MIB;
+
+#[derive(Args, Debug)]
+pub struct ImageArgs {
+    /// Checkpoint to put on the image as \model.bin.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Boot configuration (key = value lines) to put on the image as \llm.cfg.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// llm.c tokenizer file to put on the image as \tokenizer.bin (models with V != 256).
+    #[arg(long)]
+    pub tokenizer: Option<PathBuf>,
+    /// The UEFI application (default: build/BOOTX64.EFI from `make efi`).
+    #[arg(long)]
+    pub efi: Option<PathBuf>,
+    /// Output image file.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Copy the model even if it does not parse (to test the firmware's error path).
+    #[arg(long, hide = true)]
+    pub allow_invalid_model: bool,
+}
+
+/// The UEFI binary: --efi, $LLM_BAREMETAL_EFI, or build/BOOTX64.EFI in this checkout.
+pub fn find_efi(explicit: Option<&Path>) -> Result<PathBuf> {
+    if let Some(p) = explicit {
+        if !p.is_file() {
+            bail!("--efi {}: no such file", p.display());
+        }
+        return Ok(p.to_path_buf());
+    }
+    if let Some(p) = std::env::var_os("LLM_BAREMETAL_EFI") {
+        return Ok(PathBuf::from(p));
+    }
+    let mut candidates = vec![PathBuf::from("build/BOOTX64.EFI")];
+    if let Ok(exe) = std::env::current_exe() {
+        // target/release/llm-baremetal -> <checkout>/build/BOOTX64.EFI
+        if let Some(root) = exe.parent().and_then(|p| p.parent()).and_then(|p| p.parent()) {
+            candidates.push(root.join("build/BOOTX64.EFI"));
+        }
+    }
+    candidates.into_iter().find(|p| p.is_file()).context("no UEFI application found (build/BOOTX64.EFI): run `make efi` or pass --efi FILE")
+}
+
+pub fn image(a: &ImageArgs) -> Result<()> {
+    let efi = find_efi(a.efi.as_deref())?;
+    if let Some(m) = &a.model {
+        let bytes = std::fs::read(m).with_context(|| format!("cannot read {}", m.display()))?;
+        if let Err(e) = llm_engine::checkpoint::parse(&bytes) {
+            if !a.allow_invalid_model {
+                bail!("{}: {e}", m.display());
+            }
+        }
+    }
+    if let Some(c) = &a.config {
+        let text = std::fs::read_to_string(c).with_context(|| format!("cannot read {}", c.display()))?;
+        llm_engine::config::BootConfig::parse(&text).map_err(|e| anyhow::anyhow!("{} {e}", c.display()))?;
+    }
+    let mut files: Vec<(&str, PathBuf)> = vec![("EFI/BOOT/BOOTX64.EFI", efi)];
+    if let Some(m) = &a.model {
+        files.push(("model.bin", m.clone()));
+    }
+    if let Some(c) = &a.config {
+        files.push(("llm.cfg", c.clone()));
+    }
+    if let Some(t) = &a.tokenizer {
+        files.push(("tokenizer.bin", t.clone()));
+    }
+    let size = build_image(&a.out, &files)?;
+    println!("wrote {} ({:.1} MiB): GPT, FAT32 ESP at 1 MiB with {}", a.out.display(), size as f64 / MIB as f64, files.iter().map(|f| f.0).collect::<Vec<_>>().join(", "));
+    Ok(())
+}
+
+/// Writes the image; returns its size in bytes. Written to a temporary file and renamed, so
+/// a failure never leaves a half-built image under the final name.
+pub fn build_image(out: &Path, files: &[(&str, PathBuf)]) -> Result<u64> {
+    let mut payload = 0u64;
+    for (_, p) in files {
+        payload += std::fs::metadata(p).with_context(|| format!("cannot read {}", p.display()))?.len();
+    }
+    // Room for FAT tables, directories and cluster slack, rounded up to whole MiB.
+    let esp = (payload + payload / 32 + 4 * MIB).max(MIN_ESP).div_ceil(MIB) * MIB;
+    let total = ESP_START + esp + MIB; // 1 MiB at the end for the backup GPT
+    let tmp = out.with_extension("img.tmp");
+    let result = (|| -> Result<()> {
+        let mut disk = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&tmp)
+            .with_context(|| format!("cannot create {}", tmp.display()))?;
+        disk.set_len(total)?;
+        write_partition_table(&mut disk, total, esp)?;
+        let region = fscommon::StreamSlice::new(&mut disk, ESP_START, ESP_START + esp)?;
+        let mut region = fscommon::BufStream::new(region);
+        fatfs::format_volume(&mut region, fatfs::FormatVolumeOptions::new().fat_type(fatfs::FatType::Fat32).volume_label(*b"LLMBAREMETL"))
+            .context("cannot format the EFI System Partition")?;
+        {
+            let fs = fatfs::FileSystem::new(&mut region, fatfs::FsOptions::new()).context("cannot open the new FAT32 volume")?;
+            copy_files(&fs.root_dir(), files)?;
+            fs.unmount()?;
+        }
+        region.flush()?;
+        drop(region);
+        disk.sync_all()?;
+        Ok(())
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    std::fs::rename(&tmp, out).with_context(|| format!("cannot write {}", out.display()))?;
+    Ok(total)
+}
+
+fn copy_files<T: fatfs::ReadWriteSeek>(root: &fatfs::Dir<T>, files: &[(&str, PathBuf)]) -> Result<()> {
+            for (dest, src) in files {
+                let mut dir = root.clone();
+                let parts: Vec<&str> = dest.split('/').collect();
+                for d in &parts[..parts.len() - 1] {
+                    dir = match dir.open_dir(d) {
+                        Ok(x) => x,
+                        Err(_) => dir.create_dir(d)?,
+                    };
+                }
+                let mut f = dir.create_file(parts[parts.len() - 1])?;
+                f.truncate()?;
+                let mut input = std::fs::File::open(src).with_context(|| format!("cannot read {}", src.display()))?;
+                std::io::copy(&mut input, &mut f).with_context(|| format!("cannot copy {} onto the image", src.display()))?;
+                f.flush()?;
+            }
+    Ok(())
+}
+
+fn write_partition_table(disk: &mut std::fs::File, total: u64, esp: u64) -> Result<()> {
+    let sectors = total / SECTOR;
+    let mbr = gpt::mbr::ProtectiveMBR::with_lb_size(u32::try_from(sectors - 1).unwrap_or(u32::MAX));
+    mbr.overwrite_lba0(disk).context("cannot write the protective MBR")?;
+    let mut gdisk = gpt::GptConfig::new()
+        .writable(true)
+        .logical_block_size(gpt::disk::LogicalBlockSize::Lb512)
+        .create_from_device(&mut *disk, None)
+        .context("cannot create the GPT")?;
+    gdisk.update_partitions(std::collections::BTreeMap::new()).context("cannot initialise the GPT")?;
+    gdisk
+        .add_partition_at("EFI System Partition", 1, ESP_START / SECTOR, esp / SECTOR, gpt::partition_types::EFI, 0)
+        .context("cannot add the EFI System Partition")?;
+    gdisk.write().context("cannot write the GPT")?;
+    disk.seek(SeekFrom::Start(0))?;
+    Ok(())
+}

@@ -1,0 +1,208 @@
+//! prepare, train and report: the trainer from the command line.
+
+use crate::host;
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use llm_engine::checkpoint::Config;
+use llm_trainer::run::{self, RunInputs, TrainOptions, Trainer};
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+pub struct PrepareArgs {
+    /// Text files, concatenated in order.
+    #[arg(required = true)]
+    pub texts: Vec<PathBuf>,
+    /// Output directory for train.bin and val.bin.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Fraction of the text (at the end) kept for validation.
+    #[arg(long, default_value_t = 0.1)]
+    pub val_fraction: f64,
+}
+
+pub fn prepare(a: &PrepareArgs) -> Result<()> {
+    let p = llm_trainer::data::prepare(&a.texts, &a.out, a.val_fraction)?;
+    println!("wrote {} ({} tokens) and {} ({} tokens), byte-level vocabulary 256", p.train_path.display(), p.train_tokens, p.val_path.display(), p.val_tokens);
+    Ok(())
+}
+
+/// Named model shapes.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum Preset {
+    /// The seed project's model: L=2, NH=2, C=64, context 64 (120,576 parameters).
+    Seed,
+    /// The default model shipped in models/ (see models/README.md).
+    Default,
+}
+
+impl Preset {
+    pub fn shape(self) -> (usize, usize, usize, usize) {
+        match self {
+            Preset::Seed => (2, 2, 64, 64),
+            Preset::Default => DEFAULT_SHAPE,
+        }
+    }
+}
+
+/// L, NH, C, context of the default model.
+pub const DEFAULT_SHAPE: (usize, usize, usize, usize) = (4, 4, 128, 128);
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// Directory with train.bin and val.bin (from `prepare`).
+    #[arg(long, required_unless_present = "resume")]
+    pub data: Option<PathBuf>,
+    /// Output run directory (model.bin, state.bin, log.csv, samples.md, run.json).
+    #[arg(long, required_unless_present = "resume")]
+    pub out: Option<PathBuf>,
+    /// Continue the run in this directory exactly where it stopped.
+    #[arg(long, conflicts_with_all = ["init", "preset", "layers", "heads", "channels", "context"])]
+    pub resume: Option<PathBuf>,
+    /// Start from this checkpoint's weights (fine-tuning) instead of random ones.
+    #[arg(long)]
+    pub init: Option<PathBuf>,
+    /// A named shape (overridden by --layers/--heads/--channels/--context).
+    #[arg(long, value_enum)]
+    pub preset: Option<Preset>,
+    #[arg(long)]
+    pub layers: Option<usize>,
+    #[arg(long)]
+    pub heads: Option<usize>,
+    #[arg(long)]
+    pub channels: Option<usize>,
+    /// Context length maxT of the model.
+    #[arg(long)]
+    pub context: Option<usize>,
+    #[arg(long, default_value_t = 16)]
+    pub batch: usize,
+    /// Training sequence length T (default: the model's context).
+    #[arg(long)]
+    pub seq: Option<usize>,
+    #[arg(long, default_value_t = 1000)]
+    pub steps: usize,
+    #[arg(long, default_value_t = 3e-3)]
+    pub lr: f32,
+    #[arg(long, default_value_t = 100)]
+    pub warmup: usize,
+    #[arg(long, default_value_t = 0.1)]
+    pub weight_decay: f32,
+    /// Clip the global gradient norm to this (0 = off).
+    #[arg(long, default_value_t = 1.0)]
+    pub grad_clip: f32,
+    #[arg(long, default_value_t = 1337)]
+    pub seed: u64,
+    /// Validation loss every K steps (on --val-batches fixed batches).
+    #[arg(long, default_value_t = 100)]
+    pub eval_every: usize,
+    #[arg(long, default_value_t = 16)]
+    pub val_batches: usize,
+    /// Generate a text sample every K steps (0 = never).
+    #[arg(long, default_value_t = 500)]
+    pub sample_every: usize,
+    #[arg(long, default_value_t = 200)]
+    pub checkpoint_every: usize,
+    /// Training threads (0 = all cores).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// No progress bar (for logs and tests).
+    #[arg(long)]
+    pub quiet: bool,
+    /// Stop cleanly (saving) after this many steps of this session (used to test resume).
+    #[arg(long, hide = true)]
+    pub halt_after: Option<usize>,
+}
+
+pub fn train(a: &TrainArgs) -> Result<()> {
+    if a.threads > 0 {
+        rayon::ThreadPoolBuilder::new().num_threads(a.threads).build_global().context("cannot set up the thread pool")?;
+    }
+    let command = std::env::args().map(|s| if s.contains(' ') { format!("'{s}'") } else { s }).collect::<Vec<_>>().join(" ");
+    let (trainer, data, out) = if let Some(dir) = &a.resume {
+        let t = Trainer::resume(dir)?;
+        let data = a.data.clone().or_else(|| read_data_dir(dir)).context("--data is needed to resume this run")?;
+        println!("resuming {} at step {} of {}", dir.display(), t.step, t.options.steps);
+        (t, data, a.out.clone().unwrap_or(dir.clone()))
+    } else {
+        let data = a.data.clone().unwrap();
+        let out = a.out.clone().unwrap();
+        let (config, init) = match &a.init {
+            Some(path) => {
+                let file = host::MappedFile::open(path)?;
+                let model = host::load_model(path, &file)?;
+                (model.config, Some(model.params().to_vec()))
+            }
+            None => {
+                let (l, nh, c, t) = a.preset.unwrap_or(Preset::Default).shape();
+                let config = Config {
+                    num_layers: a.layers.unwrap_or(l),
+                    num_heads: a.heads.unwrap_or(nh),
+                    channels: a.channels.unwrap_or(c),
+                    max_seq_len: a.context.unwrap_or(t),
+                    vocab_size: 256,
+                    padded_vocab_size: 256,
+                };
+                config.validate().map_err(|e| anyhow::anyhow!("bad model shape: {e}"))?;
+                (config, None)
+            }
+        };
+        if out.join("state.bin").exists() {
+            bail!("{} already holds a run: use --resume {} to continue it, or choose another --out", out.display(), out.display());
+        }
+        let options = TrainOptions {
+            batch: a.batch,
+            seq: a.seq.unwrap_or(config.max_seq_len),
+            steps: a.steps,
+            lr: a.lr,
+            warmup: a.warmup,
+            weight_decay: a.weight_decay,
+            grad_clip: a.grad_clip,
+            seed: a.seed,
+            eval_every: a.eval_every,
+            val_batches: a.val_batches,
+            sample_every: a.sample_every,
+            checkpoint_every: a.checkpoint_every,
+            ..TrainOptions::default()
+        };
+        std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+        std::fs::write(out.join("data_dir.txt"), data.to_string_lossy().as_bytes())?;
+        (Trainer::new(config, options, init)?, data, out)
+    };
+    let c = trainer.config;
+    println!(
+        "model L={} NH={} C={} maxT={} V={} ({} parameters); batch {} x {}; {} threads",
+        c.num_layers, c.num_heads, c.channels, c.max_seq_len, c.vocab_size, c.num_parameters(), trainer.options.batch, trainer.options.seq, rayon::current_num_threads()
+    );
+    host::catch_ctrl_c()?;
+    let summary = run::run(
+        trainer,
+        RunInputs { data_dir: &data, out_dir: &out, command, interrupt: host::interrupt_flag(), progress: !a.quiet, halt_after: a.halt_after },
+    )?;
+    if summary.interrupted {
+        println!("interrupted at step {}: saved; continue with `llm-baremetal train --resume {}`", summary.steps_done, out.display());
+    } else {
+        println!(
+            "step {}/{}: train loss {:.4}, best val {}, {:.0} tokens/s, {:.1} s",
+            summary.steps_done,
+            summary.options.steps,
+            summary.final_train_loss,
+            summary.best_val_loss.map_or("-".into(), |v| format!("{v:.4}")),
+            summary.tokens_per_second,
+            summary.train_seconds
+        );
+        if let Some(v) = summary.full_val_loss {
+            println!("validation loss over the whole split: {v:.4}");
+        }
+        println!("checkpoint: {}", out.join("model.bin").display());
+    }
+    Ok(())
+}
+
+fn read_data_dir(run: &std::path::Path) -> Option<PathBuf> {
+    std::fs::read_to_string(run.join("data_dir.txt")).ok().map(PathBuf::from)
+}
+
+pub fn report(dir: &std::path::Path) -> Result<()> {
+    let (svg, md) = llm_trainer::report::report(dir)?;
+    println!("wrote {} and {}", svg.display(), md.display());
+    Ok(())
+}
