@@ -31,9 +31,9 @@ pub struct ImageArgs {
     /// Output image file.
     #[arg(long)]
     pub out: PathBuf,
-    /// Copy the model even if it does not parse (to test the firmware's error path).
+    /// Copy the model and config even if they do not parse (to test the firmware's errors).
     #[arg(long, hide = true)]
-    pub allow_invalid_model: bool,
+    pub unchecked: bool,
 }
 
 /// The UEFI binary: --efi, $LLM_BAREMETAL_EFI, or build/BOOTX64.EFI in this checkout.
@@ -62,14 +62,17 @@ pub fn image(a: &ImageArgs) -> Result<()> {
     if let Some(m) = &a.model {
         let bytes = std::fs::read(m).with_context(|| format!("cannot read {}", m.display()))?;
         if let Err(e) = llm_engine::checkpoint::parse(&bytes) {
-            if !a.allow_invalid_model {
+            if !a.unchecked {
                 bail!("{}: {e}", m.display());
             }
         }
     }
     if let Some(c) = &a.config {
-        let text = std::fs::read_to_string(c).with_context(|| format!("cannot read {}", c.display()))?;
-        llm_engine::config::BootConfig::parse(&text).map_err(|e| anyhow::anyhow!("{} {e}", c.display()))?;
+        let text = std::fs::read(c).with_context(|| format!("cannot read {}", c.display()))?;
+        if !a.unchecked {
+            let text = std::str::from_utf8(&text).with_context(|| format!("{} is not UTF-8 text", c.display()))?;
+            llm_engine::config::BootConfig::parse(text).map_err(|e| anyhow::anyhow!("{} {e}", c.display()))?;
+        }
     }
     let mut files: Vec<(&str, PathBuf)> = vec![("EFI/BOOT/BOOTX64.EFI", efi)];
     if let Some(m) = &a.model {

@@ -178,6 +178,9 @@ pub struct ChatArgs {
     /// Maximum tokens per reply.
     #[arg(long, default_value_t = 256)]
     pub max_tokens: usize,
+    /// Do not end replies at a blank line (run to --max-tokens).
+    #[arg(long)]
+    pub no_stop: bool,
     #[command(flatten)]
     pub sampling: SamplingArgs,
 }
@@ -187,7 +190,7 @@ pub fn chat(a: &ChatArgs) -> Result<()> {
     let model = host::load_model(&a.checkpoint, &file)?;
     let tokenizer = host::load_tokenizer(a.sampling.tokenizer.as_deref(), model.config.vocab_size)?;
     let kernels = parse_kernels(&a.sampling.kernels)?;
-    let mut settings = ChatSettings { sampler: a.sampling.sampler()?, seed: a.sampling.seed, max_tokens: a.max_tokens.max(1), cores: a.sampling.threads.max(1) };
+    let mut settings = ChatSettings { sampler: a.sampling.sampler()?, seed: a.sampling.seed, max_tokens: a.max_tokens.max(1), cores: a.sampling.threads.max(1), stop_at_blank_line: !a.no_stop };
     let mut threads = Threads::new(settings.cores)?;
     let mut session = Session::new(&model, kernels, settings.sampler, settings.seed);
     host::catch_ctrl_c()?;
@@ -234,7 +237,7 @@ pub fn chat(a: &ChatArgs) -> Result<()> {
                 let t1 = Instant::now();
                 let mut out = TextOut::new();
                 let mut stopped = false;
-                let made = session.generate(&tokenizer, settings.max_tokens, &mut chat::reply_stops(), &threads, &mut |b| {
+                let made = session.generate(&tokenizer, settings.max_tokens, &mut chat::reply_stops(&settings), &threads, &mut |b| {
                     if host::take_interrupt() {
                         stopped = true;
                         return false;
@@ -279,6 +282,18 @@ pub struct BenchArgs {
     /// Repetitions; the best is reported.
     #[arg(long, default_value_t = 3)]
     pub repeat: usize,
+    /// Measure training tokens/s instead (forward + backward + AdamW on random tokens),
+    /// for the model's shape (or --random) with --batch and --seq.
+    #[arg(long)]
+    pub train: bool,
+    #[arg(long, default_value_t = 16)]
+    pub batch: usize,
+    /// Training sequence length (default: the model's context).
+    #[arg(long)]
+    pub seq: Option<usize>,
+    /// Training steps to time (after 2 warm-up steps).
+    #[arg(long, default_value_t = 10)]
+    pub steps: usize,
 }
 
 pub fn parse_shape(s: &str) -> Result<llm_engine::Config> {
@@ -309,6 +324,9 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
         _ => bail!("give a checkpoint or --random L,NH,C,maxT (not both)"),
     };
     let c = model.config;
+    if a.train {
+        return bench_train(a, &model);
+    }
     let n_threads = Threads::new(a.threads)?;
     let multi = threads_count(&n_threads);
     println!(
@@ -341,6 +359,35 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
         }
     }
     let _ = Serial;
+    Ok(())
+}
+
+/// Training throughput on random tokens (the data does not change the arithmetic).
+fn bench_train(a: &BenchArgs, model: &Model) -> Result<()> {
+    use llm_trainer::run::{TrainOptions, Trainer};
+    let c = model.config;
+    let seq = a.seq.unwrap_or(c.max_seq_len);
+    let opts = TrainOptions { batch: a.batch, seq, steps: a.steps + 2, ..TrainOptions::default() };
+    if a.threads > 0 {
+        rayon::ThreadPoolBuilder::new().num_threads(a.threads).build_global().context("cannot set up the thread pool")?;
+    }
+    let mut trainer = Trainer::new(c, opts, Some(model.params().to_vec()))?;
+    let mut rng = llm_engine::Rng::new(7);
+    let data: Vec<u16> = (0..(a.batch * seq * 8).max(seq + 2)).map(|_| (rng.next_u32() % c.vocab_size as u32) as u16).collect();
+    for _ in 0..2 {
+        trainer.train_step(&data);
+    }
+    let t0 = Instant::now();
+    for _ in 0..a.steps {
+        trainer.train_step(&data);
+    }
+    let dt = t0.elapsed().as_secs_f64();
+    let tokens = (a.steps * a.batch * seq) as f64;
+    println!(
+        "train: L={} NH={} C={} maxT={} V={} ({} parameters), B={} T={}, {} threads: {:.1} ms/step, {:.0} tokens/s",
+        c.num_layers, c.num_heads, c.channels, c.max_seq_len, c.vocab_size, c.num_parameters(), a.batch, seq,
+        rayon::current_num_threads(), dt * 1000.0 / a.steps as f64, tokens / dt
+    );
     Ok(())
 }
 

@@ -116,7 +116,11 @@ pub fn train(a: &TrainArgs) -> Result<()> {
     if a.threads > 0 {
         rayon::ThreadPoolBuilder::new().num_threads(a.threads).build_global().context("cannot set up the thread pool")?;
     }
-    let command = std::env::args().map(|s| if s.contains(' ') { format!("'{s}'") } else { s }).collect::<Vec<_>>().join(" ");
+    // Recorded in run.json and the report as the user would type it.
+    let command = std::iter::once("llm-baremetal".to_string())
+        .chain(std::env::args().skip(1).map(|s| if s.contains(' ') { format!("'{s}'") } else { s }))
+        .collect::<Vec<_>>()
+        .join(" ");
     let (trainer, data, out) = if let Some(dir) = &a.resume {
         let t = Trainer::resume(dir)?;
         let data = a.data.clone().or_else(|| read_data_dir(dir)).context("--data is needed to resume this run")?;

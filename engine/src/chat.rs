@@ -39,11 +39,13 @@ pub struct ChatSettings {
     pub seed: u64,
     pub max_tokens: usize,
     pub cores: usize,
+    /// End a reply at a blank line (the default); off, replies run to `max_tokens`.
+    pub stop_at_blank_line: bool,
 }
 
 impl Default for ChatSettings {
     fn default() -> Self {
-        ChatSettings { sampler: SamplerConfig::default(), seed: 42, max_tokens: 256, cores: 1 }
+        ChatSettings { sampler: SamplerConfig::default(), seed: 42, max_tokens: 256, cores: 1, stop_at_blank_line: true }
     }
 }
 
@@ -206,7 +208,7 @@ pub fn handle_command(settings: &mut ChatSettings, session: &mut Session<'_>, cm
 }
 
 /// Feeds one user turn (the line plus a newline) and returns its token count. The reply is
-/// then `session.generate(tokenizer, settings.max_tokens, &mut reply_stops(), ..)`.
+/// then `session.generate(tokenizer, settings.max_tokens, &mut reply_stops(settings), ..)`.
 pub fn feed_turn(session: &mut Session<'_>, tokenizer: &Tokenizer, line: &str, par: &dyn Parallel) -> Result<usize, EngineError> {
     let mut tokens = Vec::with_capacity(line.len() + 1);
     tokenizer.encode(line.as_bytes(), &mut tokens);
@@ -216,6 +218,6 @@ pub fn feed_turn(session: &mut Session<'_>, tokenizer: &Tokenizer, line: &str, p
 }
 
 /// The stop strings of a chat reply.
-pub fn reply_stops() -> StopFilter {
-    StopFilter::new(&[REPLY_STOP])
+pub fn reply_stops(settings: &ChatSettings) -> StopFilter {
+    if settings.stop_at_blank_line { StopFilter::new(&[REPLY_STOP]) } else { StopFilter::none() }
 }

@@ -1,7 +1,7 @@
 //! The boot configuration file (`\llm.cfg`): `key = value` lines, `#` comments.
 //!
 //! Keys: model, temperature, top_k, top_p, min_p, repeat_penalty, seed, max_tokens, cores,
-//! and `prompt` (repeatable): prompts run in order without a keyboard, after which the
+//! stop_at_blank_line (true/false), and `prompt` (repeatable): prompts run in order without a keyboard, after which the
 //! machine powers off. A prompt may also be a slash command (for example `/reset`).
 
 use crate::chat::ChatSettings;
@@ -66,6 +66,13 @@ impl BootConfig {
                 "max_tokens" => cfg.chat.max_tokens = int()?.max(1) as usize,
                 "cores" => cfg.chat.cores = int()?.max(1) as usize,
                 "prompt" => cfg.script.push(value.to_string()),
+                "stop_at_blank_line" => {
+                    cfg.chat.stop_at_blank_line = match value {
+                        "true" | "yes" | "1" => true,
+                        "false" | "no" | "0" => false,
+                        _ => return Err(err(alloc::format!("{key}: '{value}' is not true or false"))),
+                    }
+                }
                 _ => return Err(err(alloc::format!("unknown key '{key}'"))),
             }
             if let Err(e) = cfg.chat.sampler.validate() {

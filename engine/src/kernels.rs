@@ -7,7 +7,8 @@
 //! accumulated like a zero-padded chunk (0*0 is added to the unused lanes).
 //!
 //! Two numeric families exist: without FMA (`Scalar`; lane += a*b rounds twice) and with
-//! FMA (`Avx2Fma`; lane = fma(a, b, lane) rounds once). Within a family results are
+//! FMA (`Avx2Fma`; lane = fma(a, b, lane) rounds once). The `Scalar` set runs SSE2 code whose
+//! results equal the portable loops below. Within a family results are
 //! bit-identical on every machine and target; across families they differ in the last bits.
 //! The SIMD versions live in `simd.rs` and are checked against the scalar ones here.
 
@@ -16,7 +17,8 @@ pub const LANES: usize = 8;
 /// Which implementation the engine runs. Chosen once per session from CPUID.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KernelSet {
-    /// Portable code; the compiler may vectorise it (SSE2 baseline) without changing results.
+    /// SSE2 (part of every x86_64 CPU), no FMA: the same results as the portable scalar
+    /// reference `dot_scalar`, which the tests check bit for bit.
     Scalar,
     /// 256-bit AVX2 with fused multiply-add.
     Avx2Fma,
@@ -25,7 +27,7 @@ pub enum KernelSet {
 impl KernelSet {
     pub fn name(self) -> &'static str {
         match self {
-            KernelSet::Scalar => "scalar/SSE2 (no FMA)",
+            KernelSet::Scalar => "SSE2 (no FMA)",
             KernelSet::Avx2Fma => "AVX2+FMA",
         }
     }
@@ -41,7 +43,7 @@ impl KernelSet {
     pub fn dot(self, a: &[f32], b: &[f32]) -> f32 {
         debug_assert_eq!(a.len(), b.len());
         match self {
-            KernelSet::Scalar => dot_scalar(a, b),
+            KernelSet::Scalar => crate::simd::dot_sse2(a, b),
             // SAFETY: Avx2Fma is only constructed after detection (or by tests that detected).
             KernelSet::Avx2Fma => unsafe { crate::simd::dot_avx2(a, b) },
         }
@@ -53,7 +55,7 @@ impl KernelSet {
         debug_assert_eq!(out.len(), n * oc);
         debug_assert_eq!(w.len(), oc * ic);
         match self {
-            KernelSet::Scalar => matmul_scalar(out, x, w, bias, ic, oc),
+            KernelSet::Scalar => crate::simd::matmul_sse2(out, x, w, bias, ic, oc),
             // SAFETY: as for `dot`.
             KernelSet::Avx2Fma => unsafe { crate::simd::matmul_avx2(out, x, w, bias, ic, oc) },
         }
@@ -111,16 +113,56 @@ pub fn dot_fma_reference(a: &[f32], b: &[f32]) -> f32 {
     combine_lanes(&acc)
 }
 
-fn matmul_scalar(out: &mut [f32], x: &[f32], w: &[f32], bias: Option<&[f32]>, ic: usize, oc: usize) {
-    for (xrow, orow) in x.chunks_exact(ic).zip(out.chunks_exact_mut(oc)) {
-        for (o, out_o) in orow.iter_mut().enumerate() {
-            let d = dot_scalar(xrow, &w[o * ic..(o + 1) * ic]);
-            *out_o = match bias {
-                Some(b) => d + b[o],
-                None => d,
-            };
+/// The portable reference for the SSE2 matmul (tests compare them bit for bit).
+pub fn matmul_scalar(out: &mut [f32], x: &[f32], w: &[f32], bias: Option<&[f32]>, ic: usize, oc: usize) {
+    let n = x.len() / ic;
+    let add_bias = |o: usize, v: f32| match bias {
+        Some(b) => v + b[o],
+        None => v,
+    };
+    let mut r = 0;
+    // Two tokens at a time share each weight row (prefill); per element the order is
+    // exactly `dot_scalar`'s, so the result equals decoding one token at a time.
+    while r + 2 <= n {
+        let (xa, xb) = (&x[r * ic..(r + 1) * ic], &x[(r + 1) * ic..(r + 2) * ic]);
+        for o in 0..oc {
+            let (da, db) = dot2_scalar(xa, xb, &w[o * ic..(o + 1) * ic]);
+            out[r * oc + o] = add_bias(o, da);
+            out[(r + 1) * oc + o] = add_bias(o, db);
+        }
+        r += 2;
+    }
+    if r < n {
+        let xr = &x[r * ic..(r + 1) * ic];
+        for o in 0..oc {
+            out[r * oc + o] = add_bias(o, dot_scalar(xr, &w[o * ic..(o + 1) * ic]));
         }
     }
+}
+
+/// Two canonical dot products against the same weight row, in one pass over it.
+fn dot2_scalar(a: &[f32], b: &[f32], w: &[f32]) -> (f32, f32) {
+    let mut acc_a = [0.0f32; LANES];
+    let mut acc_b = [0.0f32; LANES];
+    let chunks = w.len() / LANES;
+    for c in 0..chunks {
+        let wc = &w[c * LANES..c * LANES + LANES];
+        let (ac, bc) = (&a[c * LANES..c * LANES + LANES], &b[c * LANES..c * LANES + LANES]);
+        for l in 0..LANES {
+            acc_a[l] += ac[l] * wc[l];
+            acc_b[l] += bc[l] * wc[l];
+        }
+    }
+    let rest = chunks * LANES;
+    if rest < w.len() {
+        for l in 0..LANES {
+            let i = rest + l;
+            let (x, y, z) = if i < w.len() { (a[i], b[i], w[i]) } else { (0.0, 0.0, 0.0) };
+            acc_a[l] += x * z;
+            acc_b[l] += y * z;
+        }
+    }
+    (combine_lanes(&acc_a), combine_lanes(&acc_b))
 }
 
 /// out (C) = LayerNorm(x (C)) * weight + bias, with llm.c's epsilon 1e-5.

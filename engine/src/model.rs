@@ -210,8 +210,9 @@ fn layernorm_rows(out: &mut [f32], x: &[f32], w: &[f32], b: &[f32], c: usize) {
 fn par_matmul(par: &dyn Parallel, k: KernelSet, out: &mut [f32], x: &[f32], w: &[f32], bias: Option<&[f32]>, ic: usize, oc: usize) {
     let workers = par.workers();
     let n = x.len() / ic;
-    // Tiny matrices are not worth waking anyone for.
-    if workers <= 1 || oc * ic < 16 * 1024 {
+    // Small products are not worth waking anyone for (measured: below ~256K multiply-adds
+    // the hand-off costs more than it saves).
+    if workers <= 1 || n * oc * ic < 256 * 1024 {
         k.matmul(out, x, w, bias, ic, oc);
         return;
     }

@@ -67,49 +67,100 @@ pub unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
     hsum(acc)
 }
 
-/// out (N, OC) = x (N, IC) @ w (OC, IC)^T + bias. Four weight rows share each load of x;
-/// every output keeps its own accumulator, so the order per element equals `dot_avx2`.
+/// out (N, OC) = x (N, IC) @ w (OC, IC)^T + bias, blocked 2 rows of x by 4 rows of w (8
+/// accumulators: each weight load serves two tokens, each x load four outputs). Every
+/// output keeps its own accumulator, so the order per element equals `dot_avx2`, and prefill
+/// (N > 1) gives the same numbers as decoding one token at a time.
 #[target_feature(enable = "avx2,fma")]
 pub unsafe fn matmul_avx2(out: &mut [f32], x: &[f32], w: &[f32], bias: Option<&[f32]>, ic: usize, oc: usize) {
-    let chunks = ic / LANES;
-    let rest = chunks * LANES;
-    let add_bias = |o: usize, v: f32| match bias {
+    let n = x.len() / ic;
+    let mut r = 0;
+    while r + 2 <= n {
+        matmul_rows2(&mut out[r * oc..(r + 2) * oc], &x[r * ic..(r + 2) * ic], w, bias, ic, oc);
+        r += 2;
+    }
+    if r < n {
+        matmul_row1(&mut out[r * oc..(r + 1) * oc], &x[r * ic..(r + 1) * ic], w, bias, ic, oc);
+    }
+}
+
+#[inline]
+fn with_bias(bias: Option<&[f32]>, o: usize, v: f32) -> f32 {
+    match bias {
         Some(b) => v + b[o],
         None => v,
-    };
-    for (xrow, orow) in x.chunks_exact(ic).zip(out.chunks_exact_mut(oc)) {
-        let px = xrow.as_ptr();
-        let xtail = if rest < ic { load_tail(&xrow[rest..]) } else { _mm256_setzero_ps() };
-        let mut o = 0;
-        while o + 4 <= oc {
-            let w0 = w.as_ptr().add(o * ic);
-            let (w1, w2, w3) = (w0.add(ic), w0.add(2 * ic), w0.add(3 * ic));
-            let (mut a0, mut a1, mut a2, mut a3) =
-                (_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps());
-            for c in 0..chunks {
-                let xv = _mm256_loadu_ps(px.add(c * LANES));
-                a0 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(w0.add(c * LANES)), a0);
-                a1 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(w1.add(c * LANES)), a1);
-                a2 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(w2.add(c * LANES)), a2);
-                a3 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(w3.add(c * LANES)), a3);
+    }
+}
+
+#[target_feature(enable = "avx2,fma")]
+unsafe fn matmul_rows2(out: &mut [f32], x: &[f32], w: &[f32], bias: Option<&[f32]>, ic: usize, oc: usize) {
+    let chunks = ic / LANES;
+    let rest = chunks * LANES;
+    let (x0, x1) = (x.as_ptr(), x.as_ptr().add(ic));
+    let (t0, t1) = if rest < ic { (load_tail(&x[rest..ic]), load_tail(&x[ic + rest..])) } else { (_mm256_setzero_ps(), _mm256_setzero_ps()) };
+    let mut o = 0;
+    while o + 4 <= oc {
+        let wp = [w.as_ptr().add(o * ic), w.as_ptr().add((o + 1) * ic), w.as_ptr().add((o + 2) * ic), w.as_ptr().add((o + 3) * ic)];
+        let mut a = [[_mm256_setzero_ps(); 4]; 2];
+        for c in 0..chunks {
+            let xa = _mm256_loadu_ps(x0.add(c * LANES));
+            let xb = _mm256_loadu_ps(x1.add(c * LANES));
+            for k in 0..4 {
+                let wv = _mm256_loadu_ps(wp[k].add(c * LANES));
+                a[0][k] = _mm256_fmadd_ps(xa, wv, a[0][k]);
+                a[1][k] = _mm256_fmadd_ps(xb, wv, a[1][k]);
             }
-            if rest < ic {
-                let row = |r: usize| &w[(o + r) * ic + rest..(o + r + 1) * ic];
-                a0 = _mm256_fmadd_ps(xtail, load_tail(row(0)), a0);
-                a1 = _mm256_fmadd_ps(xtail, load_tail(row(1)), a1);
-                a2 = _mm256_fmadd_ps(xtail, load_tail(row(2)), a2);
-                a3 = _mm256_fmadd_ps(xtail, load_tail(row(3)), a3);
+        }
+        if rest < ic {
+            for k in 0..4 {
+                let wv = load_tail(&w[(o + k) * ic + rest..(o + k + 1) * ic]);
+                a[0][k] = _mm256_fmadd_ps(t0, wv, a[0][k]);
+                a[1][k] = _mm256_fmadd_ps(t1, wv, a[1][k]);
             }
-            orow[o] = add_bias(o, hsum(a0));
-            orow[o + 1] = add_bias(o + 1, hsum(a1));
-            orow[o + 2] = add_bias(o + 2, hsum(a2));
-            orow[o + 3] = add_bias(o + 3, hsum(a3));
-            o += 4;
         }
-        while o < oc {
-            orow[o] = add_bias(o, dot_avx2(xrow, &w[o * ic..(o + 1) * ic]));
-            o += 1;
+        for k in 0..4 {
+            out[o + k] = with_bias(bias, o + k, hsum(a[0][k]));
+            out[oc + o + k] = with_bias(bias, o + k, hsum(a[1][k]));
         }
+        o += 4;
+    }
+    while o < oc {
+        let wr = &w[o * ic..(o + 1) * ic];
+        out[o] = with_bias(bias, o, dot_avx2(&x[..ic], wr));
+        out[oc + o] = with_bias(bias, o, dot_avx2(&x[ic..], wr));
+        o += 1;
+    }
+}
+
+#[target_feature(enable = "avx2,fma")]
+unsafe fn matmul_row1(orow: &mut [f32], xrow: &[f32], w: &[f32], bias: Option<&[f32]>, ic: usize, oc: usize) {
+    let chunks = ic / LANES;
+    let rest = chunks * LANES;
+    let px = xrow.as_ptr();
+    let xtail = if rest < ic { load_tail(&xrow[rest..]) } else { _mm256_setzero_ps() };
+    let mut o = 0;
+    while o + 4 <= oc {
+        let wp = [w.as_ptr().add(o * ic), w.as_ptr().add((o + 1) * ic), w.as_ptr().add((o + 2) * ic), w.as_ptr().add((o + 3) * ic)];
+        let mut a = [_mm256_setzero_ps(); 4];
+        for c in 0..chunks {
+            let xv = _mm256_loadu_ps(px.add(c * LANES));
+            for k in 0..4 {
+                a[k] = _mm256_fmadd_ps(xv, _mm256_loadu_ps(wp[k].add(c * LANES)), a[k]);
+            }
+        }
+        if rest < ic {
+            for k in 0..4 {
+                a[k] = _mm256_fmadd_ps(xtail, load_tail(&w[(o + k) * ic + rest..(o + k + 1) * ic]), a[k]);
+            }
+        }
+        for k in 0..4 {
+            orow[o + k] = with_bias(bias, o + k, hsum(a[k]));
+        }
+        o += 4;
+    }
+    while o < oc {
+        orow[o] = with_bias(bias, o, dot_avx2(xrow, &w[o * ic..(o + 1) * ic]));
+        o += 1;
     }
 }
 
@@ -126,5 +177,93 @@ pub unsafe fn axpy_avx2(out: &mut [f32], a: f32, x: &[f32]) {
     }
     for i in chunks * LANES..n {
         out[i] = _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(a), _mm_set_ss(x[i]), _mm_set_ss(out[i])));
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// SSE2: the no-FMA family. Two 4-wide registers hold the 8 canonical lanes (0-3 and 4-7),
+// each lane rounds the product then the sum, exactly as `kernels::dot_scalar`. SSE2 is part
+// of x86_64, so these need no detection.
+
+#[inline]
+unsafe fn sse_hsum(lo: __m128, hi: __m128) -> f32 {
+    let mut l = [0.0f32; LANES];
+    _mm_storeu_ps(l.as_mut_ptr(), lo);
+    _mm_storeu_ps(l.as_mut_ptr().add(4), hi);
+    combine_lanes(&l)
+}
+
+#[inline]
+unsafe fn sse_tail(s: &[f32]) -> (__m128, __m128) {
+    let mut buf = [0.0f32; LANES];
+    buf[..s.len()].copy_from_slice(s);
+    (_mm_loadu_ps(buf.as_ptr()), _mm_loadu_ps(buf.as_ptr().add(4)))
+}
+
+pub fn dot_sse2(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let chunks = n / LANES;
+    // SAFETY: every load is within a[..chunks*8] / b[..chunks*8] or a padded copy.
+    unsafe {
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let (mut lo, mut hi) = (_mm_setzero_ps(), _mm_setzero_ps());
+        for c in 0..chunks {
+            let (x, y) = (pa.add(c * LANES), pb.add(c * LANES));
+            lo = _mm_add_ps(lo, _mm_mul_ps(_mm_loadu_ps(x), _mm_loadu_ps(y)));
+            hi = _mm_add_ps(hi, _mm_mul_ps(_mm_loadu_ps(x.add(4)), _mm_loadu_ps(y.add(4))));
+        }
+        let rest = chunks * LANES;
+        if rest < n {
+            let (xl, xh) = sse_tail(&a[rest..n]);
+            let (yl, yh) = sse_tail(&b[rest..n]);
+            lo = _mm_add_ps(lo, _mm_mul_ps(xl, yl));
+            hi = _mm_add_ps(hi, _mm_mul_ps(xh, yh));
+        }
+        sse_hsum(lo, hi)
+    }
+}
+
+/// out (N, OC) = x (N, IC) @ w (OC, IC)^T + bias: two rows of x share each weight row.
+pub fn matmul_sse2(out: &mut [f32], x: &[f32], w: &[f32], bias: Option<&[f32]>, ic: usize, oc: usize) {
+    let n = x.len() / ic;
+    let chunks = ic / LANES;
+    let rest = chunks * LANES;
+    let mut r = 0;
+    while r + 2 <= n {
+        let (xa, xb) = (&x[r * ic..(r + 1) * ic], &x[(r + 1) * ic..(r + 2) * ic]);
+        for o in 0..oc {
+            let wr = &w[o * ic..(o + 1) * ic];
+            // SAFETY: loads stay within the rows (chunks * 8 <= ic) or padded copies.
+            let (da, db) = unsafe {
+                let (pa, pb, pw) = (xa.as_ptr(), xb.as_ptr(), wr.as_ptr());
+                let (mut al, mut ah, mut bl, mut bh) = (_mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps());
+                for c in 0..chunks {
+                    let (wl, wh) = (_mm_loadu_ps(pw.add(c * LANES)), _mm_loadu_ps(pw.add(c * LANES + 4)));
+                    al = _mm_add_ps(al, _mm_mul_ps(_mm_loadu_ps(pa.add(c * LANES)), wl));
+                    ah = _mm_add_ps(ah, _mm_mul_ps(_mm_loadu_ps(pa.add(c * LANES + 4)), wh));
+                    bl = _mm_add_ps(bl, _mm_mul_ps(_mm_loadu_ps(pb.add(c * LANES)), wl));
+                    bh = _mm_add_ps(bh, _mm_mul_ps(_mm_loadu_ps(pb.add(c * LANES + 4)), wh));
+                }
+                if rest < ic {
+                    let (wl, wh) = sse_tail(&wr[rest..]);
+                    let (xl, xh) = sse_tail(&xa[rest..]);
+                    let (yl, yh) = sse_tail(&xb[rest..]);
+                    al = _mm_add_ps(al, _mm_mul_ps(xl, wl));
+                    ah = _mm_add_ps(ah, _mm_mul_ps(xh, wh));
+                    bl = _mm_add_ps(bl, _mm_mul_ps(yl, wl));
+                    bh = _mm_add_ps(bh, _mm_mul_ps(yh, wh));
+                }
+                (sse_hsum(al, ah), sse_hsum(bl, bh))
+            };
+            out[r * oc + o] = with_bias(bias, o, da);
+            out[(r + 1) * oc + o] = with_bias(bias, o, db);
+        }
+        r += 2;
+    }
+    if r < n {
+        let xr = &x[r * ic..(r + 1) * ic];
+        for o in 0..oc {
+            out[r * oc + o] = with_bias(bias, o, dot_sse2(xr, &w[o * ic..(o + 1) * ic]));
+        }
     }
 }

@@ -118,6 +118,25 @@ fn matmul_every_kernel_equals_its_dot_for_every_element() {
 }
 
 #[test]
+fn sse2_kernels_are_bit_identical_to_the_portable_scalar_loops() {
+    let mut rng = Rng::new(8);
+    for &(n, ic, oc) in &[(1, 1, 1), (2, 7, 3), (3, 8, 5), (4, 13, 9), (5, 64, 33), (2, 129, 4), (7, 768, 12)] {
+        let x = randv(&mut rng, n * ic, 1.0);
+        let w = randv(&mut rng, oc * ic, 0.5);
+        let b = randv(&mut rng, oc, 0.5);
+        for bias in [None, Some(&b[..])] {
+            let mut simd = vec![0.0; n * oc];
+            let mut portable = vec![0.0; n * oc];
+            KernelSet::Scalar.matmul(&mut simd, &x, &w, bias, ic, oc);
+            kernels::matmul_scalar(&mut portable, &x, &w, bias, ic, oc);
+            assert_eq!(simd.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), portable.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), "n{n} ic{ic} oc{oc}");
+        }
+        let (a, bb) = (&x[..ic], &w[..ic]);
+        assert_eq!(KernelSet::Scalar.dot(a, bb).to_bits(), kernels::dot_scalar(a, bb).to_bits());
+    }
+}
+
+#[test]
 fn axpy_avx2_equals_fused_scalar() {
     let k = avx2();
     let mut rng = Rng::new(6);

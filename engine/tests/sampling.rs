@@ -283,4 +283,6 @@ fn boot_config_parses_and_rejects_with_line_numbers() {
     assert_eq!(BootConfig::parse("temperature = hot").unwrap_err().line, 1);
     assert_eq!(BootConfig::parse("\n\nnonsense").unwrap_err().line, 3);
     assert!(BootConfig::parse("top_p = 0").is_err());
+    assert!(!BootConfig::parse("stop_at_blank_line = false").unwrap().chat.stop_at_blank_line);
+    assert!(BootConfig::parse("stop_at_blank_line = maybe").is_err());
 }

@@ -51,6 +51,7 @@ pub fn decode_token_file(bytes: &[u8]) -> Result<Vec<u16>> {
     Ok(bytes[1024..].chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]])).collect())
 }
 
+#[derive(Debug)]
 pub struct Prepared {
     pub train_tokens: usize,
     pub val_tokens: usize,

@@ -15,7 +15,6 @@ mod files;
 mod mp;
 
 use alloc::string::String;
-use alloc::vec::Vec;
 use console::Console;
 use cpu::{Clock, CpuInfo};
 use llm_engine::chat::{self, Action, ChatSettings, Line};
@@ -232,7 +231,7 @@ impl Chat<'_, '_> {
         let t1 = cpu::now_ticks();
         let mut out = Console::new();
         let mut stopped = false;
-        let mut stops = chat::reply_stops();
+        let mut stops = chat::reply_stops(&self.settings);
         let result = self.session.generate(self.tokenizer, self.settings.max_tokens, &mut stops, self.pool, &mut |b| {
             if console::cancel_requested() {
                 stopped = true;
@@ -267,6 +266,3 @@ impl Chat<'_, '_> {
         sayln!("{}", self.last);
     }
 }
-
-#[allow(dead_code)]
-fn _vec_used(_: Vec<u8>) {}

@@ -1,0 +1,74 @@
+# llm-baremetal: `make run` boots the default model in QEMU; `make test` runs every test.
+# Both install what is missing first (scripts/setup.sh).
+
+SHELL := /bin/bash
+CLI := target/release/llm-baremetal
+EFI := build/BOOTX64.EFI
+EFI_SPEC := build/x86_64-llm-uefi.json
+MODEL := models/shakespeare/model.bin
+UEFI_BUILD := RUSTC_BOOTSTRAP=1 cargo build --release -Zjson-target-spec \
+	-Zbuild-std=core,compiler_builtins,alloc -Zbuild-std-features=compiler-builtins-mem \
+	--target ../$(EFI_SPEC)
+
+.PHONY: all setup build efi efi-standalone image run chat test bench data default-model clean
+
+all: build efi
+
+setup:
+	@scripts/setup.sh
+
+build: setup
+	cargo build --release
+
+# The target spec is generated from the pinned compiler (see scripts/efi-target.sh).
+$(EFI_SPEC): rust-toolchain.toml scripts/efi-target.sh
+	scripts/efi-target.sh $@
+
+efi: setup $(EFI_SPEC)
+	cd uefi-app && $(UEFI_BUILD)
+	cp uefi-app/target/x86_64-llm-uefi/release/llm-baremetal.efi $(EFI)
+	cp uefi-app/target/llm-baremetal.map build/llm-baremetal.map
+	@ls -l $(EFI)
+
+# A single .efi with the default model built in: boots with nothing else on the volume.
+efi-standalone: setup $(EFI_SPEC)
+	cd uefi-app && LLM_EMBED_MODEL=$(abspath $(MODEL)) CARGO_TARGET_DIR=target/standalone $(UEFI_BUILD)
+	cp uefi-app/target/standalone/x86_64-llm-uefi/release/llm-baremetal.efi build/BOOTX64-standalone.EFI
+	@ls -l build/BOOTX64-standalone.EFI
+
+build/disk.img: build efi $(MODEL)
+	$(CLI) image --model $(MODEL) --out $@
+
+image: build/disk.img
+
+# The main job: boot the default model in QEMU and chat on this terminal.
+run: build efi build/disk.img
+	$(CLI) boot build/disk.img
+
+# The same model on the host, no QEMU.
+chat: build
+	$(CLI) chat $(MODEL)
+
+test: build efi
+	LLM_BAREMETAL_EFI=$(abspath $(EFI)) cargo test --release --workspace
+
+bench: build
+	$(CLI) bench $(MODEL) --threads 0
+	$(CLI) bench --random 6,6,384,256 --threads 0 --repeat 1
+
+data/shakespeare/train.bin: data/tinyshakespeare/input.txt
+	$(MAKE) build
+	$(CLI) prepare $< --out data/shakespeare
+
+data: data/shakespeare/train.bin
+
+# How models/shakespeare was trained (about 27 minutes on 2 cores).
+default-model: build data
+	$(CLI) train --data data/shakespeare --out models/shakespeare --preset default \
+		--batch 16 --steps 10000 --lr 3e-3 --warmup 200 --eval-every 250 \
+		--sample-every 2500 --checkpoint-every 500
+	$(CLI) report models/shakespeare
+
+clean:
+	cargo clean
+	rm -rf uefi-app/target build

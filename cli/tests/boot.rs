@@ -1,0 +1,192 @@
+//! End-to-end: the real disk image booted in QEMU (TCG) with OVMF, checked against the host.
+//! Every boot has a host-side timeout; a failure prints the serial transcript.
+
+mod common;
+
+use common::*;
+
+const SENTINEL: &str = "[llm-baremetal: script done]";
+
+fn assert_clean_exit(b: &Boot, what: &str) {
+    assert_eq!(b.code, Some(0), "{what}: QEMU exit code {:?}; transcript:\n{}", b.code, b.log);
+    assert!(b.log.contains(SENTINEL), "{what}: no sentinel; transcript:\n{}", b.log);
+}
+
+/// A script with one greedy reply and one sampled reply from a fresh context.
+fn equality_script(cores: usize) -> String {
+    format!(
+        "temperature = 0\nmax_tokens = 48\nseed = 3\ncores = {cores}\n\
+         prompt = ROMEO:\nprompt = /temp 0.9\nprompt = /seed 11\nprompt = /reset\nprompt = JULIET:\n"
+    )
+}
+
+fn check_equal_to_host(b: &Boot, kernels: &str, what: &str) {
+    let model = default_model();
+    let greedy = host_generate(&model, &["--prompt", "ROMEO:\\n", "--stop", "\\n\\n", "--steps", "48", "--temperature", "0", "--kernels", kernels]);
+    let sampled = host_generate(&model, &["--prompt", "JULIET:\\n", "--stop", "\\n\\n", "--steps", "48", "--temperature", "0.9", "--top-k", "40", "--top-p", "0.95", "--seed", "11", "--kernels", kernels]);
+    assert!(!greedy.is_empty() && !sampled.is_empty());
+    assert_eq!(reply_after(&b.log, "ROMEO:", 0), greedy, "{what}: greedy text differs from the host");
+    assert_eq!(reply_after(&b.log, "JULIET:", 0), sampled, "{what}: sampled text differs from the host");
+}
+
+#[test]
+fn scripted_boot_matches_host_byte_for_byte_sse2() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = image(dir.path(), "eq1", Some(&default_model()), Some(&equality_script(1)), false);
+    let b = boot(&img, &[], 240);
+    assert_clean_exit(&b, "smp 1");
+    assert!(b.log.contains("kernels     SSE2 (no FMA)"), "{}", b.log);
+    check_equal_to_host(&b, "scalar", "smp 1, SSE2");
+}
+
+#[test]
+fn scripted_boot_matches_host_with_smp_2_and_4() {
+    let dir = tempfile::tempdir().unwrap();
+    for n in [2usize, 4] {
+        let img = image(dir.path(), &format!("smp{n}"), Some(&default_model()), Some(&equality_script(n)), false);
+        let b = boot(&img, &["--smp", &n.to_string()], 300);
+        assert_clean_exit(&b, &format!("smp {n}"));
+        assert!(b.log.contains(&format!("cores       {n} of {n} in use")), "smp {n}: cores not all in use:\n{}", b.log);
+        check_equal_to_host(&b, "scalar", &format!("smp {n}"));
+    }
+}
+
+#[test]
+fn avx2_kernels_on_bare_metal_match_the_host_avx2_kernels() {
+    let dir = tempfile::tempdir().unwrap();
+    // Emulated AVX2 is slow under TCG: a short greedy reply.
+    let cfg = "temperature = 0\nmax_tokens = 16\nprompt = ROMEO:\n";
+    let img = image(dir.path(), "avx", Some(&default_model()), Some(cfg), false);
+    let b = boot(&img, &["--cpu", "max"], 300);
+    assert_clean_exit(&b, "cpu max");
+    assert!(b.log.contains("AVX state enabled") && b.log.contains("kernels     AVX2+FMA"), "{}", b.log);
+    let host = host_generate(&default_model(), &["--prompt", "ROMEO:\\n", "--stop", "\\n\\n", "--steps", "16", "--temperature", "0", "--kernels", "avx2"]);
+    assert_eq!(reply_after(&b.log, "ROMEO:", 0), host);
+}
+
+#[test]
+fn reply_longer_than_the_context_completes_and_matches_the_host() {
+    let dir = tempfile::tempdir().unwrap();
+    // 300 tokens in a 128-token context: the sliding window runs on bare metal.
+    let cfg = "temperature = 0.8\nseed = 5\nmax_tokens = 300\nstop_at_blank_line = false\nprompt = KING:\n";
+    let img = image(dir.path(), "long", Some(&default_model()), Some(cfg), false);
+    let b = boot(&img, &[], 300);
+    assert_clean_exit(&b, "long reply");
+    assert!(b.log.contains("[300 tokens in"), "{}", b.log);
+    let host = host_generate(&default_model(), &["--prompt", "KING:\\n", "--steps", "300", "--temperature", "0.8", "--seed", "5", "--kernels", "scalar"]);
+    assert_eq!(reply_after(&b.log, "KING:", 0), host);
+}
+
+#[test]
+fn corrupt_model_gives_a_clear_message_and_powers_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(default_model()).unwrap();
+    let corrupt = dir.path().join("corrupt.bin");
+    std::fs::write(&corrupt, &bytes[..bytes.len() / 2]).unwrap();
+    let img = image(dir.path(), "corrupt", Some(&corrupt), None, true);
+    let b = boot(&img, &[], 120);
+    assert_eq!(b.code, Some(3), "{}", b.log);
+    assert!(b.log.contains("error: \\model.bin is not a usable checkpoint: checkpoint is truncated"), "{}", b.log);
+    assert!(b.log.contains("powering off."));
+}
+
+#[test]
+fn missing_model_gives_a_clear_message_and_powers_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = image(dir.path(), "nomodel", None, None, false);
+    let b = boot(&img, &[], 120);
+    assert_eq!(b.code, Some(3), "{}", b.log);
+    assert!(b.log.contains("error: cannot load the model \\model.bin: file not found"), "{}", b.log);
+}
+
+#[test]
+fn malformed_config_gives_a_clear_message_and_powers_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = image(dir.path(), "badcfg", Some(&default_model()), Some("temperature = 0\ncolour = blue\n"), true);
+    let b = boot(&img, &[], 120);
+    assert_eq!(b.code, Some(3), "{}", b.log);
+    assert!(b.log.contains("error: \\llm.cfg line 2: unknown key 'colour'"), "{}", b.log);
+}
+
+#[test]
+fn screenshot_of_the_firmware_screen_is_a_png() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = image(dir.path(), "shot", Some(&default_model()), Some("temperature = 0\nmax_tokens = 20\nprompt = ROMEO:\n"), false);
+    let png = dir.path().join("screen.png");
+    let b = boot(&img, &["--screenshot", png.to_str().unwrap()], 180);
+    assert_clean_exit(&b, "screenshot");
+    let bytes = std::fs::read(&png).expect("no screenshot written");
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    assert!(bytes.len() > 1000);
+}
+
+#[test]
+fn boot_without_qemu_or_ovmf_names_the_fix() {
+    // An empty PATH hides qemu-system-x86_64: the error names the apt package.
+    let out = cli().env("PATH", "").args(["boot", "--model"]).arg(default_model()).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("apt-get install qemu-system-x86"), "{err}");
+    let out = cli().env("OVMF_CODE", "/nonexistent/code.fd").env("OVMF_VARS", "/nonexistent/vars.fd").args(["boot", "--model"]).arg(default_model()).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("OVMF_CODE=/nonexistent/code.fd"));
+}
+
+#[test]
+fn interactive_chat_over_the_serial_console() {
+    use std::io::{Read, Write};
+    use std::sync::{Arc, Mutex};
+    let dir = tempfile::tempdir().unwrap();
+    let img = image(dir.path(), "chat", Some(&default_model()), Some("temperature = 0\nmax_tokens = 24\n"), false);
+    let mut child = cli()
+        .arg("boot")
+        .arg(&img)
+        .args(["--timeout", "180"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let seen = Arc::new(Mutex::new(String::new()));
+    let mut out = child.stdout.take().unwrap();
+    let sink = seen.clone();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 1024];
+        while let Ok(n) = out.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    let wait_for = |what: &str, count: usize| {
+        let start = std::time::Instant::now();
+        loop {
+            let text = clean(&seen.lock().unwrap());
+            if text.matches(what).count() >= count {
+                return;
+            }
+            assert!(start.elapsed().as_secs() < 150, "waited for {what:?}; transcript:\n{text}");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    let mut stdin = child.stdin.take().unwrap();
+    // Keys typed over serial only arrive once the prompt is shown.
+    wait_for("\n> ", 1);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    stdin.write_all(b"ROMEX\x7fO:\r").unwrap(); // with a backspace
+    stdin.flush().unwrap();
+    wait_for("tok/s", 1);
+    wait_for("\n> ", 2);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    stdin.write_all(b"/quit\r").unwrap();
+    stdin.flush().unwrap();
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    let text = clean(&seen.lock().unwrap());
+    assert!(status.success(), "{text}");
+    assert!(text.contains("powering off."), "{text}");
+    let host = host_generate(&default_model(), &["--prompt", "ROMEO:\\n", "--stop", "\\n\\n", "--steps", "24", "--temperature", "0", "--kernels", "scalar"]);
+    // The echoed line shows the edit (X, then backspace-space-backspace), the reply is the host's.
+    let after = &text[text.find("O:\n").expect("no echoed line") + 3..];
+    assert_eq!(&after[..after.find("\n[").unwrap()], host, "{text}");
+}

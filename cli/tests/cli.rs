@@ -1,0 +1,185 @@
+//! The host command line as a user runs it: inspect, generate, chat, prepare/train/report
+//! (with Ctrl-C and resume), image, and the errors for bad input.
+
+mod common;
+
+use common::*;
+use llm_engine::checkpoint;
+use std::io::Write;
+use std::process::Stdio;
+
+/// A small random checkpoint written by the project's own writer.
+fn small_model(dir: &std::path::Path) -> std::path::PathBuf {
+    let cfg = llm_testkit::config(2, 2, 32, 64, 256, 256);
+    let params = llm_testkit::random_params(&cfg, 1, 0.3);
+    let p = dir.join("small.bin");
+    std::fs::write(&p, checkpoint::encode_v3(&cfg, &params)).unwrap();
+    p
+}
+
+fn run(args: &[&str]) -> std::process::Output {
+    cli().args(args).output().unwrap()
+}
+
+#[test]
+fn inspect_reports_shape_size_and_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = small_model(dir.path());
+    let out = run(&["inspect", m.to_str().unwrap()]);
+    assert!(out.status.success());
+    let s = String::from_utf8_lossy(&out.stdout);
+    for want in ["version 3 (fp32)", "L  = 2", "NH = 2 (head size 16)", "C  = 32", "maxT = 64", "V  = 256", &format!("{} bytes", 1024 + 4 * llm_testkit::config(2, 2, 32, 64, 256, 256).num_parameters())] {
+        assert!(s.contains(want), "missing {want:?} in:\n{s}");
+    }
+}
+
+#[test]
+fn generate_streams_only_the_continuation_and_is_deterministic() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = small_model(dir.path());
+    let g = |seed: &str| run(&["generate", m.to_str().unwrap(), "--prompt", "Hello", "--steps", "40", "--seed", seed]);
+    let a = g("1");
+    assert!(a.status.success());
+    assert_eq!(a.stdout, g("1").stdout);
+    assert_ne!(a.stdout, g("2").stdout);
+    assert!(String::from_utf8_lossy(&a.stderr).contains("tok/s"));
+    // Greedy: the continuation equals the engine's argmax chain (independent check).
+    let out = run(&["generate", m.to_str().unwrap(), "--prompt", "Hi", "--steps", "10", "--temperature", "0", "--kernels", "scalar"]);
+    let bytes = std::fs::read(&m).unwrap();
+    let model = llm_engine::Model::from_bytes(&bytes).unwrap();
+    let mut st = llm_engine::RunState::new(&model.config, llm_engine::KernelSet::Scalar);
+    let mut toks: Vec<u32> = b"Hi".iter().map(|&b| b as u32).collect();
+    let mut expect = vec![];
+    for _ in 0..10 {
+        let logits = model.forward_all(&mut st, &toks, 0).unwrap();
+        let last = &logits[(toks.len() - 1) * 256..];
+        let next = llm_engine::sampler::argmax(last) as u32;
+        expect.push(next as u8);
+        toks.push(next);
+    }
+    let mut printed = String::new();
+    let mut p = llm_engine::Utf8Printer::new();
+    p.push(&expect, &mut |c| printed.push(c));
+    p.flush(&mut |c| printed.push(c));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), printed);
+}
+
+#[test]
+fn user_errors_are_one_line_and_non_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = small_model(dir.path());
+    let bad = dir.path().join("bad.bin");
+    std::fs::write(&bad, b"not a checkpoint at all").unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["inspect", "/nonexistent/model.bin"], "cannot open /nonexistent/model.bin"),
+        (vec!["inspect", bad.to_str().unwrap()], "shorter than the 1024-byte"),
+        (vec!["generate", bad.to_str().unwrap()], "shorter than the 1024-byte"),
+        (vec!["generate", m.to_str().unwrap(), "--top-p", "0"], "top-p must be in (0, 1]"),
+        (vec!["generate", m.to_str().unwrap(), "--temperature", "-1"], "temperature"),
+        (vec!["generate", m.to_str().unwrap(), "--kernels", "gpu"], "unknown kernel set"),
+        (vec!["bench", "--random", "2,3,64,64"], "not divisible"),
+        (vec!["report", "/nonexistent"], "not a run directory"),
+        (vec!["prepare", "/nonexistent.txt", "--out", "/tmp/x"], "cannot read /nonexistent.txt"),
+    ];
+    for (args, want) in cases {
+        let out = run(&args);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "{args:?} panicked: {err}");
+        assert!(err.trim().lines().count() <= 2, "{args:?}: not one clear line: {err}");
+    }
+    assert_eq!(run(&["generate", m.to_str().unwrap(), "--steps", "x"]).status.code(), Some(2)); // clap
+}
+
+#[test]
+fn chat_reads_lines_applies_commands_and_replies() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = small_model(dir.path());
+    let mut child = cli().args(["chat", m.to_str().unwrap(), "--max-tokens", "12", "--no-stop"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(b"/temp 0\n/topk 5\nHello\n/stats\n/bogus\n/reset\nHello\n/quit\nnever read\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(s.contains("[temp 0 topk 40"), "{s}");
+    assert!(s.contains("[temp 0 topk 5"), "{s}");
+    assert!(s.contains("[prompt 6 tokens"), "{s}");
+    assert!(s.contains("reply 12 tokens"), "{s}");
+    assert!(s.contains("unknown command /bogus"), "{s}");
+    assert!(s.contains("[conversation reset]"), "{s}");
+    // Greedy after a reset: the two replies to "Hello" are identical.
+    let replies: Vec<&str> = s.lines().filter(|l| !l.starts_with('[') && !l.is_empty() && !l.contains("unknown")).collect();
+    assert!(replies.len() >= 2 && replies[0] == replies[1], "{replies:?}");
+}
+
+#[test]
+fn train_ctrl_c_saves_and_resume_finishes_then_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("t.txt");
+    let full = std::fs::read(root().join("data/tinyshakespeare/input.txt")).unwrap();
+    std::fs::write(&text, &full[..50_000]).unwrap();
+    let data = dir.path().join("data");
+    assert!(run(&["prepare", text.to_str().unwrap(), "--out", data.to_str().unwrap()]).status.success());
+    let out_dir = dir.path().join("run");
+    let args = ["train", "--data", data.to_str().unwrap(), "--out", out_dir.to_str().unwrap(), "--layers", "1", "--heads", "2", "--channels", "32", "--context", "32", "--batch", "4", "--steps", "100000", "--eval-every", "20", "--sample-every", "50", "--quiet"];
+    let child = cli().args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    // Wait until it has trained a few steps, then Ctrl-C (SIGINT).
+    let log = out_dir.join("log.csv");
+    let start = std::time::Instant::now();
+    while std::fs::read_to_string(&log).map_or(0, |s| s.lines().count()) < 30 {
+        assert!(start.elapsed().as_secs() < 120, "training did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(s.contains("interrupted at step") && s.contains("--resume"), "{s}");
+    assert!(checkpoint::parse(&std::fs::read(out_dir.join("model.bin")).unwrap()).is_ok());
+    // A new run into the same directory is refused; resume continues (shortened with --halt-after).
+    let again = run(&args);
+    assert!(!again.status.success() && String::from_utf8_lossy(&again.stderr).contains("--resume"));
+    let resumed = run(&["train", "--resume", out_dir.to_str().unwrap(), "--halt-after", "10", "--quiet"]);
+    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+    assert!(String::from_utf8_lossy(&resumed.stdout).contains("resuming"));
+    let rep = run(&["report", out_dir.to_str().unwrap()]);
+    assert!(rep.status.success(), "{}", String::from_utf8_lossy(&rep.stderr));
+    let svg = std::fs::read_to_string(out_dir.join("loss.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("polyline"));
+    let md = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
+    assert!(md.contains("| throughput |") && md.contains("## step 50"), "{md}");
+}
+
+#[test]
+fn image_is_a_gpt_disk_with_an_aligned_fat32_esp() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = small_model(dir.path());
+    let img = image(dir.path(), "x", Some(&m), Some("temperature = 0\nprompt = hi\n"), false);
+    let bytes = std::fs::read(&img).unwrap();
+    assert_eq!(bytes.len() % (1 << 20), 0, "not a whole number of MiB");
+    assert_eq!(&bytes[510..512], &[0x55, 0xAA]); // protective MBR
+    assert_eq!(bytes[450], 0xEE);
+    assert_eq!(&bytes[512..520], b"EFI PART");
+    // Partition entry 1 at LBA 2: ESP type GUID, first LBA 2048.
+    let entry = &bytes[1024..1024 + 128];
+    assert_eq!(&entry[..16], &[0x28, 0x73, 0x2A, 0xC1, 0x1F, 0xF8, 0xD2, 0x11, 0xBA, 0x4B, 0x00, 0xA0, 0xC9, 0x3E, 0xC9, 0x3B]);
+    assert_eq!(u64::from_le_bytes(entry[32..40].try_into().unwrap()), 2048);
+    let last = u64::from_le_bytes(entry[40..48].try_into().unwrap());
+    // The ESP is FAT32 and holds the files, byte for byte.
+    let esp = &bytes[2048 * 512..(last as usize + 1) * 512];
+    assert_eq!(&esp[82..90], b"FAT32   ");
+    let fs = fatfs::FileSystem::new(std::io::Cursor::new(esp.to_vec()), fatfs::FsOptions::new()).unwrap();
+    let read = |p: &str| {
+        let mut v = vec![];
+        std::io::Read::read_to_end(&mut fs.root_dir().open_file(p).unwrap(), &mut v).unwrap();
+        v
+    };
+    assert_eq!(read("EFI/BOOT/BOOTX64.EFI"), std::fs::read(efi()).unwrap());
+    assert_eq!(read("model.bin"), std::fs::read(&m).unwrap());
+    assert_eq!(read("llm.cfg"), b"temperature = 0\nprompt = hi\n");
+    // Bad inputs are refused by name.
+    let bad = dir.path().join("bad.bin");
+    std::fs::write(&bad, vec![0u8; 2000]).unwrap();
+    let out = run(&["image", "--efi", efi().to_str().unwrap(), "--model", bad.to_str().unwrap(), "--out", dir.path().join("y.img").to_str().unwrap()]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("bad magic"));
+}

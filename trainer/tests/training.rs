@@ -1,0 +1,185 @@
+//! The trainer end to end: data preparation, loss at initialisation, overfitting one batch,
+//! exact resume, determinism, checkpoints the engine (and llm.c) can read.
+
+use llm_engine::checkpoint;
+use llm_testkit::config;
+use llm_trainer::data;
+use llm_trainer::run::{self, RunInputs, TrainOptions, Trainer};
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+fn repo() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
+#[test]
+fn data_file_is_tiny_shakespeare() {
+    use std::process::Command;
+    let path = repo().join("data/tinyshakespeare/input.txt");
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(bytes.len(), 1_115_394);
+    let out = Command::new("sha256sum").arg(&path).output().expect("sha256sum");
+    let sum = String::from_utf8_lossy(&out.stdout);
+    assert!(sum.starts_with("86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"), "{sum}");
+    let mut distinct = bytes.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 65);
+}
+
+fn shakespeare_prefix(dir: &Path, bytes: usize) -> std::path::PathBuf {
+    let text = std::fs::read(repo().join("data/tinyshakespeare/input.txt")).unwrap();
+    let p = dir.join("text.txt");
+    std::fs::write(&p, &text[..bytes]).unwrap();
+    p
+}
+
+#[test]
+fn prepare_splits_the_last_tenth_and_rejects_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = shakespeare_prefix(dir.path(), 20_000);
+    let out = dir.path().join("d");
+    let p = data::prepare(&[text.clone()], &out, 0.1).unwrap();
+    assert_eq!((p.train_tokens, p.val_tokens), (18_000, 2_000));
+    let train = data::read_token_file(&out.join("train.bin")).unwrap();
+    let val = data::read_token_file(&out.join("val.bin")).unwrap();
+    let original = std::fs::read(&text).unwrap();
+    let joined: Vec<u8> = train.iter().chain(&val).map(|&t| t as u8).collect();
+    assert_eq!(joined, original);
+    // llm.c's header.
+    let raw = std::fs::read(out.join("val.bin")).unwrap();
+    assert_eq!(&raw[..12], &[0x58, 0xF1, 0x34, 0x01, 1, 0, 0, 0, 0xD0, 0x07, 0, 0]);
+    // Errors.
+    let empty = dir.path().join("empty.txt");
+    std::fs::write(&empty, b"").unwrap();
+    assert!(data::prepare(&[empty.clone()], &out, 0.1).unwrap_err().to_string().contains("is empty"));
+    let tiny = dir.path().join("tiny.txt");
+    std::fs::write(&tiny, b"to be or not to be").unwrap();
+    assert!(data::prepare(&[tiny], &out, 0.1).unwrap_err().to_string().contains("at least 1024"));
+    assert!(data::prepare(&[dir.path().join("nope.txt")], &out, 0.1).unwrap_err().to_string().contains("cannot read"));
+    let mut bad = raw.clone();
+    bad[0] = 0;
+    assert!(data::decode_token_file(&bad).unwrap_err().to_string().contains("bad magic"));
+    assert!(data::decode_token_file(&raw[..raw.len() - 1]).is_err());
+}
+
+fn options(steps: usize) -> TrainOptions {
+    TrainOptions { batch: 4, seq: 32, steps, lr: 3e-3, warmup: 5, eval_every: 5, val_batches: 2, sample_every: 0, checkpoint_every: 1000, ..TrainOptions::default() }
+}
+
+fn prepared(dir: &Path) -> std::path::PathBuf {
+    let text = shakespeare_prefix(dir, 60_000);
+    let d = dir.join("data");
+    data::prepare(&[text], &d, 0.1).unwrap();
+    d
+}
+
+#[test]
+fn loss_at_initialisation_is_close_to_ln_v() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = prepared(dir.path());
+    let (train, _) = run::load_split(&d, 32, 256).unwrap();
+    let mut t = Trainer::new(config(2, 2, 32, 32, 256, 256), options(10), None).unwrap();
+    let loss = t.train_step(&train).loss;
+    assert!((loss - (256f32).ln()).abs() < 0.1, "initial loss {loss} vs ln 256 = {}", (256f32).ln());
+}
+
+#[test]
+fn a_small_model_overfits_one_batch() {
+    // 33 tokens: every batch is the same window.
+    let tokens: Vec<u16> = b"First Citizen: Before we proceed!".iter().map(|&b| b as u16).collect();
+    let mut o = options(300);
+    o.batch = 2;
+    o.lr = 1e-2;
+    o.weight_decay = 0.0;
+    let mut t = Trainer::new(config(2, 2, 32, 32, 256, 256), o, None).unwrap();
+    let mut loss = f32::MAX;
+    for _ in 0..300 {
+        loss = t.train_step(&tokens).loss;
+    }
+    assert!(loss < 0.05, "loss after 300 steps on one batch: {loss}");
+}
+
+fn train_to(dir: &Path, data: &Path, trainer: Trainer, halt: Option<usize>) -> run::RunSummary {
+    let stop = AtomicBool::new(false);
+    run::run(trainer, RunInputs { data_dir: data, out_dir: dir, command: "test".into(), interrupt: &stop, progress: false, halt_after: halt }).unwrap()
+}
+
+#[test]
+fn n_steps_then_resume_m_steps_equals_n_plus_m_bit_for_bit() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = prepared(dir.path());
+    let cfg = config(2, 2, 32, 32, 256, 256);
+    let straight = dir.path().join("straight");
+    train_to(&straight, &d, Trainer::new(cfg, options(12), None).unwrap(), None);
+    let split = dir.path().join("split");
+    let s = train_to(&split, &d, Trainer::new(cfg, options(12), None).unwrap(), Some(7));
+    assert_eq!(s.steps_done, 7);
+    let resumed = Trainer::resume(&split).unwrap();
+    assert_eq!(resumed.step, 7);
+    let s = train_to(&split, &d, resumed, None);
+    assert_eq!(s.steps_done, 12);
+    let a = std::fs::read(straight.join("model.bin")).unwrap();
+    let b = std::fs::read(split.join("model.bin")).unwrap();
+    assert!(a == b, "resumed run differs from the straight run");
+    // The log has each step once.
+    let log = llm_trainer::report::read_log(&split.join("log.csv")).unwrap();
+    assert_eq!(log.iter().map(|r| r.step).collect::<Vec<_>>(), (1..=12).collect::<Vec<_>>());
+    // And the checkpoint is a valid llm.c v3 file the engine reads.
+    let ck = checkpoint::parse(&b).unwrap();
+    assert_eq!((ck.version, ck.config), (3, cfg));
+}
+
+#[test]
+fn runs_are_reproducible_and_independent_of_the_thread_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = prepared(dir.path());
+    let (train, _) = run::load_split(&d, 32, 256).unwrap();
+    let cfg = config(2, 2, 32, 32, 256, 256);
+    let run_with = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| {
+            let mut t = Trainer::new(cfg, options(5), None).unwrap();
+            for _ in 0..5 {
+                t.train_step(&train);
+            }
+            t.params.clone()
+        })
+    };
+    let one = run_with(1);
+    assert_eq!(one, run_with(1));
+    assert_eq!(one, run_with(2), "results depend on the thread count");
+}
+
+#[test]
+fn corrupt_state_and_missing_runs_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = Trainer::resume(dir.path()).err().unwrap().to_string();
+    assert!(e.contains("cannot resume"), "{e}");
+    std::fs::write(dir.path().join("state.bin"), b"LLMBMST1\x05\0\0\0\0\0\0\0{bad}").unwrap();
+    let e = Trainer::resume(dir.path()).err().unwrap().to_string();
+    assert!(e.contains("corrupt"), "{e}");
+}
+
+#[test]
+fn trainer_forward_agrees_with_the_engine() {
+    // Same parameters, same tokens: the trainer's (batched, sgemm) logits and the engine's.
+    let cfg = config(2, 4, 64, 16, 256, 256);
+    let params = llm_testkit::random_params(&cfg, 5, 0.1);
+    let tokens = llm_testkit::random_tokens(16, 256, 6);
+    let mut acts = llm_trainer::gpt::Activations::new(&cfg, 1, 16);
+    llm_trainer::gpt::forward(&cfg, &params, &mut acts, &tokens, &tokens);
+    let model = llm_engine::Model::from_params(cfg, params).unwrap();
+    let mut st = llm_engine::RunState::new(&cfg, llm_engine::KernelSet::Scalar);
+    let logits = model.forward_all(&mut st, &tokens, 0).unwrap();
+    // Compare probabilities (the trainer keeps softmax, not logits).
+    for t in 0..16 {
+        let row = &logits[t * 256..(t + 1) * 256];
+        let m = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+        let z: f32 = row.iter().map(|x| (x - m).exp()).sum();
+        for v in 0..256 {
+            let p = (row[v] - m).exp() / z;
+            assert!((p - acts.probs[t * 256 + v]).abs() < 1e-5);
+        }
+    }
+}
