@@ -216,14 +216,27 @@ pub fn boot(a: &BootArgs) -> Result<ExitCode> {
         }
         timing
     });
+    // Set once the screenshot is saved: the guest has powered off, and QEMU 7.2 with
+    // -no-shutdown pauses even on QMP "quit", so the machine is ended here.
+    let shot_taken = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let shot = a.screenshot.clone().map(|png| {
         let qmp = qmp.clone();
-        std::thread::spawn(move || screenshot_on_shutdown(&qmp, &png))
+        let taken = shot_taken.clone();
+        std::thread::spawn(move || {
+            let r = screenshot_on_shutdown(&qmp, &png);
+            taken.store(r.is_ok(), std::sync::atomic::Ordering::SeqCst);
+            r
+        })
     });
 
     let status = loop {
         if let Some(s) = child.try_wait()? {
-            break Some(s);
+            break Some(s.code());
+        }
+        if shot_taken.load(std::sync::atomic::Ordering::SeqCst) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break Some(Some(0)); // the guest powered off normally before the screenshot
         }
         if a.timeout > 0 && start.elapsed() > Duration::from_secs(a.timeout) {
             let _ = child.kill();
@@ -254,7 +267,7 @@ pub fn boot(a: &BootArgs) -> Result<ExitCode> {
             eprintln!("error: the machine did not power off within {} s (killed)", a.timeout);
             Ok(ExitCode::from(124))
         }
-        Some(s) => match s.code() {
+        Some(code) => match code {
             Some(0) => Ok(ExitCode::SUCCESS),
             Some(3) => {
                 eprintln!("error: the UEFI application reported a failure (QEMU exit status 3)");

@@ -144,6 +144,12 @@ pub fn read_line(line: &mut alloc::string::String, max: usize) -> bool {
                     }
                 }
             }
+            // Many terminals send DEL (0x7F) for Backspace; OVMF reports it as the Delete key.
+            Key::Special(ScanCode::DELETE) => {
+                if line.pop().is_some() {
+                    say!("\x08 \x08");
+                }
+            }
             Key::Special(ScanCode::ESCAPE) => {
                 line.clear();
                 sayln!();
