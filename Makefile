@@ -50,7 +50,7 @@ chat: build
 	$(CLI) chat $(MODEL)
 
 test: build efi
-	LLM_BAREMETAL_EFI=$(abspath $(EFI)) cargo test --release --workspace
+	LLM_BAREMETAL_EFI=$(abspath $(EFI)) cargo test --release --workspace --no-fail-fast
 
 bench: build
 	$(CLI) bench $(MODEL) --threads 0

@@ -46,9 +46,9 @@ fn prepare_splits_the_last_tenth_and_rejects_bad_input() {
     let original = std::fs::read(&text).unwrap();
     let joined: Vec<u8> = train.iter().chain(&val).map(|&t| t as u8).collect();
     assert_eq!(joined, original);
-    // llm.c's header.
+    // llm.c's header: 20240520 = 0x0134D888, version 1, 2000 tokens, little-endian.
     let raw = std::fs::read(out.join("val.bin")).unwrap();
-    assert_eq!(&raw[..12], &[0x58, 0xF1, 0x34, 0x01, 1, 0, 0, 0, 0xD0, 0x07, 0, 0]);
+    assert_eq!(&raw[..12], &[0x88, 0xD8, 0x34, 0x01, 1, 0, 0, 0, 0xD0, 0x07, 0, 0]);
     // Errors.
     let empty = dir.path().join("empty.txt");
     std::fs::write(&empty, b"").unwrap();
