@@ -33,6 +33,9 @@ pub struct BootArgs {
     /// SSE2 kernels run ~15x faster than emulated AVX2. Use `max` to run the AVX2 kernels.
     #[arg(long, default_value = "Nehalem")]
     pub cpu: String,
+    /// QEMU accelerator: tcg (emulation, works everywhere) or kvm (needs a working /dev/kvm).
+    #[arg(long, default_value = "tcg")]
+    pub accel: String,
     /// Kill the machine after this many seconds (0 = never).
     #[arg(long, default_value_t = 0)]
     pub timeout: u64,
@@ -176,6 +179,10 @@ pub fn boot(a: &BootArgs) -> Result<ExitCode> {
     let qmp = work.path().join("qmp.sock");
 
     let mut cmd = Command::new(&qemu);
+    if a.accel != "tcg" && a.accel != "kvm" {
+        bail!("--accel must be tcg or kvm, not '{}'", a.accel);
+    }
+    cmd.args(["-accel", &a.accel]);
     cmd.args(["-machine", "q35", "-cpu", &a.cpu, "-smp", &a.smp.to_string(), "-m", &a.memory]);
     cmd.args(["-nodefaults", "-display", "none", "-no-reboot"]);
     cmd.args(["-chardev", "stdio,id=ser0,signal=off", "-serial", "chardev:ser0"]);

@@ -210,9 +210,7 @@ fn layernorm_rows(out: &mut [f32], x: &[f32], w: &[f32], b: &[f32], c: usize) {
 fn par_matmul(par: &dyn Parallel, k: KernelSet, out: &mut [f32], x: &[f32], w: &[f32], bias: Option<&[f32]>, ic: usize, oc: usize) {
     let workers = par.workers();
     let n = x.len() / ic;
-    // Small products are not worth waking anyone for (measured: below ~256K multiply-adds
-    // the hand-off costs more than it saves).
-    if workers <= 1 || n * oc * ic < 256 * 1024 {
+    if workers <= 1 || n * oc * ic < par.grain() {
         k.matmul(out, x, w, bias, ic, oc);
         return;
     }
@@ -279,7 +277,7 @@ fn attention(
         }
     };
     let workers = par.workers();
-    if workers <= 1 || nh == 1 || (pos0 + n) * c < 8 * 1024 {
+    if workers <= 1 || nh == 1 || n * (pos0 + n) * c < par.grain() {
         for t in 0..n {
             for h in 0..nh {
                 one_head(t, h, &mut out[t * c + h * hs..t * c + (h + 1) * hs], att);

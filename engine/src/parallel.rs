@@ -6,6 +6,11 @@
 pub trait Parallel: Sync {
     /// How many workers (including the caller) may run tasks at once.
     fn workers(&self) -> usize;
+    /// The smallest job (in multiply-adds) worth splitting: below it the hand-off costs more
+    /// than it saves. Thread pools need large jobs; spinning bare-metal cores small ones.
+    fn grain(&self) -> usize {
+        1 << 18
+    }
     fn run(&self, tasks: usize, f: &(dyn Fn(usize) + Sync));
 }
 

@@ -109,3 +109,48 @@ fn forward_rejects_bad_input_without_panicking() {
     assert!(matches!(model.forward(&mut st, &[1, 2, 3], 2), Err(llm_engine::EngineError::ContextOverflow { needed: 5, max: 4 })));
     assert!(matches!(model.forward(&mut st, &[], 0), Err(llm_engine::EngineError::EmptyInput)));
 }
+
+/// Real threads that split every matrix product and every attention call (grain 0).
+struct EveryCoreSplits(usize);
+
+impl llm_engine::Parallel for EveryCoreSplits {
+    fn workers(&self) -> usize {
+        self.0
+    }
+    fn grain(&self) -> usize {
+        0
+    }
+    fn run(&self, tasks: usize, f: &(dyn Fn(usize) + Sync)) {
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..self.0 {
+                s.spawn(|| loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    if i >= tasks {
+                        break;
+                    }
+                    f(i);
+                });
+            }
+        });
+    }
+}
+
+#[test]
+fn results_are_identical_for_any_number_of_workers() {
+    let cfg = config(2, 4, 64, 24, 256, 256);
+    let model = Model::from_params(cfg, random_params(&cfg, 9, 0.2)).unwrap();
+    let tokens = random_tokens(24, 256, 10);
+    for k in kernel_sets() {
+        let mut serial = RunState::new(&cfg, k);
+        let want: Vec<u32> = model.forward(&mut serial, &tokens[..20], 0).unwrap().iter().map(|x| x.to_bits()).collect();
+        let want_next: Vec<u32> = model.forward(&mut serial, &tokens[20..21], 20).unwrap().iter().map(|x| x.to_bits()).collect();
+        for n in [2, 3, 4] {
+            let mut st = RunState::new(&cfg, k);
+            let got: Vec<u32> = model.forward_with(&mut st, &tokens[..20], 0, &EveryCoreSplits(n)).unwrap().iter().map(|x| x.to_bits()).collect();
+            assert_eq!(got, want, "{k:?}, {n} workers, prefill");
+            let got: Vec<u32> = model.forward_with(&mut st, &tokens[20..21], 20, &EveryCoreSplits(n)).unwrap().iter().map(|x| x.to_bits()).collect();
+            assert_eq!(got, want_next, "{k:?}, {n} workers, decode");
+        }
+    }
+}

@@ -139,6 +139,12 @@ impl Parallel for Pool {
         self.shared.map_or(1, |s| 1 + s.active_aps.load(Ordering::Acquire))
     }
 
+    /// The APs are already spinning: a hand-off is a few cache-line transfers, so even one
+    /// decode-step projection of a small model (C = 128: 16K multiply-adds) is worth it.
+    fn grain(&self) -> usize {
+        1 << 13
+    }
+
     fn run(&self, tasks: usize, f: &(dyn Fn(usize) + Sync)) {
         let Some(s) = self.shared else {
             (0..tasks).for_each(f);
