@@ -27,7 +27,7 @@ $(EFI_SPEC): rust-toolchain.toml scripts/efi-target.sh
 efi: setup $(EFI_SPEC)
 	cd uefi-app && $(UEFI_BUILD)
 	cp uefi-app/target/x86_64-llm-uefi/release/llm-baremetal.efi $(EFI)
-	cp uefi-app/target/llm-baremetal.map build/llm-baremetal.map
+	cp uefi-app/target/x86_64-llm-uefi/release/llm-baremetal.map build/llm-baremetal.map
 	@ls -l $(EFI)
 
 # A single .efi with the default model built in: boots with nothing else on the volume.
@@ -49,8 +49,9 @@ run: build efi build/disk.img
 chat: build
 	$(CLI) chat $(MODEL)
 
-test: build efi
-	LLM_BAREMETAL_EFI=$(abspath $(EFI)) cargo test --release --workspace --no-fail-fast
+test: build efi efi-standalone
+	LLM_BAREMETAL_EFI=$(abspath $(EFI)) LLM_BAREMETAL_EFI_STANDALONE=$(abspath build/BOOTX64-standalone.EFI) \
+		cargo test --release --workspace --no-fail-fast
 
 bench: build
 	$(CLI) bench $(MODEL) --threads 0

@@ -19,6 +19,8 @@ fn main() {
     // lld's default image base (0x1_4000_0000) splits high memory and makes multi-GiB page
     // allocations fail; a low base leaves it whole. The map file lets tests find symbols.
     println!("cargo::rustc-link-arg-bins=/BASE:0x800000");
-    let map = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("target").join("llm-baremetal.map");
+    // OUT_DIR is <target>/<triple>/<profile>/build/<pkg>-<hash>/out: the map goes beside the .efi.
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap());
+    let map = out_dir.ancestors().nth(3).expect("OUT_DIR layout").join("llm-baremetal.map");
     println!("cargo::rustc-link-arg-bins=/MAP:{}", map.display());
 }

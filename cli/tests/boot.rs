@@ -190,3 +190,22 @@ fn interactive_chat_over_the_serial_console() {
     let after = &text[text.find("O:\n").expect("no echoed line") + 3..];
     assert_eq!(&after[..after.find("\n[").unwrap()], host, "{text}");
 }
+
+#[test]
+fn standalone_efi_boots_its_built_in_model_without_model_bin() {
+    let efi = std::env::var_os("LLM_BAREMETAL_EFI_STANDALONE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root().join("build/BOOTX64-standalone.EFI"));
+    assert!(efi.is_file(), "{} not found: build it with `make efi-standalone` (or run `make test`)", efi.display());
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("llm.cfg");
+    std::fs::write(&cfg, "temperature = 0\nmax_tokens = 32\nprompt = ROMEO:\n").unwrap();
+    let img = dir.path().join("standalone.img");
+    let out = cli().arg("image").arg("--efi").arg(&efi).arg("--config").arg(&cfg).arg("--out").arg(&img).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let b = boot(&img, &[], 180);
+    assert_clean_exit(&b, "standalone");
+    assert!(b.log.contains("model       built into this binary"), "{}", b.log);
+    let host = host_generate(&default_model(), &["--prompt", "ROMEO:\\n", "--stop", "\\n\\n", "--steps", "32", "--temperature", "0", "--kernels", "scalar"]);
+    assert_eq!(reply_after(&b.log, "ROMEO:", 0), host);
+}
