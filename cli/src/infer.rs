@@ -368,6 +368,7 @@ fn bench_train(a: &BenchArgs, model: &Model) -> Result<()> {
     let c = model.config;
     let seq = a.seq.unwrap_or(c.max_seq_len);
     let opts = TrainOptions { batch: a.batch, seq, steps: a.steps + 2, ..TrainOptions::default() };
+    crate::train::limit_matmul_threads(a.threads);
     if a.threads > 0 {
         rayon::ThreadPoolBuilder::new().num_threads(a.threads).build_global().context("cannot set up the thread pool")?;
     }

@@ -112,7 +112,17 @@ pub struct TrainArgs {
     pub halt_after: Option<usize>,
 }
 
+/// Makes `--threads` hold for matrixmultiply's own pool too (it reads MATMUL_NUM_THREADS once,
+/// defaulting to the number of physical cores, at most 4).
+pub fn limit_matmul_threads(threads: usize) {
+    if threads > 0 {
+        // SAFETY: called before any thread of this process is started (clap parsing only so far).
+        unsafe { std::env::set_var("MATMUL_NUM_THREADS", threads.to_string()) };
+    }
+}
+
 pub fn train(a: &TrainArgs) -> Result<()> {
+    limit_matmul_threads(a.threads);
     if a.threads > 0 {
         rayon::ThreadPoolBuilder::new().num_threads(a.threads).build_global().context("cannot set up the thread pool")?;
     }

@@ -5,7 +5,7 @@
 
 #![allow(unsafe_op_in_unsafe_fn)] // the whole module is SIMD intrinsics on raw pointers
 
-use crate::kernels::{combine_lanes, LANES};
+use crate::kernels::LANES;
 use core::arch::x86_64::*;
 
 /// True when the CPU has AVX2 and FMA and the OS (or our UEFI app) enabled the AVX state.
@@ -34,12 +34,19 @@ unsafe fn xgetbv0() -> u64 {
     _xgetbv(0)
 }
 
+/// The canonical combine in registers: (l0+l4, l1+l5, l2+l6, l3+l7), then
+/// ((l0+l4)+(l2+l6)) and ((l1+l5)+(l3+l7)), then their sum: `combine_lanes`' exact order.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn hsum(acc: __m256) -> f32 {
-    let mut lanes = [0.0f32; LANES];
-    _mm256_storeu_ps(lanes.as_mut_ptr(), acc);
-    combine_lanes(&lanes)
+    sse_combine(_mm256_castps256_ps128(acc), _mm256_extractf128_ps::<1>(acc))
+}
+
+#[inline]
+unsafe fn sse_combine(lo: __m128, hi: __m128) -> f32 {
+    let a = _mm_add_ps(lo, hi); // [l0+l4, l1+l5, l2+l6, l3+l7]
+    let b = _mm_add_ps(a, _mm_movehl_ps(a, a)); // [a0+a2, a1+a3, ..]
+    _mm_cvtss_f32(_mm_add_ss(b, _mm_shuffle_ps::<1>(b, b)))
 }
 
 /// Loads up to 8 floats, zero-filling the unused lanes.
@@ -187,10 +194,7 @@ pub unsafe fn axpy_avx2(out: &mut [f32], a: f32, x: &[f32]) {
 
 #[inline]
 unsafe fn sse_hsum(lo: __m128, hi: __m128) -> f32 {
-    let mut l = [0.0f32; LANES];
-    _mm_storeu_ps(l.as_mut_ptr(), lo);
-    _mm_storeu_ps(l.as_mut_ptr().add(4), hi);
-    combine_lanes(&l)
+    sse_combine(lo, hi)
 }
 
 #[inline]

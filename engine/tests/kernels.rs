@@ -22,6 +22,20 @@ fn gelu_matches_f64_within_1e_6() {
 }
 
 #[test]
+fn exp_and_tanh_match_f64() {
+    for i in -87000..=88000 {
+        let x = i as f32 / 1000.0;
+        let (e, r) = (kernels::exp(x) as f64, (x as f64).exp());
+        assert!((e - r).abs() <= 3e-7 * r, "exp({x}) = {e}, f64 says {r}");
+        let t = kernels::tanh(x) as f64;
+        assert!((t - (x as f64).tanh()).abs() <= 1e-6, "tanh({x}) = {t}");
+    }
+    assert!(kernels::exp(-1000.0) < 1e-37 && kernels::exp(-1000.0) >= 0.0);
+    assert_eq!(kernels::tanh(50.0), 1.0);
+    assert_eq!(kernels::tanh(-50.0), -1.0);
+}
+
+#[test]
 fn softmax_matches_f64_within_1e_6() {
     let mut rng = Rng::new(1);
     for n in [1, 2, 7, 64, 1000] {

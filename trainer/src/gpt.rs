@@ -10,10 +10,11 @@
 //! the thread count. The big matrix products use `matrixmultiply`'s blocked AVX2/FMA sgemm.
 
 use llm_engine::checkpoint::{Config, NUM_TENSORS};
+// The engine's exp and tanh: plain arithmetic, so the compiler vectorises them here too.
+use llm_engine::kernels::{exp, tanh, GELU_SCALE};
 use multiversion::multiversion;
 use rayon::prelude::*;
 
-const GELU_SCALE: f32 = 0.797_884_6; // sqrt(2 / pi)
 /// Row sums are split into this many chunks whatever the thread count (see module docs).
 const REDUCE_CHUNKS: usize = 32;
 
@@ -267,7 +268,7 @@ fn attention_head_forward(att_bh: &mut [f32], qkv: &[f32], out: SendPtr, b: usiz
         let max = scores.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
         let mut sum = 0.0;
         for v in scores.iter_mut() {
-            *v = exp_fast(*v - max);
+            *v = exp(*v - max);
             sum += *v;
         }
         let inv = 1.0 / sum;
@@ -367,26 +368,6 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     s
 }
 
-/// e^x for x <= 88 in plain arithmetic (vectorisable): x = n ln2 + r, e^r by a degree-6
-/// polynomial (relative error below 2e-7 on the reduced range), 2^n through the exponent bits.
-#[inline(always)]
-pub fn exp_fast(x: f32) -> f32 {
-    let x = x.clamp(-87.0, 88.0);
-    // Round to nearest with the 1.5 * 2^23 trick (no libm call, no SSE4.1 needed).
-    let n = (x * std::f32::consts::LOG2_E + 12_582_912.0) - 12_582_912.0;
-    let r = (x - n * 0.693_145_75) - n * 1.428_606_8e-6;
-    let p = 1.0 + r * (1.0 + r * (0.5 + r * (0.166_666_67 + r * (0.041_666_67 + r * (0.008_333_334 + r * 0.001_388_889)))));
-    p * f32::from_bits(((n as i32 + 127) as u32) << 23)
-}
-
-/// tanh through exp_fast; absolute error below 1e-6.
-#[inline(always)]
-pub fn tanh_fast(x: f32) -> f32 {
-    let x = x.clamp(-9.0, 9.0);
-    let e = exp_fast(2.0 * x);
-    (e - 1.0) / (e + 1.0)
-}
-
 pub fn gelu_forward(out: &mut [f32], inp: &[f32]) {
     out.par_chunks_mut(4096).zip(inp.par_chunks(4096)).for_each(|(o, x)| gelu_forward_chunk(o, x));
 }
@@ -394,7 +375,7 @@ pub fn gelu_forward(out: &mut [f32], inp: &[f32]) {
 #[multiversion(targets("x86_64+avx2+fma"))]
 fn gelu_forward_chunk(out: &mut [f32], inp: &[f32]) {
     for (o, &x) in out.iter_mut().zip(inp) {
-        *o = 0.5 * x * (1.0 + tanh_fast(GELU_SCALE * (x + 0.044715 * x * x * x)));
+        *o = 0.5 * x * (1.0 + tanh(GELU_SCALE * (x + 0.044715 * x * x * x)));
     }
 }
 
@@ -406,7 +387,7 @@ pub fn gelu_backward(dinp: &mut [f32], inp: &[f32], dout: &[f32]) {
 #[multiversion(targets("x86_64+avx2+fma"))]
 fn gelu_backward_chunk(dinp: &mut [f32], inp: &[f32], dout: &[f32]) {
     for ((di, &x), &d) in dinp.iter_mut().zip(inp).zip(dout) {
-        let th = tanh_fast(GELU_SCALE * (x + 0.044715 * x * x * x));
+        let th = tanh(GELU_SCALE * (x + 0.044715 * x * x * x));
         let sech2 = 1.0 - th * th;
         let local = 0.5 * (1.0 + th) + 0.5 * x * sech2 * GELU_SCALE * (1.0 + 3.0 * 0.044715 * x * x);
         *di += local * d;

@@ -107,19 +107,26 @@ fn main() -> Status {
     let kernels = KernelSet::detect();
     let clock = Clock::calibrate();
 
+    // A clean screen (the firmware logo would sit under the text).
+    uefi::system::with_stdout(|out| {
+        let _ = out.clear();
+    });
     sayln!("llm-baremetal {} - a GPT with no operating system", env!("CARGO_PKG_VERSION"));
     sayln!(
-        "cpu         {} | SSE2 {} AVX2 {} FMA {} | AVX state {} | TSC {:.2} GHz{}",
+        "cpu         {}, TSC {:.2} GHz{}",
         core::str::from_utf8(&info.vendor).unwrap_or("?"),
+        clock.ghz(),
+        match &info.hypervisor {
+            Some(h) => alloc::format!(", hypervisor {}", core::str::from_utf8(h).unwrap_or("?").trim_end_matches('\0')),
+            None => String::new(),
+        }
+    );
+    sayln!(
+        "features    SSE2 {}, AVX2 {}, FMA {}; AVX state {}",
         yes(info.sse2),
         yes(info.avx2),
         yes(info.fma),
-        if avx_enabled { "enabled" } else { "unavailable" },
-        clock.ghz(),
-        match &info.hypervisor {
-            Some(h) => alloc::format!(" | hypervisor {}", core::str::from_utf8(h).unwrap_or("?").trim_end_matches('\0')),
-            None => String::new(),
-        }
+        if avx_enabled { "enabled" } else { "unavailable" }
     );
     sayln!("kernels     {}", kernels.name());
     sayln!("memory      {} MiB free", free_memory() >> 20);
