@@ -43,7 +43,7 @@ image: build/disk.img
 
 # The main job: boot the default model in QEMU and chat on this terminal.
 run: build efi build/disk.img
-	$(CLI) boot build/disk.img
+	$(CLI) boot build/disk.img --smp 2
 
 # The same model on the host, no QEMU.
 chat: build

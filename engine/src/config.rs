@@ -1,6 +1,7 @@
 //! The boot configuration file (`\llm.cfg`): `key = value` lines, `#` comments.
 //!
-//! Keys: model, temperature, top_k, top_p, min_p, repeat_penalty, seed, max_tokens, cores,
+//! Keys: model, temperature, top_k, top_p, min_p, repeat_penalty, seed, max_tokens,
+//! cores (default: all),
 //! stop_at_blank_line (true/false), and `prompt` (repeatable): prompts run in order without a keyboard, after which the
 //! machine powers off. A prompt may also be a slash command (for example `/reset`).
 
@@ -18,7 +19,9 @@ pub struct BootConfig {
 
 impl Default for BootConfig {
     fn default() -> Self {
-        BootConfig { model_path: String::from("\\model.bin"), chat: ChatSettings::default(), script: Vec::new() }
+        // cores = 0: every core the firmware reports (the app clamps it).
+        let chat = ChatSettings { cores: 0, ..ChatSettings::default() };
+        BootConfig { model_path: String::from("\\model.bin"), chat, script: Vec::new() }
     }
 }
 

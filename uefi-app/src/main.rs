@@ -157,6 +157,10 @@ fn main() -> Status {
 
     let mut settings: ChatSettings = cfg.chat;
     let pool = mp::Pool::start(&info);
+    // 0 (the default) means every core; more than exist means all of them.
+    if settings.cores == 0 {
+        settings.cores = pool.available();
+    }
     settings.cores = settings.cores.clamp(1, pool.available());
     pool.set_active(settings.cores);
     sayln!("cores       {} of {} in use (/cores N to change)", settings.cores, pool.available());
