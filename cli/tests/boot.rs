@@ -70,11 +70,13 @@ fn reply_longer_than_the_context_completes_and_matches_the_host() {
     // 300 tokens in a 128-token context: the sliding window runs on bare metal.
     let cfg = "temperature = 0.8\nseed = 5\nmax_tokens = 300\nstop_at_blank_line = false\nprompt = KING:\n";
     let img = image(dir.path(), "long", Some(&default_model()), Some(cfg), false);
-    let b = boot(&img, &[], 300);
-    assert_clean_exit(&b, "long reply");
-    assert!(b.log.contains("[300 tokens in"), "{}", b.log);
     let host = host_generate(&default_model(), &["--prompt", "KING:\\n", "--steps", "300", "--temperature", "0.8", "--seed", "5", "--kernels", "scalar"]);
-    assert_eq!(reply_after(&b.log, "KING:", 0), host);
+    for smp in ["1", "2"] {
+        let b = boot(&img, &["--smp", smp], 300);
+        assert_clean_exit(&b, &format!("long reply, smp {smp}"));
+        assert!(b.log.contains("[300 tokens in"), "{}", b.log);
+        assert_eq!(reply_after(&b.log, "KING:", 0), host, "smp {smp}");
+    }
 }
 
 #[test]
@@ -84,19 +86,37 @@ fn corrupt_model_gives_a_clear_message_and_powers_off() {
     let corrupt = dir.path().join("corrupt.bin");
     std::fs::write(&corrupt, &bytes[..bytes.len() / 2]).unwrap();
     let img = image(dir.path(), "corrupt", Some(&corrupt), None, true);
-    let b = boot(&img, &[], 120);
-    assert_eq!(b.code, Some(3), "{}", b.log);
-    assert!(b.log.contains("error: \\model.bin is not a usable checkpoint: checkpoint is truncated"), "{}", b.log);
-    assert!(b.log.contains("powering off."));
+    for smp in ["1", "2"] {
+        let b = boot(&img, &["--smp", smp], 120);
+        assert_eq!(b.code, Some(3), "smp {smp}: {}", b.log);
+        assert!(b.log.contains("error: \\model.bin is not a usable checkpoint: checkpoint is truncated"), "{}", b.log);
+        assert!(b.log.contains("powering off."));
+    }
 }
 
 #[test]
 fn missing_model_gives_a_clear_message_and_powers_off() {
     let dir = tempfile::tempdir().unwrap();
     let img = image(dir.path(), "nomodel", None, None, false);
-    let b = boot(&img, &[], 120);
+    for smp in ["1", "2"] {
+        let b = boot(&img, &["--smp", smp], 120);
+        assert_eq!(b.code, Some(3), "smp {smp}: {}", b.log);
+        assert!(b.log.contains("error: cannot load the model \\model.bin: file not found"), "{}", b.log);
+    }
+}
+
+#[test]
+fn model_too_large_for_memory_gives_a_clear_message_and_powers_off() {
+    // 2 layers, C = 512, context 8192: a 42 MB file whose KV cache and activations need
+    // about 170 MiB, in a 128 MiB machine.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = llm_testkit::config(2, 8, 512, 8192, 256, 256);
+    let big = dir.path().join("big.bin");
+    std::fs::write(&big, llm_engine::checkpoint::encode_v3(&cfg, &vec![0.01f32; cfg.num_parameters()])).unwrap();
+    let img = image(dir.path(), "big", Some(&big), None, false);
+    let b = boot(&img, &["--memory", "128M"], 180);
     assert_eq!(b.code, Some(3), "{}", b.log);
-    assert!(b.log.contains("error: cannot load the model \\model.bin: file not found"), "{}", b.log);
+    assert!(b.log.contains("MiB of working memory but only"), "{}", b.log);
 }
 
 #[test]
@@ -137,7 +157,8 @@ fn interactive_chat_over_the_serial_console() {
     use std::io::{Read, Write};
     use std::sync::{Arc, Mutex};
     let dir = tempfile::tempdir().unwrap();
-    let img = image(dir.path(), "chat", Some(&default_model()), Some("temperature = 0\nmax_tokens = 24\n"), false);
+    let img = image(dir.path(), "chat", Some(&default_model()), Some("temperature = 0\nmax_tokens = 24\nstop_at_blank_line = false\n"), false);
+    let settings = "/max 100000";
     let mut child = cli()
         .arg("boot")
         .arg(&img)
@@ -177,6 +198,23 @@ fn interactive_chat_over_the_serial_console() {
     stdin.flush().unwrap();
     wait_for("tok/s", 1);
     wait_for("\n> ", 2);
+    // A very long reply, stopped with Ctrl-C: the machine stays up and takes the next line.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    stdin.write_all(format!("{settings}\r").as_bytes()).unwrap();
+    stdin.flush().unwrap();
+    wait_for("\n> ", 3);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    stdin.write_all(b"/reset\r").unwrap();
+    stdin.flush().unwrap();
+    wait_for("\n> ", 4);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    stdin.write_all(b"KING RICHARD III:\r").unwrap();
+    stdin.flush().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    stdin.write_all(b"\x03").unwrap();
+    stdin.flush().unwrap();
+    wait_for("[stopped]", 1);
+    wait_for("\n> ", 5);
     std::thread::sleep(std::time::Duration::from_millis(300));
     stdin.write_all(b"/quit\r").unwrap();
     stdin.flush().unwrap();
@@ -185,7 +223,7 @@ fn interactive_chat_over_the_serial_console() {
     let text = clean(&seen.lock().unwrap());
     assert!(status.success(), "{text}");
     assert!(text.contains("powering off."), "{text}");
-    let host = host_generate(&default_model(), &["--prompt", "ROMEO:\\n", "--stop", "\\n\\n", "--steps", "24", "--temperature", "0", "--kernels", "scalar"]);
+    let host = host_generate(&default_model(), &["--prompt", "ROMEO:\\n", "--steps", "24", "--temperature", "0", "--kernels", "scalar"]);
     // The echoed line shows the edit (X, then backspace-space-backspace), the reply is the host's.
     let after = &text[text.find("O:\n").expect("no echoed line") + 3..];
     assert_eq!(&after[..after.find("\n[").unwrap()], host, "{text}");

@@ -113,6 +113,33 @@ fn chat_reads_lines_applies_commands_and_replies() {
 }
 
 #[test]
+fn ctrl_c_stops_a_chat_reply_but_not_the_program() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = small_model(dir.path());
+    let mut child = cli()
+        .args(["chat", m.to_str().unwrap(), "--max-tokens", "100000000", "--no-stop"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"Hello\n").unwrap();
+    stdin.flush().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Still alive: it answers the next command.
+    stdin.write_all(b"/stats\n/quit\n").unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(s.contains("[stopped]"), "{}", &s[s.len().saturating_sub(300)..]);
+    assert!(s.contains("[prompt 6 tokens"), "{}", &s[s.len().saturating_sub(300)..]);
+}
+
+#[test]
 fn train_ctrl_c_saves_and_resume_finishes_then_report() {
     let dir = tempfile::tempdir().unwrap();
     let text = dir.path().join("t.txt");
