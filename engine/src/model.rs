@@ -204,8 +204,9 @@ fn layernorm_rows(out: &mut [f32], x: &[f32], w: &[f32], b: &[f32], c: usize) {
     }
 }
 
-/// The matmul split by output columns across workers: each output element is computed by
-/// exactly one worker in the canonical order, so the split never changes the result.
+/// The matmul split across workers, by rows (prefill) or by output columns (decode): each
+/// output element is computed by exactly one worker in the canonical order, so the split
+/// never changes the result.
 #[allow(clippy::too_many_arguments)]
 fn par_matmul(par: &dyn Parallel, k: KernelSet, out: &mut [f32], x: &[f32], w: &[f32], bias: Option<&[f32]>, ic: usize, oc: usize) {
     let workers = par.workers();
@@ -214,10 +215,21 @@ fn par_matmul(par: &dyn Parallel, k: KernelSet, out: &mut [f32], x: &[f32], w: &
         k.matmul(out, x, w, bias, ic, oc);
         return;
     }
-    // Column blocks of a multiple of 4 outputs (the AVX2 kernel's row group).
+    let out_ptr = SyncPtr(out.as_mut_ptr());
+    // Prefill with rows to spare: whole rows per worker, in pairs (the kernels' row blocking).
+    if n >= 4 * workers {
+        let rows = n.div_ceil(workers).next_multiple_of(2);
+        par.run(n.div_ceil(rows), &|task| {
+            let (r0, r1) = (task * rows, ((task + 1) * rows).min(n));
+            // SAFETY: tasks write disjoint row ranges of `out`.
+            let o = unsafe { core::slice::from_raw_parts_mut(out_ptr.get().add(r0 * oc), (r1 - r0) * oc) };
+            k.matmul(o, &x[r0 * ic..r1 * ic], w, bias, ic, oc);
+        });
+        return;
+    }
+    // Decode: column blocks of a multiple of 4 outputs (the AVX2 kernel's row group).
     let block = oc.div_ceil(workers).next_multiple_of(4);
     let tasks = oc.div_ceil(block);
-    let out_ptr = SyncPtr(out.as_mut_ptr());
     par.run(tasks, &|task| {
         let o0 = task * block;
         let o1 = (o0 + block).min(oc);
