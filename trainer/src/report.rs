@@ -65,7 +65,12 @@ pub fn plot_losses(rows: &[LogRow], out: &Path, title: &str) -> Result<()> {
         .x_label_area_size(40)
         .y_label_area_size(56)
         .build_cartesian_2d(0.0..max_step.max(1.0), (ymin - 0.1).max(0.0)..ymax + 0.1)?;
-    chart.configure_mesh().x_desc("step").y_desc("loss (nats/token)").draw()?;
+    chart
+        .configure_mesh()
+        .x_desc("step")
+        .y_desc("loss (nats/token)")
+        .x_label_formatter(&|x| format!("{}", *x as i64))
+        .draw()?;
     chart.draw_series(LineSeries::new(smooth, &BLUE))?.label("train (mean of 20 steps)").legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE));
     chart
         .draw_series(LineSeries::new(val.clone(), RED.stroke_width(2)))?
