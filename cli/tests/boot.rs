@@ -117,6 +117,8 @@ fn model_too_large_for_memory_gives_a_clear_message_and_powers_off() {
     let b = boot(&img, &["--memory", "128M"], 180);
     assert_eq!(b.code, Some(3), "{}", b.log);
     assert!(b.log.contains("MiB of working memory but only"), "{}", b.log);
+    // Files over 8 MiB show their loading progress.
+    assert!(b.log.contains("loading \\model.bin: 100% of 40 MiB"), "{}", b.log);
 }
 
 #[test]

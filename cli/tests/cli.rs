@@ -178,6 +178,27 @@ fn train_ctrl_c_saves_and_resume_finishes_then_report() {
 }
 
 #[test]
+fn checkpoints_use_llm_c_header_layout_and_train_init_fine_tunes_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = small_model(dir.path());
+    let bytes = std::fs::read(&m).unwrap();
+    let h: Vec<i32> = bytes[..32].chunks(4).map(|b| i32::from_le_bytes(b.try_into().unwrap())).collect();
+    // {magic, version, maxT, V, L, NH, C, Vp}, as llm.c's train_gpt2.c reads it.
+    assert_eq!(h, vec![20240326, 3, 64, 256, 2, 2, 32, 256]);
+    assert!(bytes[32..1024].iter().all(|&b| b == 0));
+    let text = dir.path().join("t.txt");
+    std::fs::write(&text, &std::fs::read(root().join("data/tinyshakespeare/input.txt")).unwrap()[..20_000]).unwrap();
+    let data = dir.path().join("d");
+    assert!(run(&["prepare", text.to_str().unwrap(), "--out", data.to_str().unwrap()]).status.success());
+    let out = dir.path().join("ft");
+    let r = run(&["train", "--data", data.to_str().unwrap(), "--out", out.to_str().unwrap(), "--init", m.to_str().unwrap(), "--seq", "32", "--batch", "2", "--steps", "3", "--quiet"]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let tuned = std::fs::read(out.join("model.bin")).unwrap();
+    assert_eq!(&tuned[..1024], &bytes[..1024], "fine-tuning keeps the shape");
+    assert_ne!(&tuned[1024..], &bytes[1024..], "and changes the weights");
+}
+
+#[test]
 fn image_is_a_gpt_disk_with_an_aligned_fat32_esp() {
     let dir = tempfile::tempdir().unwrap();
     let m = small_model(dir.path());
