@@ -4,7 +4,7 @@ use crate::host::{self, MappedFile, TextOut, Threads};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use llm_engine::chat::{self, Action, ChatSettings, Line};
-use llm_engine::{checkpoint, KernelSet, Model, RunState, SamplerConfig, Serial, Session, StopFilter};
+use llm_engine::{checkpoint, KernelSet, Model, Parallel, RunState, SamplerConfig, Session, StopFilter};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -162,14 +162,9 @@ pub fn generate(a: &GenerateArgs) -> Result<()> {
         tokens.len() as f64 / prefill.max(1e-9),
         made as f64 / decode.max(1e-9),
         kernels.name(),
-        threads_count(&threads)
+        threads.workers()
     );
     Ok(())
-}
-
-fn threads_count(t: &Threads) -> usize {
-    use llm_engine::Parallel;
-    t.workers()
 }
 
 #[derive(Args, Debug)]
@@ -224,7 +219,7 @@ pub fn chat(a: &ChatArgs) -> Result<()> {
                 Action::Reset => println!("[conversation reset]"),
                 Action::Stats => println!("{last}"),
                 Action::Updated => {
-                    if threads_count(&threads) != settings.cores {
+                    if threads.workers() != settings.cores {
                         threads = Threads::new(settings.cores)?;
                     }
                     println!("[{settings}]");
@@ -328,7 +323,7 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
         return bench_train(a, &model);
     }
     let n_threads = Threads::new(a.threads)?;
-    let multi = threads_count(&n_threads);
+    let multi = n_threads.workers();
     println!(
         "model: L={} NH={} C={} maxT={} V={} ({:.2}M parameters)",
         c.num_layers, c.num_heads, c.channels, c.max_seq_len, c.vocab_size, c.num_parameters() as f64 / 1e6
@@ -358,7 +353,6 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
             println!("| {} | {nt} | {best_p:.1} | {best_d:.1} | {:.2} |", k.name(), best_d * flops_per_token / 1e9);
         }
     }
-    let _ = Serial;
     Ok(())
 }
 

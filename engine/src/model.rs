@@ -10,7 +10,7 @@
 
 use crate::checkpoint::{self, Checkpoint, CheckpointError, Config};
 use crate::kernels::{self, KernelSet};
-use crate::parallel::{Parallel, Serial};
+use crate::parallel::{Parallel, Serial, SharedMut};
 use alloc::borrow::Cow;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -215,7 +215,7 @@ fn par_matmul(par: &dyn Parallel, k: KernelSet, out: &mut [f32], x: &[f32], w: &
         k.matmul(out, x, w, bias, ic, oc);
         return;
     }
-    let out_ptr = SyncPtr(out.as_mut_ptr());
+    let out_ptr = SharedMut(out.as_mut_ptr());
     // Prefill with rows to spare: whole rows per worker, in pairs (the kernels' row blocking).
     if n >= 4 * workers {
         let rows = n.div_ceil(workers).next_multiple_of(2);
@@ -243,17 +243,6 @@ fn par_matmul(par: &dyn Parallel, k: KernelSet, out: &mut [f32], x: &[f32], w: &
             k.matmul(orow, xr, w_blk, b_blk, ic, o1 - o0);
         }
     });
-}
-
-#[derive(Clone, Copy)]
-struct SyncPtr(*mut f32);
-// SAFETY: used only to hand disjoint output ranges to workers (see par_matmul).
-unsafe impl Sync for SyncPtr {}
-unsafe impl Send for SyncPtr {}
-impl SyncPtr {
-    fn get(self) -> *mut f32 {
-        self.0
-    }
 }
 
 /// Causal self-attention for N query rows at positions pos0.., split by heads.
@@ -298,8 +287,8 @@ fn attention(
         return;
     }
     // One task per head; each has its own score row in `att` (sized NH * maxT).
-    let out_ptr = SyncPtr(out.as_mut_ptr());
-    let att_ptr = SyncPtr(att.as_mut_ptr());
+    let out_ptr = SharedMut(out.as_mut_ptr());
+    let att_ptr = SharedMut(att.as_mut_ptr());
     par.run(nh, &|h| {
         // SAFETY: head h owns columns h*hs..(h+1)*hs of every row and att row h.
         let att_h = unsafe { core::slice::from_raw_parts_mut(att_ptr.get().add(h * maxt), maxt) };

@@ -27,3 +27,18 @@ impl Parallel for Serial {
         }
     }
 }
+
+/// A raw pointer to a buffer whose disjoint parts are written by different workers. Every
+/// use must say why the regions cannot overlap.
+#[derive(Clone, Copy)]
+pub struct SharedMut(pub *mut f32);
+
+// SAFETY: the pointer is only dereferenced by callers that hand each worker a disjoint range.
+unsafe impl Send for SharedMut {}
+unsafe impl Sync for SharedMut {}
+
+impl SharedMut {
+    pub fn get(self) -> *mut f32 {
+        self.0
+    }
+}

@@ -12,6 +12,7 @@
 use llm_engine::checkpoint::{Config, NUM_TENSORS};
 // The engine's exp and tanh: plain arithmetic, so the compiler vectorises them here too.
 use llm_engine::kernels::{exp, tanh, GELU_SCALE};
+use llm_engine::parallel::SharedMut;
 use multiversion::multiversion;
 use rayon::prelude::*;
 
@@ -235,7 +236,7 @@ fn column_sums_into(dst: &mut [f32], src: &[f32], width: usize) {
 /// softmax probabilities for the backward pass.
 pub fn attention_forward(out: &mut [f32], att: &mut [f32], qkv: &[f32], t_n: usize, c: usize, nh: usize) {
     // One task per (b, h): it owns att[b, h] and columns h*hs.. of out's rows of batch b.
-    let out_ptr = SendPtr(out.as_mut_ptr());
+    let out_ptr = SharedMut(out.as_mut_ptr());
     att.par_chunks_mut(t_n * t_n).enumerate().for_each(|(bh, att_bh)| {
         attention_head_forward(att_bh, qkv, out_ptr, bh / nh, bh % nh, t_n, c, nh);
     });
@@ -243,7 +244,7 @@ pub fn attention_forward(out: &mut [f32], att: &mut [f32], qkv: &[f32], t_n: usi
 
 #[multiversion(targets("x86_64+avx2+fma"))]
 #[allow(clippy::too_many_arguments)]
-fn attention_head_forward(att_bh: &mut [f32], qkv: &[f32], out: SendPtr, b: usize, h: usize, t_n: usize, c: usize, nh: usize) {
+fn attention_head_forward(att_bh: &mut [f32], qkv: &[f32], out: SharedMut, b: usize, h: usize, t_n: usize, c: usize, nh: usize) {
     let hs = c / nh;
     let scale = 1.0 / (hs as f32).sqrt();
     // Keys transposed to (hs, T): the scores of one query become hs contiguous axpys.
@@ -292,7 +293,7 @@ fn attention_head_forward(att_bh: &mut [f32], qkv: &[f32], out: SendPtr, b: usiz
 /// dqkv (BT, 3C) += attention backward, from dout (BT, C), qkv and att (B, NH, T, T).
 #[allow(clippy::too_many_arguments)]
 pub fn attention_backward(dqkv: &mut [f32], dout: &[f32], qkv: &[f32], att: &[f32], b_n: usize, t_n: usize, c: usize, nh: usize) {
-    let d_ptr = SendPtr(dqkv.as_mut_ptr());
+    let d_ptr = SharedMut(dqkv.as_mut_ptr());
     (0..b_n * nh).into_par_iter().for_each(|bh| {
         attention_head_backward(d_ptr, dout, qkv, &att[bh * t_n * t_n..(bh + 1) * t_n * t_n], bh / nh, bh % nh, t_n, c, nh);
     });
@@ -300,7 +301,7 @@ pub fn attention_backward(dqkv: &mut [f32], dout: &[f32], qkv: &[f32], att: &[f3
 
 #[multiversion(targets("x86_64+avx2+fma"))]
 #[allow(clippy::too_many_arguments)]
-fn attention_head_backward(dqkv: SendPtr, dout: &[f32], qkv: &[f32], att_bh: &[f32], b: usize, h: usize, t_n: usize, c: usize, nh: usize) {
+fn attention_head_backward(dqkv: SharedMut, dout: &[f32], qkv: &[f32], att_bh: &[f32], b: usize, h: usize, t_n: usize, c: usize, nh: usize) {
     let hs = c / nh;
     let scale = 1.0 / (hs as f32).sqrt();
     let mut datt = vec![0.0f32; t_n];
@@ -424,17 +425,6 @@ pub fn softmax_crossentropy_backward(probs: &mut [f32], targets: &[u32], v: usiz
         }
         row[targets[r] as usize] -= scale;
     });
-}
-
-#[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-// SAFETY: used to hand disjoint regions of one buffer to parallel tasks (see call sites).
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
-impl SendPtr {
-    fn get(self) -> *mut f32 {
-        self.0
-    }
 }
 
 // ----------------------------------------------------------------------------------------
