@@ -58,6 +58,8 @@ unsafe fn load_tail(s: &[f32]) -> __m256 {
     _mm256_loadu_ps(buf.as_ptr())
 }
 
+/// # Safety
+/// The CPU must support AVX2 and FMA with the AVX state enabled ([`avx2_fma_usable`]).
 #[target_feature(enable = "avx2,fma")]
 pub unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
@@ -78,6 +80,9 @@ pub unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
 /// accumulators: each weight load serves two tokens, each x load four outputs). Every
 /// output keeps its own accumulator, so the order per element equals `dot_avx2`, and prefill
 /// (N > 1) gives the same numbers as decoding one token at a time.
+///
+/// # Safety
+/// As for [`dot_avx2`]; `w` holds OC rows of IC and `out` N rows of OC.
 #[target_feature(enable = "avx2,fma")]
 pub unsafe fn matmul_avx2(out: &mut [f32], x: &[f32], w: &[f32], bias: Option<&[f32]>, ic: usize, oc: usize) {
     let n = x.len() / ic;
@@ -172,6 +177,9 @@ unsafe fn matmul_row1(orow: &mut [f32], xrow: &[f32], w: &[f32], bias: Option<&[
 }
 
 /// out += a * x with one rounding per element (FMA).
+///
+/// # Safety
+/// As for [`dot_avx2`].
 #[target_feature(enable = "avx2,fma")]
 pub unsafe fn axpy_avx2(out: &mut [f32], a: f32, x: &[f32]) {
     let n = out.len().min(x.len());
