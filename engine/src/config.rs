@@ -1,4 +1,5 @@
-//! The boot configuration file (`\llm.cfg`): `key = value` lines, `#` comments.
+//! The boot configuration file (`\llm.cfg`): `key = value` lines; `#` starts a comment
+//! (whole lines, or the rest of a line except in `prompt` values).
 //!
 //! Keys: model, temperature, top_k, top_p, min_p, repeat_penalty, seed, max_tokens,
 //! cores (default: all),
@@ -50,7 +51,10 @@ impl BootConfig {
             let Some((key, value)) = line.split_once('=') else {
                 return Err(err(alloc::format!("expected 'key = value', found '{line}'")));
             };
-            let (key, value) = (key.trim(), value.trim());
+            let key = key.trim();
+            // `#` starts a comment, except in prompts, which are taken verbatim.
+            let value = if key == "prompt" { value } else { value.split('#').next().unwrap_or("") };
+            let value = value.trim();
             let num = |what: &str| -> Result<f32, ConfigError> {
                 value.parse::<f32>().ok().filter(|x| x.is_finite()).ok_or_else(|| err(alloc::format!("{key}: '{value}' is not {what}")))
             };

@@ -284,5 +284,8 @@ fn boot_config_parses_and_rejects_with_line_numbers() {
     assert_eq!(BootConfig::parse("\n\nnonsense").unwrap_err().line, 3);
     assert!(BootConfig::parse("top_p = 0").is_err());
     assert!(!BootConfig::parse("stop_at_blank_line = false").unwrap().chat.stop_at_blank_line);
+    let c = BootConfig::parse("seed = 9   # the seed\nmodel = \\m.bin # path\nprompt = ROMEO: # not a comment\n").unwrap();
+    assert_eq!((c.chat.seed, c.model_path.as_str()), (9, "\\m.bin"));
+    assert_eq!(c.script, vec!["ROMEO: # not a comment".to_string()]);
     assert!(BootConfig::parse("stop_at_blank_line = maybe").is_err());
 }
