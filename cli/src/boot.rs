@@ -185,7 +185,12 @@ pub fn boot(a: &BootArgs) -> Result<ExitCode> {
     cmd.args(["-accel", &a.accel]);
     cmd.args(["-machine", "q35", "-cpu", &a.cpu, "-smp", &a.smp.to_string(), "-m", &a.memory]);
     cmd.args(["-nodefaults", "-display", "none", "-no-reboot"]);
-    cmd.args(["-chardev", "stdio,id=ser0,signal=off", "-serial", "chardev:ser0"]);
+    // signal=off: Ctrl-C goes to the guest (it stops a reply); mux=on: Ctrl-A X still ends
+    // QEMU from the keyboard if the guest stops listening.
+    cmd.args(["-chardev", "stdio,id=ser0,signal=off,mux=on", "-serial", "chardev:ser0"]);
+    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        eprintln!("[llm-baremetal boot: the machine's console is this terminal; /quit powers it off, Ctrl-A X kills QEMU]");
+    }
     cmd.arg("-drive").arg(format!("if=pflash,format=raw,readonly=on,file={}", code.display()));
     cmd.arg("-drive").arg(format!("if=pflash,format=raw,file={}", vars.display()));
     cmd.arg("-drive").arg(format!("if=none,id=disk0,format=raw,file={}", image.display()));
