@@ -60,8 +60,9 @@ pub fn find_efi(explicit: Option<&Path>) -> Result<PathBuf> {
 pub fn image(a: &ImageArgs) -> Result<()> {
     let efi = find_efi(a.efi.as_deref())?;
     if let Some(m) = &a.model {
-        let bytes = std::fs::read(m).with_context(|| format!("cannot read {}", m.display()))?;
-        if let Err(e) = llm_engine::checkpoint::parse(&bytes) {
+        // Mapped, not read: models of hundreds of MB are checked without copying them.
+        let file = crate::host::MappedFile::open(m)?;
+        if let Err(e) = llm_engine::checkpoint::parse(file.bytes()) {
             if !a.unchecked {
                 bail!("{}: {e}", m.display());
             }

@@ -70,9 +70,9 @@ pub fn parse_kernels(name: &str) -> Result<KernelSet> {
 pub fn inspect(path: &Path) -> Result<()> {
     let file = MappedFile::open(path)?;
     let bytes = file.bytes();
-    let (cfg, version) = checkpoint::parse_header(bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    // Validate the size too, so a truncated file is reported here as well.
-    checkpoint::parse(bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    // The whole file is validated (a truncated file is reported here too); v3 is not copied.
+    let ck = checkpoint::parse(bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let (cfg, version) = (ck.config, ck.version);
     let n = cfg.num_parameters();
     let real = n - (cfg.padded_vocab_size - cfg.vocab_size) * cfg.channels;
     println!("file        {}", path.display());

@@ -157,12 +157,7 @@ fn main() -> Status {
 
     let mut settings: ChatSettings = cfg.chat;
     let pool = mp::Pool::start(&info);
-    // 0 (the default) means every core; more than exist means all of them.
-    if settings.cores == 0 {
-        settings.cores = pool.available();
-    }
-    settings.cores = settings.cores.clamp(1, pool.available());
-    pool.set_active(settings.cores);
+    settings.cores = pool.set_active(settings.cores); // the default 0 means every core
     sayln!("cores       {} of {} in use (/cores N to change)", settings.cores, pool.available());
     let mut session = Session::new(&model, kernels, settings.sampler, settings.seed);
     let mut chat = Chat { settings, session: &mut session, tokenizer: &tokenizer, clock, pool: &pool, last: String::from("no reply yet") };
@@ -219,8 +214,7 @@ impl Chat<'_, '_> {
                 Action::Reset => sayln!("[conversation reset]"),
                 Action::Stats => sayln!("{}", self.last),
                 Action::Updated => {
-                    self.settings.cores = self.settings.cores.clamp(1, self.pool.available());
-                    self.pool.set_active(self.settings.cores);
+                    self.settings.cores = self.pool.set_active(self.settings.cores);
                     sayln!("[{}]", self.settings);
                 }
             },

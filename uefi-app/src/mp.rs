@@ -126,11 +126,14 @@ impl Pool {
         1 + self.aps
     }
 
-    /// Use `cores` cores (including the BSP) from now on.
-    pub fn set_active(&self, cores: usize) {
+    /// Use `cores` cores (including the BSP) from now on: 0 means all, more than exist means
+    /// all of them. Returns how many are in use.
+    pub fn set_active(&self, cores: usize) -> usize {
+        let cores = if cores == 0 { self.available() } else { cores.clamp(1, self.available()) };
         if let Some(s) = self.shared {
-            s.active_aps.store(cores.saturating_sub(1).min(self.aps), Ordering::Release);
+            s.active_aps.store(cores - 1, Ordering::Release);
         }
+        cores
     }
 }
 
