@@ -231,3 +231,28 @@ fn image_is_a_gpt_disk_with_an_aligned_fat32_esp() {
     let out = run(&["image", "--efi", efi().to_str().unwrap(), "--model", bad.to_str().unwrap(), "--out", dir.path().join("y.img").to_str().unwrap()]);
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("bad magic"));
 }
+
+/// The default model prints exactly what the release before the engine redesign printed
+/// (fixtures/pinned/README.md: recorded at commit 8df558a), for both kernel families.
+#[test]
+fn default_model_output_is_pinned_for_both_kernel_families() {
+    let model = default_model();
+    let m = model.to_str().unwrap();
+    let cases: [(&str, &[&str]); 3] = [
+        ("greedy-romeo-300.txt", &["--prompt", "ROMEO:", "--steps", "300", "--temperature", "0"]),
+        ("sampled-juliet-seed7-300.txt", &["--prompt", "JULIET:", "--steps", "300", "--temperature", "0.8", "--seed", "7"]),
+        ("hot-henry-seed3-300.txt", &["--prompt", "KING HENRY:\\nWhat", "--steps", "300", "--temperature", "1.0", "--top-k", "0", "--top-p", "1", "--seed", "3"]),
+    ];
+    let avx2 = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
+    for (file, args) in cases {
+        let want = std::fs::read(root().join("cli/tests/fixtures/pinned").join(file)).unwrap();
+        for kernels in ["scalar", "avx2"] {
+            if kernels == "avx2" && !avx2 {
+                panic!("this machine has no AVX2+FMA: the FMA family cannot be checked here");
+            }
+            let out = cli().args(["generate", m, "--kernels", kernels]).args(args).output().unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert_eq!(String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&want), "{file} with --kernels {kernels}");
+        }
+    }
+}
