@@ -4,6 +4,8 @@
 //! llm.c's tokenizer file: uint32 header[256] = {20240328, version, vocab_size, eot (v2)},
 //! then for each token a u8 length and that many bytes.
 
+pub mod spm;
+
 use alloc::vec::Vec;
 use core::fmt;
 
