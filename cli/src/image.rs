@@ -62,7 +62,7 @@ pub fn image(a: &ImageArgs) -> Result<()> {
     if let Some(m) = &a.model {
         // Mapped, not read: models of hundreds of MB are checked without copying them.
         let file = crate::host::MappedFile::open(m)?;
-        if let Err(e) = llm_engine::checkpoint::parse(file.bytes()) {
+        if let Err(e) = llm_engine::load(file.bytes()) {
             if !a.unchecked {
                 bail!("{}: {e}", m.display());
             }

@@ -142,8 +142,9 @@ pub fn train(a: &TrainArgs) -> Result<()> {
         let (config, init) = match &a.init {
             Some(path) => {
                 let file = host::MappedFile::open(path)?;
-                let model = host::load_model(path, &file)?;
-                (model.config, Some(model.params().to_vec()))
+                // The trainer trains llm.c GPT-2 models: --init must be one.
+                let ck = llm_engine::checkpoint::parse(file.bytes()).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                (ck.config, Some(ck.params.into_owned()))
             }
             None => {
                 let (l, nh, c, t) = a.preset.unwrap_or(Preset::Default).shape();
