@@ -31,7 +31,8 @@ pub struct ImageArgs {
     /// Output image file.
     #[arg(long)]
     pub out: PathBuf,
-    /// Copy the model and config even if they do not parse (to test the firmware's errors).
+    /// Test-only, hidden from --help: copy the model and config even if they do not parse, so
+    /// the tests can exercise the firmware's error messages.
     #[arg(long, hide = true)]
     pub unchecked: bool,
 }

@@ -107,7 +107,8 @@ pub struct TrainArgs {
     /// No progress bar (for logs and tests).
     #[arg(long)]
     pub quiet: bool,
-    /// Stop cleanly (saving) after this many steps of this session (used to test resume).
+    /// Test-only, hidden from --help: stop cleanly (saving) after this many steps of this
+    /// session, so the tests can check a resumed run without training it to the end.
     #[arg(long, hide = true)]
     pub halt_after: Option<usize>,
 }
