@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use llm_engine::{KernelSet, Model, SamplerConfig, Serial, Session, StopFilter, Tokenizer};
+use llm_engine::{checkpoint, Kernels, SamplerConfig, Serial, Session, StopFilter, Tokenizer};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
@@ -84,12 +84,13 @@ fn the_counter_counts_allocations_on_this_thread_only() {
 #[test]
 fn generating_tokens_allocates_nothing() {
     let cfg = config(2, 2, 32, 16, 256, 256);
-    let model = Model::from_params(cfg, random_params(&cfg, 1, 0.2)).unwrap();
+    let params = random_params(&cfg, 1, 0.2);
+    let model = checkpoint::model_from_params(&cfg, &params).unwrap();
     // A stop string longer than anything 100 one-byte tokens can print: the filter's hold-back
     // path runs, yet it can never end generation early. The byte tokenizer has no end-of-text
     // token either, so exactly 100 tokens are made.
     let never: Vec<u8> = b"ab".repeat(101);
-    for kernels in [KernelSet::Scalar, KernelSet::detect()] {
+    for kernels in Kernels::available() {
         for stop_strings in [vec![], vec![&never[..]]] {
             let sampling = SamplerConfig { temperature: 0.9, top_k: 10, top_p: 0.9, min_p: 0.05, repeat_penalty: 1.1, repeat_window: 8 };
             let mut s = Session::new(&model, kernels, sampling, 3);

@@ -2,7 +2,6 @@ mod common;
 
 use common::*;
 use llm_engine::checkpoint::{self, CheckpointError, HEADER_BYTES};
-use llm_engine::Model;
 use proptest::prelude::*;
 
 fn small() -> llm_engine::Config {
@@ -211,9 +210,9 @@ proptest! {
         let pos = pos.min(bytes.len() - 1);
         bytes[pos] = byte;
         bytes.truncate(bytes.len() - cut.min(bytes.len()));
-        if let Ok(ck) = checkpoint::parse(&bytes) {
-            let model = Model::new(ck);
-            let mut st = llm_engine::RunState::new(&model.config, llm_engine::KernelSet::Scalar);
+        if let Ok(loaded) = llm_engine::load(&bytes) {
+            let model = loaded.model;
+            let mut st = model.new_state(llm_engine::Kernels::portable());
             let _ = model.forward(&mut st, &[0], 0);
         }
     }

@@ -5,7 +5,7 @@ use common::*;
 use llm_engine::chat::{self, Command, Line};
 use llm_engine::config::BootConfig;
 use llm_engine::sampler::{argmax, Rng, Sampler, SamplerConfig};
-use llm_engine::{KernelSet, Model, Serial, Session, StopFilter, Tokenizer, Utf8Printer};
+use llm_engine::{checkpoint, Kernels, Serial, Session, StopFilter, Tokenizer, Utf8Printer};
 
 fn cfg(temperature: f32, top_k: usize, top_p: f32, min_p: f32) -> SamplerConfig {
     SamplerConfig { temperature, top_k, top_p, min_p, repeat_penalty: 1.0, repeat_window: 64 }
@@ -314,22 +314,24 @@ fn stop_strings_are_held_back_and_removed() {
     assert_eq!(run_filter(&[], &[b"a\n\n"]), (b"a\n\n".to_vec(), false));
 }
 
-fn tiny_model(t: usize) -> Model<'static> {
+fn tiny_model(t: usize) -> llm_engine::Model<'static> {
     let c = config(2, 2, 16, t, 256, 256);
-    Model::from_params(c, random_params(&c, 77, 0.3)).unwrap()
+    // Leaked: the model borrows its parameters for the rest of the test.
+    let params: &'static [f32] = Box::leak(random_params(&c, 77, 0.3).into_boxed_slice());
+    checkpoint::model_from_params(&c, params).unwrap()
 }
 
 #[test]
 fn sliding_window_keeps_the_last_half_and_equals_a_fresh_prefill() {
     let model = tiny_model(8);
-    let mut s = Session::new(&model, KernelSet::Scalar, cfg(0.0, 0, 1.0, 0.0), 1);
+    let mut s = Session::new(&model, Kernels::portable(), cfg(0.0, 0, 1.0, 0.0), 1);
     s.feed(&[1, 2, 3, 4, 5, 6, 7], &Serial).unwrap();
     s.feed(&[8], &Serial).unwrap();
     assert_eq!(s.slides, 0);
     s.feed(&[9], &Serial).unwrap(); // 9 tokens do not fit in 8: keep the last 4
     assert_eq!(s.slides, 1);
     assert_eq!(s.context(), &[6, 7, 8, 9]);
-    let mut fresh = Session::new(&model, KernelSet::Scalar, cfg(0.0, 0, 1.0, 0.0), 1);
+    let mut fresh = Session::new(&model, Kernels::portable(), cfg(0.0, 0, 1.0, 0.0), 1);
     fresh.feed(&[6, 7, 8, 9], &Serial).unwrap();
     assert_eq!(s.logits().unwrap(), fresh.logits().unwrap());
     // A prompt longer than the context keeps its own last half.
@@ -355,7 +357,7 @@ fn sliding_window_keeps_the_last_half_and_equals_a_fresh_prefill() {
 fn generate_is_deterministic_per_seed_and_cancellable() {
     let model = tiny_model(32);
     let run = |seed, cancel_after: usize| {
-        let mut s = Session::new(&model, KernelSet::Scalar, cfg(1.0, 20, 0.9, 0.0), seed);
+        let mut s = Session::new(&model, Kernels::portable(), cfg(1.0, 20, 0.9, 0.0), seed);
         s.feed(b"Hi".map(|b| b as u32).as_slice(), &Serial).unwrap();
         let mut out = vec![];
         let mut n = 0;
