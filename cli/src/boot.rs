@@ -30,7 +30,8 @@ pub struct BootArgs {
     #[arg(long, default_value = "1G")]
     pub memory: String,
     /// QEMU CPU model. The default has SSE4.2 but no AVX: under QEMU's emulation (TCG) the
-    /// SSE2 kernels run ~15x faster than emulated AVX2. Use `max` to run the AVX2 kernels.
+    /// SSE2 kernels run about 10x faster than emulated AVX2 (docs/BENCHMARKS.md). Use `max` to
+    /// run the AVX2 kernels.
     #[arg(long, default_value = "Nehalem")]
     pub cpu: String,
     /// QEMU accelerator: tcg (emulation, works everywhere) or kvm (needs a working /dev/kvm).

@@ -1,7 +1,8 @@
 //! Host plumbing shared by the subcommands: loading files, the thread pool, Ctrl-C.
 
 use anyhow::{bail, Context, Result};
-use llm_engine::{Model, Parallel, Tokenizer};
+use llm_engine::chat::Cores;
+use llm_engine::{Loaded, Parallel, Tokenizer};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -27,24 +28,30 @@ impl MappedFile {
     }
 }
 
-pub fn load_model<'a>(path: &Path, file: &'a MappedFile) -> Result<Model<'a>> {
-    Model::from_bytes(file.bytes()).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+pub fn load_model<'a>(path: &Path, file: &'a MappedFile) -> Result<Loaded<'a>> {
+    llm_engine::load(file.bytes()).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
-/// The tokenizer for a model: an llm.c tokenizer file if given, else bytes for V = 256.
-pub fn load_tokenizer(path: Option<&Path>, vocab_size: usize) -> Result<Tokenizer> {
-    match path {
-        Some(p) => {
-            let bytes = std::fs::read(p).with_context(|| format!("cannot read tokenizer {}", p.display()))?;
-            let t = Tokenizer::from_llmc_bytes(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
-            if t.vocab_size() < vocab_size {
-                bail!("tokenizer {} has {} tokens but the model has V = {vocab_size}", p.display(), t.vocab_size());
-            }
-            Ok(t)
-        }
-        None if vocab_size == 256 => Ok(Tokenizer::Bytes),
-        None => bail!("the model has a vocabulary of {vocab_size} (not bytes): pass --tokenizer FILE (llm.c's tokenizer .bin)"),
+/// The tokenizer for a model: `--tokenizer FILE` if given, else `tokenizer.bin` beside the
+/// model for formats that need one (llama2.c), else bytes for llm.c models with V = 256.
+pub fn load_tokenizer(explicit: Option<&Path>, model_path: &Path, loaded: &Loaded<'_>) -> Result<Tokenizer> {
+    let vocab = loaded.model.spec().vocab_size;
+    let beside = model_path.with_file_name("tokenizer.bin");
+    let path = match explicit {
+        Some(p) => p.to_path_buf(),
+        None if !loaded.format.needs_tokenizer_file() => return Ok(Tokenizer::Bytes),
+        None if beside.is_file() => beside,
+        None => bail!(
+            "{} needs its tokenizer (a vocabulary of {vocab}): pass --tokenizer FILE or put tokenizer.bin beside the model",
+            model_path.display()
+        ),
+    };
+    let bytes = std::fs::read(&path).with_context(|| format!("cannot read tokenizer {}", path.display()))?;
+    let t = Tokenizer::for_format(&loaded.format, &bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    if t.vocab_size() < vocab {
+        bail!("tokenizer {} has {} tokens but the model has V = {vocab}", path.display(), t.vocab_size());
     }
+    Ok(t)
 }
 
 /// Engine work spread over a rayon pool of a fixed size.
@@ -83,6 +90,19 @@ impl Parallel for Threads {
                 }
             }),
         }
+    }
+}
+
+impl Cores for Threads {
+    fn set_active(&mut self, n: usize) -> usize {
+        let n = n.max(1);
+        if n != self.n {
+            match Threads::new(n) {
+                Ok(t) => *self = t,
+                Err(_) => return self.n,
+            }
+        }
+        self.n
     }
 }
 

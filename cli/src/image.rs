@@ -31,7 +31,8 @@ pub struct ImageArgs {
     /// Output image file.
     #[arg(long)]
     pub out: PathBuf,
-    /// Copy the model and config even if they do not parse (to test the firmware's errors).
+    /// Test-only, hidden from --help: copy the model and config even if they do not parse, so
+    /// the tests can exercise the firmware's error messages.
     #[arg(long, hide = true)]
     pub unchecked: bool,
 }
@@ -62,7 +63,7 @@ pub fn image(a: &ImageArgs) -> Result<()> {
     if let Some(m) = &a.model {
         // Mapped, not read: models of hundreds of MB are checked without copying them.
         let file = crate::host::MappedFile::open(m)?;
-        if let Err(e) = llm_engine::checkpoint::parse(file.bytes()) {
+        if let Err(e) = llm_engine::load(file.bytes()) {
             if !a.unchecked {
                 bail!("{}: {e}", m.display());
             }

@@ -3,8 +3,10 @@
 use crate::host::{self, MappedFile, TextOut, Threads};
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use llm_engine::chat::{self, Action, ChatSettings, Line};
-use llm_engine::{checkpoint, KernelSet, Model, Parallel, RunState, SamplerConfig, Session, StopFilter};
+use llm_engine::chat::{Chat, ChatIo, ChatSettings};
+use llm_engine::formats::Format;
+use llm_engine::kernels::Family;
+use llm_engine::{checkpoint, Kernels, Model, Parallel, SamplerConfig, Session, StopFilter};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -33,10 +35,12 @@ pub struct SamplingArgs {
     /// Worker threads for inference (0 = all cores).
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
-    /// Kernels: auto (fastest the CPU has), scalar, avx2.
+    /// Kernels: auto (fastest the CPU has), scalar (the no-FMA family: SSE2), avx2 (the FMA
+    /// family), portable (plain Rust, no FMA).
     #[arg(long, default_value = "auto")]
     pub kernels: String,
-    /// llm.c tokenizer file (needed when the vocabulary is not bytes).
+    /// Tokenizer file: llm.c's for llm.c models whose vocabulary is not bytes, llama2.c's
+    /// tokenizer.bin for llama2.c models (default: tokenizer.bin beside the model).
     #[arg(long)]
     pub tokenizer: Option<PathBuf>,
 }
@@ -56,35 +60,51 @@ impl SamplingArgs {
     }
 }
 
-pub fn parse_kernels(name: &str) -> Result<KernelSet> {
-    let detected = KernelSet::detect();
+pub fn parse_kernels(name: &str) -> Result<Kernels> {
     match name {
-        "auto" => Ok(detected),
-        "scalar" | "sse2" => Ok(KernelSet::Scalar),
-        "avx2" if detected == KernelSet::Avx2Fma => Ok(KernelSet::Avx2Fma),
-        "avx2" => bail!("--kernels avx2: this CPU has no usable AVX2+FMA"),
-        other => bail!("--kernels: unknown kernel set '{other}' (auto, scalar, avx2)"),
+        "auto" => Ok(Kernels::detect()),
+        "portable" => Ok(Kernels::portable()),
+        "scalar" | "sse2" | "nofma" => Kernels::detect_family(Family::NoFma).context("no kernels of the no-FMA family"),
+        "avx2" | "fma" => Kernels::detect_family(Family::Fma).context("--kernels avx2: this CPU has no usable AVX2+FMA"),
+        other => bail!("--kernels: unknown kernel set '{other}' (auto, scalar, avx2, portable)"),
     }
 }
 
 pub fn inspect(path: &Path) -> Result<()> {
     let file = MappedFile::open(path)?;
     let bytes = file.bytes();
-    // The whole file is validated (a truncated file is reported here too); v3 is not copied.
-    let ck = checkpoint::parse(bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let (cfg, version) = (ck.config, ck.version);
-    let n = cfg.num_parameters();
-    let real = n - (cfg.padded_vocab_size - cfg.vocab_size) * cfg.channels;
+    // The whole file is validated (a truncated file is reported here too); f32 data is not copied.
+    let loaded = host::load_model(path, &file)?;
+    let spec = *loaded.model.spec();
+    let weights = loaded.model.weights();
     println!("file        {}", path.display());
-    println!("format      llm.c checkpoint version {version} ({})", if version == 3 { "fp32" } else { "bf16" });
+    println!("format      {}", loaded.format.describe());
     println!("file size   {} bytes ({:.2} MiB)", bytes.len(), bytes.len() as f64 / (1 << 20) as f64);
-    println!("layers      L  = {}", cfg.num_layers);
-    println!("heads       NH = {} (head size {})", cfg.num_heads, cfg.head_size());
-    println!("channels    C  = {}", cfg.channels);
-    println!("context     maxT = {}", cfg.max_seq_len);
-    println!("vocabulary  V  = {} (padded Vp = {})", cfg.vocab_size, cfg.padded_vocab_size);
-    println!("parameters  {n} ({real} without embedding padding)");
-    println!("run state   {:.2} MiB (activations + KV cache)", RunState::bytes_needed(&cfg) as f64 / (1 << 20) as f64);
+    println!("arch        {}", spec.arch.name());
+    println!("layers      L  = {}", spec.n_layers);
+    if spec.n_kv_heads == spec.n_heads {
+        println!("heads       NH = {} (head size {})", spec.n_heads, spec.head_dim);
+    } else {
+        println!("heads       NH = {}, {} key/value heads (head size {})", spec.n_heads, spec.n_kv_heads, spec.head_dim);
+    }
+    println!("channels    C  = {}", spec.d_model);
+    println!("ffn width   F  = {}", spec.ffn_dim);
+    println!("context     maxT = {}", spec.context);
+    match loaded.format {
+        Format::Llmc { config: c, .. } => {
+            let n = c.num_parameters();
+            let real = n - (c.padded_vocab_size - c.vocab_size) * c.channels;
+            println!("vocabulary  V  = {} (padded Vp = {})", c.vocab_size, c.padded_vocab_size);
+            println!("parameters  {n} ({real} without embedding padding)");
+        }
+        Format::Llama2c(_) => {
+            println!("vocabulary  V  = {}", spec.vocab_size);
+            println!("parameters  {}", weights.bytes() / 4);
+        }
+    }
+    println!("output      {}", if spec.tied_output { "tied to the token embedding" } else { "separate classifier" });
+    println!("weights     {:.2} MiB ({})", weights.bytes() as f64 / (1 << 20) as f64, weights.token_embd.dtype().name());
+    println!("run state   {:.2} MiB (activations + KV cache)", loaded.model.state_bytes(spec.context) as f64 / (1 << 20) as f64);
     Ok(())
 }
 
@@ -129,14 +149,15 @@ pub fn unescape(s: &str) -> String {
 
 pub fn generate(a: &GenerateArgs) -> Result<()> {
     let file = MappedFile::open(&a.checkpoint)?;
-    let model = host::load_model(&a.checkpoint, &file)?;
-    let tokenizer = host::load_tokenizer(a.sampling.tokenizer.as_deref(), model.config.vocab_size)?;
+    let loaded = host::load_model(&a.checkpoint, &file)?;
+    let tokenizer = host::load_tokenizer(a.sampling.tokenizer.as_deref(), &a.checkpoint, &loaded)?;
     let kernels = parse_kernels(&a.sampling.kernels)?;
     let threads = Threads::new(a.sampling.threads)?;
-    let mut session = Session::new(&model, kernels, a.sampling.sampler()?, a.sampling.seed);
+    let model = &loaded.model;
+    let mut session = Session::new(model, kernels, a.sampling.sampler()?, a.sampling.seed);
     let prompt = unescape(&a.prompt);
     let mut tokens = Vec::new();
-    tokenizer.encode(prompt.as_bytes(), &mut tokens);
+    tokenizer.encode_prompt(prompt.as_bytes(), true, &mut tokens);
     if tokens.is_empty() {
         tokens.push(tokenizer.eot().unwrap_or(b'\n' as u32));
     }
@@ -180,24 +201,52 @@ pub struct ChatArgs {
     pub sampling: SamplingArgs,
 }
 
+/// The terminal side of the chat driver.
+struct TerminalIo {
+    out: TextOut,
+    start: Instant,
+}
+
+impl ChatIo for TerminalIo {
+    fn reply_bytes(&mut self, bytes: &[u8]) {
+        self.out.write(bytes);
+    }
+    fn reply_end(&mut self) {
+        self.out.finish();
+        println!();
+    }
+    fn line(&mut self, text: &str) {
+        println!("{text}");
+    }
+    fn cancel_requested(&mut self) -> bool {
+        host::take_interrupt()
+    }
+    fn now(&self) -> f64 {
+        self.start.elapsed().as_secs_f64()
+    }
+}
+
 pub fn chat(a: &ChatArgs) -> Result<()> {
     let file = MappedFile::open(&a.checkpoint)?;
-    let model = host::load_model(&a.checkpoint, &file)?;
-    let tokenizer = host::load_tokenizer(a.sampling.tokenizer.as_deref(), model.config.vocab_size)?;
+    let loaded = host::load_model(&a.checkpoint, &file)?;
+    let tokenizer = host::load_tokenizer(a.sampling.tokenizer.as_deref(), &a.checkpoint, &loaded)?;
     let kernels = parse_kernels(&a.sampling.kernels)?;
-    let mut settings = ChatSettings { sampler: a.sampling.sampler()?, seed: a.sampling.seed, max_tokens: a.max_tokens.max(1), cores: a.sampling.threads.max(1), stop_at_blank_line: !a.no_stop };
+    let settings = ChatSettings { sampler: a.sampling.sampler()?, seed: a.sampling.seed, max_tokens: a.max_tokens.max(1), cores: a.sampling.threads.max(1), stop_at_blank_line: !a.no_stop };
     let mut threads = Threads::new(settings.cores)?;
-    let mut session = Session::new(&model, kernels, settings.sampler, settings.seed);
+    let model = &loaded.model;
+    let mut session = Session::new(model, kernels, settings.sampler, settings.seed);
     host::catch_ctrl_c()?;
-    let c = model.config;
+    let s = model.spec();
     let interactive = std::io::IsTerminal::is_terminal(&std::io::stdin());
     if interactive {
         println!(
-            "llm-baremetal chat: L={} NH={} C={} maxT={} V={} | {} | /help for commands, Ctrl-C stops a reply, /quit or Ctrl-D leaves",
-            c.num_layers, c.num_heads, c.channels, c.max_seq_len, c.vocab_size, kernels.name()
+            "llm-baremetal chat: {} L={} NH={} C={} maxT={} V={} | {} | /help for commands, Ctrl-C stops a reply, /quit or Ctrl-D leaves",
+            s.arch.name(), s.n_layers, s.n_heads, s.d_model, s.context, s.vocab_size, kernels.name()
         );
     }
-    let mut last = String::from("no reply yet");
+    let mut chat = Chat::new(settings, &mut session, &tokenizer);
+    chat.show_stats = interactive;
+    let mut io = TerminalIo { out: TextOut::new(), start: Instant::now() };
     let stdin = std::io::stdin();
     let mut line = String::new();
     loop {
@@ -210,52 +259,8 @@ pub fn chat(a: &ChatArgs) -> Result<()> {
             break;
         }
         host::take_interrupt();
-        match chat::parse_line(&line) {
-            Err(e) => println!("{e}"),
-            Ok(Line::Empty) => {}
-            Ok(Line::Command(cmd)) => match chat::handle_command(&mut settings, &mut session, cmd) {
-                Action::Help => println!("{}", chat::HELP),
-                Action::Quit => break,
-                Action::Reset => println!("[conversation reset]"),
-                Action::Stats => println!("{last}"),
-                Action::Updated => {
-                    if threads.workers() != settings.cores {
-                        threads = Threads::new(settings.cores)?;
-                    }
-                    println!("[{settings}]");
-                }
-            },
-            Ok(Line::Prompt(text)) => {
-                let t0 = Instant::now();
-                let fed = chat::feed_turn(&mut session, &tokenizer, text, &threads)?;
-                let prefill = t0.elapsed().as_secs_f64();
-                let t1 = Instant::now();
-                let mut out = TextOut::new();
-                let mut stopped = false;
-                let made = session.generate(&tokenizer, settings.max_tokens, &mut chat::reply_stops(&settings), &threads, &mut |b| {
-                    if host::take_interrupt() {
-                        stopped = true;
-                        return false;
-                    }
-                    out.write(b);
-                    true
-                })?;
-                out.finish();
-                let decode = t1.elapsed().as_secs_f64();
-                println!("{}", if stopped { "\n[stopped]" } else { "" });
-                last = format!(
-                    "[prompt {fed} tokens {:.1} tok/s | reply {made} tokens in {:.2} s, {:.1} tok/s | context {}/{} | window slides {}]",
-                    fed as f64 / prefill.max(1e-9),
-                    decode,
-                    made as f64 / decode.max(1e-9),
-                    session.context().len(),
-                    c.max_seq_len,
-                    session.slides
-                );
-                if interactive {
-                    println!("{last}");
-                }
-            }
+        if !chat.handle_line(&line, &mut io, &mut threads) {
+            break;
         }
     }
     Ok(())
@@ -303,41 +308,52 @@ pub fn parse_shape(s: &str) -> Result<llm_engine::Config> {
 }
 
 pub fn bench(a: &BenchArgs) -> Result<()> {
-    let file;
-    let owned;
-    let model: Model = match (&a.checkpoint, &a.random) {
+    let file: MappedFile;
+    let owned: Vec<f32>;
+    let (model, params): (Model, Option<(llm_engine::Config, &[f32])>) = match (&a.checkpoint, &a.random) {
         (Some(p), None) => {
             file = MappedFile::open(p)?;
-            host::load_model(p, &file)?
+            (host::load_model(p, &file)?.model, None)
         }
         (None, Some(shape)) => {
             let cfg = parse_shape(shape)?;
             let mut rng = llm_engine::Rng::new(1);
             owned = (0..cfg.num_parameters()).map(|_| (rng.next_f32() - 0.5) * 0.1).collect::<Vec<f32>>();
-            Model::from_params(cfg, owned)?
+            (checkpoint::model_from_params(&cfg, &owned)?, Some((cfg, &owned[..])))
         }
         _ => bail!("give a checkpoint or --random L,NH,C,maxT (not both)"),
     };
-    let c = model.config;
     if a.train {
-        return bench_train(a, &model);
+        let (cfg, params) = match (params, &a.checkpoint) {
+            (Some(p), _) => (p.0, p.1.to_vec()),
+            (None, Some(path)) => {
+                let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+                let ck = checkpoint::parse(&bytes).map_err(|e| anyhow::anyhow!("{}: --train needs an llm.c checkpoint: {e}", path.display()))?;
+                (ck.config, ck.params.to_vec())
+            }
+            (None, None) => unreachable!("one of the two was given"),
+        };
+        return bench_train(a, cfg, params);
     }
+    let c = *model.spec();
     let n_threads = Threads::new(a.threads)?;
     let multi = n_threads.workers();
+    // Multiply-adds per token: every matrix once (the output projection over V rows only).
+    let w = model.weights();
+    let embd = w.token_embd.bytes() / 4 + w.pos_embd.as_ref().map_or(0, |p| p.bytes() / 4);
+    let matrices = w.bytes() / 4 - embd + if c.tied_output { c.vocab_size * c.d_model } else { 0 };
     println!(
-        "model: L={} NH={} C={} maxT={} V={} ({:.2}M parameters)",
-        c.num_layers, c.num_heads, c.channels, c.max_seq_len, c.vocab_size, c.num_parameters() as f64 / 1e6
+        "model: {} L={} NH={} C={} maxT={} V={} ({:.2}M parameters)",
+        c.arch.name(), c.n_layers, c.n_heads, c.d_model, c.context, c.vocab_size, w.bytes() as f64 / 4e6
     );
-    let prefill_n = a.prefill.unwrap_or(c.max_seq_len / 2).clamp(1, c.max_seq_len);
-    let decode_n = c.max_seq_len - prefill_n;
-    let flops_per_token = 2.0 * (c.num_parameters() - c.padded_vocab_size * c.channels - c.max_seq_len * c.channels + c.vocab_size * c.channels) as f64;
+    let prefill_n = a.prefill.unwrap_or(c.context / 2).clamp(1, c.context);
+    let decode_n = c.context - prefill_n;
+    let flops_per_token = 2.0 * matrices as f64;
     println!("prefill {prefill_n} tokens, then decode {decode_n} tokens (greedy); best of {}", a.repeat);
     println!("| kernels | threads | prefill tok/s | decode tok/s | decode GFLOP/s |");
     println!("|---|---|---|---|---|");
-    let mut sets = vec![KernelSet::Scalar];
-    if KernelSet::detect() == KernelSet::Avx2Fma {
-        sets.push(KernelSet::Avx2Fma);
-    }
+    // The fastest set of each family this CPU has.
+    let sets: Vec<Kernels> = [Family::NoFma, Family::Fma].into_iter().filter_map(Kernels::detect_family).collect();
     let serial = Threads::new(1)?;
     for k in sets {
         for (threads, nt) in [(&serial, 1), (&n_threads, multi)] {
@@ -357,16 +373,15 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
 }
 
 /// Training throughput on random tokens (the data does not change the arithmetic).
-fn bench_train(a: &BenchArgs, model: &Model) -> Result<()> {
+fn bench_train(a: &BenchArgs, c: llm_engine::Config, params: Vec<f32>) -> Result<()> {
     use llm_trainer::run::{TrainOptions, Trainer};
-    let c = model.config;
     let seq = a.seq.unwrap_or(c.max_seq_len);
     let opts = TrainOptions { batch: a.batch, seq, steps: a.steps + 2, ..TrainOptions::default() };
     crate::train::limit_matmul_threads(a.threads);
     if a.threads > 0 {
         rayon::ThreadPoolBuilder::new().num_threads(a.threads).build_global().context("cannot set up the thread pool")?;
     }
-    let mut trainer = Trainer::new(c, opts, Some(model.params().to_vec()))?;
+    let mut trainer = Trainer::new(c, opts, Some(params))?;
     let mut rng = llm_engine::Rng::new(7);
     let data: Vec<u16> = (0..(a.batch * seq * 8).max(seq + 2)).map(|_| (rng.next_u32() % c.vocab_size as u32) as u16).collect();
     for _ in 0..2 {
@@ -386,10 +401,10 @@ fn bench_train(a: &BenchArgs, model: &Model) -> Result<()> {
     Ok(())
 }
 
-fn bench_once(model: &Model, k: KernelSet, threads: &Threads, prefill_n: usize, decode_n: usize) -> Result<(f64, f64)> {
+fn bench_once(model: &Model, k: Kernels, threads: &Threads, prefill_n: usize, decode_n: usize) -> Result<(f64, f64)> {
     let greedy = SamplerConfig { temperature: 0.0, ..SamplerConfig::default() };
     let mut s = Session::new(model, k, greedy, 1);
-    let prompt: Vec<u32> = (0..prefill_n).map(|i| (i * 7 % model.config.vocab_size) as u32).collect();
+    let prompt: Vec<u32> = (0..prefill_n).map(|i| (i * 7 % model.spec().vocab_size) as u32).collect();
     let t0 = Instant::now();
     s.feed(&prompt, threads)?;
     let p = prefill_n as f64 / t0.elapsed().as_secs_f64();

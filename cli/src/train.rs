@@ -107,7 +107,8 @@ pub struct TrainArgs {
     /// No progress bar (for logs and tests).
     #[arg(long)]
     pub quiet: bool,
-    /// Stop cleanly (saving) after this many steps of this session (used to test resume).
+    /// Test-only, hidden from --help: stop cleanly (saving) after this many steps of this
+    /// session, so the tests can check a resumed run without training it to the end.
     #[arg(long, hide = true)]
     pub halt_after: Option<usize>,
 }
@@ -142,8 +143,9 @@ pub fn train(a: &TrainArgs) -> Result<()> {
         let (config, init) = match &a.init {
             Some(path) => {
                 let file = host::MappedFile::open(path)?;
-                let model = host::load_model(path, &file)?;
-                (model.config, Some(model.params().to_vec()))
+                // The trainer trains llm.c GPT-2 models: --init must be one.
+                let ck = llm_engine::checkpoint::parse(file.bytes()).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                (ck.config, Some(ck.params.into_owned()))
             }
             None => {
                 let (l, nh, c, t) = a.preset.unwrap_or(Preset::Default).shape();

@@ -11,6 +11,8 @@ use crate::parallel::Parallel;
 use crate::sampler::SamplerConfig;
 use crate::session::{Session, StopFilter};
 use crate::tokenizer::Tokenizer;
+use alloc::format;
+use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -207,17 +209,128 @@ pub fn handle_command(settings: &mut ChatSettings, session: &mut Session<'_>, cm
     }
 }
 
-/// Feeds one user turn (the line plus a newline) and returns its token count. The reply is
-/// then `session.generate(tokenizer, settings.max_tokens, &mut reply_stops(settings), ..)`.
-pub fn feed_turn(session: &mut Session<'_>, tokenizer: &Tokenizer, line: &str, par: &dyn Parallel) -> Result<usize, EngineError> {
-    let mut tokens = Vec::with_capacity(line.len() + 1);
-    tokenizer.encode(line.as_bytes(), &mut tokens);
-    tokenizer.encode(b"\n", &mut tokens);
-    session.feed(&tokens, par)?;
-    Ok(tokens.len())
-}
-
 /// The stop strings of a chat reply.
 pub fn reply_stops(settings: &ChatSettings) -> StopFilter {
     if settings.stop_at_blank_line { StopFilter::new(&[REPLY_STOP]) } else { StopFilter::none() }
+}
+
+/// What a front end (the host terminal, the firmware console) gives the chat driver.
+pub trait ChatIo {
+    /// Model output as it is generated (a UTF-8 sequence may be split across calls).
+    fn reply_bytes(&mut self, bytes: &[u8]);
+    /// The reply is over: flush a partial character and end the line.
+    fn reply_end(&mut self);
+    /// One line of information: help, settings, stats, errors.
+    fn line(&mut self, text: &str);
+    /// Polled before each generated token is shown; true stops the reply.
+    fn cancel_requested(&mut self) -> bool;
+    /// Seconds on a monotonic clock.
+    fn now(&self) -> f64;
+}
+
+/// The cores a front end can put to work: the engine's `Parallel` plus a way to resize.
+pub trait Cores: Parallel {
+    /// Uses `n` workers (0 = all); returns how many are in use now.
+    fn set_active(&mut self, n: usize) -> usize;
+}
+
+/// The chat-turn driver shared by the host REPL and the UEFI app: they read lines and print;
+/// everything else (commands, feeding a turn, generating with a cancel check, stats) is here.
+pub struct Chat<'s, 'm> {
+    pub settings: ChatSettings,
+    pub session: &'s mut Session<'m>,
+    pub tokenizer: &'s Tokenizer,
+    /// Print the stats line after each reply (the host does only on a terminal).
+    pub show_stats: bool,
+    last: String,
+}
+
+/// What one turn did, for stats and tests.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TurnStats {
+    pub prompt_tokens: usize,
+    pub prompt_seconds: f64,
+    pub reply_tokens: usize,
+    pub reply_seconds: f64,
+    pub stopped: bool,
+}
+
+impl<'s, 'm> Chat<'s, 'm> {
+    pub fn new(settings: ChatSettings, session: &'s mut Session<'m>, tokenizer: &'s Tokenizer) -> Chat<'s, 'm> {
+        Chat { settings, session, tokenizer, show_stats: true, last: String::from("no reply yet") }
+    }
+
+    /// The stats line of the last reply.
+    pub fn last_stats(&self) -> &str {
+        &self.last
+    }
+
+    /// One input line: a command or a prompt. Returns false when the user quits.
+    pub fn handle_line(&mut self, line: &str, io: &mut dyn ChatIo, cores: &mut dyn Cores) -> bool {
+        match parse_line(line) {
+            Err(e) => io.line(&format!("{e}")),
+            Ok(Line::Empty) => {}
+            Ok(Line::Command(cmd)) => match handle_command(&mut self.settings, self.session, cmd) {
+                Action::Help => io.line(HELP),
+                Action::Quit => return false,
+                Action::Reset => io.line("[conversation reset]"),
+                Action::Stats => io.line(&self.last),
+                Action::Updated => {
+                    self.settings.cores = cores.set_active(self.settings.cores);
+                    io.line(&format!("[{}]", self.settings));
+                }
+            },
+            Ok(Line::Prompt(text)) => {
+                if let Err(e) = self.turn(text, io, &*cores) {
+                    io.line(&format!("error: {e}"));
+                }
+            }
+        }
+        true
+    }
+
+    /// Feeds the user's line plus a newline and streams the reply until a blank line (if
+    /// set), an end token, `max_tokens` or a cancel.
+    pub fn turn(&mut self, text: &str, io: &mut dyn ChatIo, par: &dyn Parallel) -> Result<TurnStats, EngineError> {
+        let t0 = io.now();
+        let mut tokens = Vec::with_capacity(text.len() + 2);
+        let at_start = self.session.context().is_empty();
+        let mut line = String::with_capacity(text.len() + 1);
+        line.push_str(text);
+        line.push('\n');
+        self.tokenizer.encode_prompt(line.as_bytes(), at_start, &mut tokens);
+        self.session.feed(&tokens, par)?;
+        let t1 = io.now();
+        let mut stopped = false;
+        let mut stops = reply_stops(&self.settings);
+        let result = self.session.generate(self.tokenizer, self.settings.max_tokens, &mut stops, par, &mut |b| {
+            if io.cancel_requested() {
+                stopped = true;
+                return false;
+            }
+            io.reply_bytes(b);
+            true
+        });
+        io.reply_end();
+        let made = result?;
+        let t2 = io.now();
+        if stopped {
+            io.line("[stopped]");
+        }
+        let stats = TurnStats { prompt_tokens: tokens.len(), prompt_seconds: t1 - t0, reply_tokens: made, reply_seconds: t2 - t1, stopped };
+        self.last = format!(
+            "[prompt {} tokens at {:.1} tok/s | reply {made} tokens in {:.2} s, {:.1} tok/s | context {}/{} | {} core(s)]",
+            stats.prompt_tokens,
+            stats.prompt_tokens as f64 / stats.prompt_seconds.max(1e-9),
+            stats.reply_seconds,
+            made as f64 / stats.reply_seconds.max(1e-9),
+            self.session.context().len(),
+            self.session.max_context(),
+            par.workers()
+        );
+        if self.show_stats {
+            io.line(&self.last);
+        }
+        Ok(stats)
+    }
 }

@@ -1,17 +1,23 @@
-//! The GPT-2 forward pass with a KV cache, in the style of llama2.c's `run.c`.
+//! The forward pass of every supported family, in the style of llama2.c's `run.c`: the spec
+//! and the named weights come from a loader, the run state is built by the model, and one
+//! forward function reads the spec's switches (no graph, no per-family copy).
 //!
-//! Letters: L = layers, NH = heads, C = channels, hs = C / NH (head size), V = vocabulary,
-//! Vp = padded vocabulary, maxT = context length, N = rows (tokens) processed in one call.
+//! Letters: N = rows (tokens) in one chunk, C = d_model, Q = NH*hd (query width), K = NKV*hd
+//! (key/value width), F = ffn_dim, V = vocabulary, T = the state's context, B = the state's
+//! batch (the most rows computed at once).
 //!
-//! A call to [`Model::forward`] runs N tokens at positions pos0..pos0+N through every layer,
-//! appending their keys and values to the cache, and leaves the logits of the last one.
-//! Prefill is one call with the whole prompt; decoding is one call per token. Both give the
-//! same numbers because every kernel computes each output element in one fixed order.
+//! A call to [`Model::forward`] runs tokens at positions pos0.. through every layer (in
+//! chunks of at most B rows), appending their keys and values to the cache, and leaves the
+//! logits of the last one. Prefill is one call with the whole prompt; decoding is one call
+//! per token. Both give the same numbers because every kernel computes each output element in
+//! one fixed order, whatever the batching or the number of workers.
 
-use crate::checkpoint::{self, Checkpoint, CheckpointError, Config};
-use crate::kernels::{self, KernelSet};
+use crate::kernels::Kernels;
+use crate::layers::{self, AttnShape};
 use crate::parallel::{Parallel, Serial, SharedMut};
-use alloc::borrow::Cow;
+use crate::spec::{Mlp, ModelSpec, Norm, NormKind, Positions, SpecError};
+use crate::tensor::MatRef;
+use crate::weights::{NormWeights, Weights, WeightsError};
 use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt;
@@ -22,6 +28,10 @@ pub enum EngineError {
     TokenOutOfRange { token: u32, vocab: usize },
     ContextOverflow { needed: usize, max: usize },
     EmptyInput,
+    /// The run state was built for a model of another shape.
+    StateMismatch,
+    /// A context of 0 or longer than the model supports was asked for.
+    BadContext { asked: usize, max: usize },
 }
 
 impl fmt::Display for EngineError {
@@ -31,69 +41,91 @@ impl fmt::Display for EngineError {
                 write!(f, "token {token} is outside the model's vocabulary of {vocab}")
             }
             EngineError::ContextOverflow { needed, max } => {
-                write!(f, "{needed} positions needed but the model's context is {max}")
+                write!(f, "{needed} positions needed but the context is {max}")
             }
             EngineError::EmptyInput => write!(f, "no tokens to process"),
+            EngineError::StateMismatch => write!(f, "this run state was built for a model of another shape"),
+            EngineError::BadContext { asked, max } => write!(f, "context {asked} is not between 1 and the model's {max}"),
         }
     }
 }
 
-/// The weights: views into one flat parameter array in checkpoint order.
-pub struct Model<'a> {
-    pub config: Config,
-    params: Cow<'a, [f32]>,
-    offsets: [usize; checkpoint::NUM_TENSORS],
-    sizes: [usize; checkpoint::NUM_TENSORS],
+impl core::error::Error for EngineError {}
+
+/// A spec and weights that do not make a model.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ModelError {
+    Spec(SpecError),
+    Weights(WeightsError),
 }
 
-// Indices into the tensor table (file order).
-const WTE: usize = 0;
-const WPE: usize = 1;
-const LN1W: usize = 2;
-const LN1B: usize = 3;
-const QKVW: usize = 4;
-const QKVB: usize = 5;
-const ATTPROJW: usize = 6;
-const ATTPROJB: usize = 7;
-const LN2W: usize = 8;
-const LN2B: usize = 9;
-const FCW: usize = 10;
-const FCB: usize = 11;
-const FCPROJW: usize = 12;
-const FCPROJB: usize = 13;
-const LNFW: usize = 14;
-const LNFB: usize = 15;
+impl fmt::Display for ModelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ModelError::Spec(e) => e.fmt(f),
+            ModelError::Weights(e) => e.fmt(f),
+        }
+    }
+}
+
+impl core::error::Error for ModelError {}
+
+/// A model: a valid spec and weights of exactly the shapes it asks for.
+pub struct Model<'a> {
+    spec: ModelSpec,
+    weights: Weights<'a>,
+}
+
+/// The most rows one chunk of a prefill computes (bounds the activation buffers).
+pub const MAX_BATCH: usize = 128;
 
 impl<'a> Model<'a> {
-    pub fn new(ckpt: Checkpoint<'a>) -> Model<'a> {
-        let config = ckpt.config;
-        Model { config, params: ckpt.params, offsets: config.tensor_offsets(), sizes: config.tensor_sizes() }
+    pub fn new(spec: ModelSpec, weights: Weights<'a>) -> Result<Model<'a>, ModelError> {
+        spec.validate().map_err(ModelError::Spec)?;
+        weights.check(&spec).map_err(ModelError::Weights)?;
+        Ok(Model { spec, weights })
     }
 
-    /// Parses and wraps checkpoint bytes (zero-copy for aligned fp32 files).
-    pub fn from_bytes(bytes: &'a [u8]) -> Result<Model<'a>, CheckpointError> {
-        Ok(Model::new(checkpoint::parse(bytes)?))
+    pub fn spec(&self) -> &ModelSpec {
+        &self.spec
     }
 
-    /// Builds a model from owned parameters (used by the trainer and tests).
-    pub fn from_params(config: Config, params: Vec<f32>) -> Result<Model<'static>, CheckpointError> {
-        config.validate()?;
-        assert_eq!(params.len(), config.num_parameters(), "parameter count must match the config");
-        Ok(Model { config, params: Cow::Owned(params), offsets: config.tensor_offsets(), sizes: config.tensor_sizes() })
+    pub fn weights(&self) -> &Weights<'a> {
+        &self.weights
     }
 
-    pub fn params(&self) -> &[f32] {
-        &self.params
+    /// The run state for this model with its full context.
+    pub fn new_state(&self, kernels: Kernels) -> RunState {
+        RunState::new(self.dims(self.spec.context), kernels)
     }
 
-    fn tensor(&self, i: usize) -> &[f32] {
-        &self.params[self.offsets[i]..self.offsets[i] + self.sizes[i]]
+    /// The run state with a shorter context (bounds the KV cache of long-context models).
+    pub fn new_state_with_context(&self, kernels: Kernels, context: usize) -> Result<RunState, EngineError> {
+        if context == 0 || context > self.spec.context {
+            return Err(EngineError::BadContext { asked: context, max: self.spec.context });
+        }
+        Ok(RunState::new(self.dims(context), kernels))
     }
 
-    /// Layer `l`'s slice of a per-layer tensor.
-    fn layer(&self, i: usize, l: usize) -> &[f32] {
-        let per = self.sizes[i] / self.config.num_layers;
-        &self.params[self.offsets[i] + l * per..self.offsets[i] + (l + 1) * per]
+    /// Bytes of the run state for a context (activations + KV cache), for memory checks.
+    pub fn state_bytes(&self, context: usize) -> usize {
+        self.dims(context.clamp(1, self.spec.context)).floats() * 4
+    }
+
+    fn dims(&self, context: usize) -> StateDims {
+        let s = &self.spec;
+        StateDims {
+            d_model: s.d_model,
+            q_dim: s.q_dim(),
+            kv_dim: s.kv_dim(),
+            ffn_dim: s.ffn_dim,
+            n_heads: s.n_heads,
+            head_dim: s.head_dim,
+            n_layers: s.n_layers,
+            vocab: s.vocab_size,
+            context,
+            batch: context.min(MAX_BATCH),
+        }
     }
 
     /// Runs `tokens` at positions pos0.. and returns the logits (V) of the last one.
@@ -103,246 +135,299 @@ impl<'a> Model<'a> {
 
     /// As [`Model::forward`], splitting the matrix work across `par`'s workers. The result
     /// is identical for any number of workers.
-    pub fn forward_with<'s>(
-        &self,
-        s: &'s mut RunState,
-        tokens: &[u32],
-        pos0: usize,
-        par: &dyn Parallel,
-    ) -> Result<&'s [f32], EngineError> {
-        let n = self.forward_hidden(s, tokens, pos0, par)?;
-        let c = self.config.channels;
-        let last = &s.x[(n - 1) * c..n * c];
-        kernels::layernorm(&mut s.xn[..c], last, self.tensor(LNFW), self.tensor(LNFB));
-        self.logits(s, par);
+    pub fn forward_with<'s>(&self, s: &'s mut RunState, tokens: &[u32], pos0: usize, par: &dyn Parallel) -> Result<&'s [f32], EngineError> {
+        self.check_input(s, tokens, pos0)?;
+        let b = s.dims.batch;
+        let mut last = 0;
+        for (i, chunk) in tokens.chunks(b).enumerate() {
+            self.forward_chunk(s, chunk, pos0 + i * b, par);
+            last = chunk.len() - 1;
+        }
+        self.logits(s, last, par);
         Ok(&s.logits)
     }
 
     /// Logits (N, V) for every token of `tokens`, as one prefill: for tests and evaluation.
     pub fn forward_all(&self, s: &mut RunState, tokens: &[u32], pos0: usize) -> Result<Vec<f32>, EngineError> {
-        let n = self.forward_hidden(s, tokens, pos0, &Serial)?;
-        let (c, v) = (self.config.channels, self.config.vocab_size);
-        let mut all = vec![0.0; n * v];
-        for t in 0..n {
-            let row = s.x[t * c..(t + 1) * c].to_vec();
-            kernels::layernorm(&mut s.xn[..c], &row, self.tensor(LNFW), self.tensor(LNFB));
-            self.logits(s, &Serial);
-            all[t * v..(t + 1) * v].copy_from_slice(&s.logits);
+        self.check_input(s, tokens, pos0)?;
+        let (b, v) = (s.dims.batch, s.dims.vocab);
+        let mut all = Vec::with_capacity(tokens.len() * v);
+        for (i, chunk) in tokens.chunks(b).enumerate() {
+            self.forward_chunk(s, chunk, pos0 + i * b, &Serial);
+            for row in 0..chunk.len() {
+                self.logits(s, row, &Serial);
+                all.extend_from_slice(&s.logits);
+            }
         }
         Ok(all)
     }
 
-    /// logits (V) = xn[0] (C) @ wte[..V] (V, C)^T: the tied embedding, real vocabulary only.
-    fn logits(&self, s: &mut RunState, par: &dyn Parallel) {
-        let (c, v) = (self.config.channels, self.config.vocab_size);
-        let wte = &self.tensor(WTE)[..v * c];
-        par_matmul(par, s.kernels, &mut s.logits, &s.xn[..c], wte, None, c, v);
-    }
-
-    /// Every layer for N tokens; leaves the residual stream in s.x (N, C). Returns N.
-    fn forward_hidden(&self, s: &mut RunState, tokens: &[u32], pos0: usize, par: &dyn Parallel) -> Result<usize, EngineError> {
-        let cfg = self.config;
-        let (c, nh, maxt) = (cfg.channels, cfg.num_heads, cfg.max_seq_len);
-        let n = tokens.len();
-        if n == 0 {
+    fn check_input(&self, s: &RunState, tokens: &[u32], pos0: usize) -> Result<(), EngineError> {
+        if s.dims != self.dims(s.dims.context) {
+            return Err(EngineError::StateMismatch);
+        }
+        if tokens.is_empty() {
             return Err(EngineError::EmptyInput);
         }
-        if pos0 + n > maxt {
-            return Err(EngineError::ContextOverflow { needed: pos0 + n, max: maxt });
+        let max = s.dims.context;
+        if pos0.saturating_add(tokens.len()) > max {
+            return Err(EngineError::ContextOverflow { needed: pos0.saturating_add(tokens.len()), max });
         }
-        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= cfg.vocab_size) {
-            return Err(EngineError::TokenOutOfRange { token: bad, vocab: cfg.vocab_size });
+        let vocab = self.spec.vocab_size;
+        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= vocab) {
+            return Err(EngineError::TokenOutOfRange { token: bad, vocab });
         }
+        Ok(())
+    }
+
+    /// logits (V) = output (V, C) @ norm(x[row]) (C), soft-capped if the model says so.
+    fn logits(&self, s: &mut RunState, row: usize, par: &dyn Parallel) {
+        let (c, v) = (self.spec.d_model, self.spec.vocab_size);
+        apply_norm(self.spec.norm, &mut s.xn[..c], &s.x[row * c..(row + 1) * c], &self.weights.output_norm);
+        let w = match &self.weights.output {
+            Some(o) => o.view(),
+            None => self.weights.token_embd.view().slice_rows(0..v),
+        };
+        par_matmul(par, s.kernels, &mut s.logits, &s.xn[..c], w, None);
+        if let Some(cap) = self.spec.logit_softcap {
+            layers::softcap(&mut s.logits, cap);
+        }
+    }
+
+    /// Every layer for N <= B tokens at positions pos0..; leaves the residual stream in
+    /// s.x (N, C). The caller checked the tokens, the positions and the state.
+    fn forward_chunk(&self, s: &mut RunState, tokens: &[u32], pos0: usize, par: &dyn Parallel) {
+        let sp = &self.spec;
+        let w = &self.weights;
+        let (c, qd, kvd, f, hd, t_max) = (sp.d_model, sp.q_dim(), sp.kv_dim(), sp.ffn_dim, sp.head_dim, s.dims.context);
+        let n = tokens.len();
         let k = s.kernels;
 
-        // Embedding: x[t] = wte[token] + wpe[pos0 + t].
-        let (wte, wpe) = (self.tensor(WTE), self.tensor(WPE));
+        // Embedding: x[t] = token_embd[token] * scale (+ pos_embd[pos0 + t]).
         for (t, &tok) in tokens.iter().enumerate() {
-            let te = &wte[tok as usize * c..(tok as usize + 1) * c];
-            let pe = &wpe[(pos0 + t) * c..(pos0 + t + 1) * c];
-            for (i, x) in s.x[t * c..(t + 1) * c].iter_mut().enumerate() {
-                *x = te[i] + pe[i];
+            let xr = &mut s.x[t * c..(t + 1) * c];
+            w.token_embd.row_into(tok as usize, xr);
+            if let Some(scale) = sp.embed_scale {
+                xr.iter_mut().for_each(|v| *v *= scale);
+            }
+            if let Some(pe) = &w.pos_embd {
+                pe.row_into(pos0 + t, &mut s.xb[..c]);
+                layers::residual_add(xr, &s.xb[..c]);
             }
         }
 
         let x = &mut s.x[..n * c];
         let xn = &mut s.xn[..n * c];
-        let qkv = &mut s.qkv[..n * 3 * c];
-        let atty = &mut s.atty[..n * c];
-        let fch = &mut s.fch[..n * 4 * c];
-        for l in 0..cfg.num_layers {
-            // Attention block: xn = LN1(x); qkv = xn @ qkvw^T; x += attproj(attention(qkv)).
-            layernorm_rows(xn, x, self.layer(LN1W, l), self.layer(LN1B, l), c);
-            par_matmul(par, k, qkv, xn, self.layer(QKVW, l), Some(self.layer(QKVB, l)), c, 3 * c);
-            let cache = l * maxt * c;
-            for t in 0..n {
-                let at = cache + (pos0 + t) * c;
-                s.key_cache[at..at + c].copy_from_slice(&qkv[t * 3 * c + c..t * 3 * c + 2 * c]);
-                s.value_cache[at..at + c].copy_from_slice(&qkv[t * 3 * c + 2 * c..t * 3 * c + 3 * c]);
+        let xb = &mut s.xb[..n * c];
+        let (q, kk, vv) = (&mut s.q[..n * qd], &mut s.k[..n * kvd], &mut s.v[..n * kvd]);
+        let att_out = &mut s.att_out[..n * qd];
+        let (hb, hb2) = (&mut s.hb[..n * f], &mut s.hb2[..n * f]);
+        for (l, y) in w.layers.iter().enumerate() {
+            // Attention block: x += wo @ attention(rope(q), rope(k), v) of norm(x).
+            norm_rows(sp.norm, xn, x, &y.attn_norm, c);
+            par_matmul(par, k, q, xn, y.wq.view(), y.bq.as_deref());
+            par_matmul(par, k, kk, xn, y.wk.view(), y.bk.as_deref());
+            par_matmul(par, k, vv, xn, y.wv.view(), y.bv.as_deref());
+            if let (Some(qn), Some(kn)) = (&y.q_norm, &y.k_norm) {
+                head_rmsnorm(q, qn, sp.norm.eps, &mut s.head_tmp);
+                head_rmsnorm(kk, kn, sp.norm.eps, &mut s.head_tmp);
             }
-            let keys = &s.key_cache[cache..cache + maxt * c];
-            let values = &s.value_cache[cache..cache + maxt * c];
-            attention(par, k, atty, qkv, keys, values, &mut s.att, pos0, nh, c);
-            par_matmul(par, k, xn, atty, self.layer(ATTPROJW, l), Some(self.layer(ATTPROJB, l)), c, c);
-            kernels::residual_add(x, xn);
+            if let (Positions::Rope(r), Some(base)) = (sp.positions, sp.rope_base(l)) {
+                for t in 0..n {
+                    layers::rope_table(&mut s.rope, pos0 + t, base, hd);
+                    layers::rope(&mut q[t * qd..(t + 1) * qd], &s.rope, hd, r.style);
+                    layers::rope(&mut kk[t * kvd..(t + 1) * kvd], &s.rope, hd, r.style);
+                }
+            }
+            let cache = l * t_max * kvd;
+            for t in 0..n {
+                let at = cache + (pos0 + t) * kvd;
+                s.key_cache[at..at + kvd].copy_from_slice(&kk[t * kvd..(t + 1) * kvd]);
+                s.value_cache[at..at + kvd].copy_from_slice(&vv[t * kvd..(t + 1) * kvd]);
+            }
+            let keys = &s.key_cache[cache..cache + t_max * kvd];
+            let values = &s.value_cache[cache..cache + t_max * kvd];
+            let shape = AttnShape { n_heads: sp.n_heads, n_kv_heads: sp.n_kv_heads, head_dim: hd, window: sp.window(l) };
+            layers::attention(par, k, att_out, q, keys, values, &mut s.att, pos0, shape);
+            par_matmul(par, k, xn, att_out, y.wo.view(), y.bo.as_deref());
+            match &y.post_attn_norm {
+                Some(pn) => {
+                    norm_rows(sp.norm, xb, xn, pn, c);
+                    layers::residual_add(x, xb);
+                }
+                None => layers::residual_add(x, xn),
+            }
 
-            // MLP block: x += fcproj(gelu(fc(LN2(x)))).
-            layernorm_rows(xn, x, self.layer(LN2W, l), self.layer(LN2B, l), c);
-            par_matmul(par, k, fch, xn, self.layer(FCW, l), Some(self.layer(FCB, l)), c, 4 * c);
-            kernels::gelu(fch);
-            par_matmul(par, k, xn, fch, self.layer(FCPROJW, l), Some(self.layer(FCPROJB, l)), 4 * c, c);
-            kernels::residual_add(x, xn);
+            // MLP block: x += down(act(gate, up)(norm(x))).
+            norm_rows(sp.norm, xn, x, &y.ffn_norm, c);
+            match (sp.mlp, &y.ffn_gate) {
+                (Mlp::Gelu, _) | (_, None) => {
+                    par_matmul(par, k, hb, xn, y.ffn_up.view(), y.b_up.as_deref());
+                    layers::gelu(hb);
+                }
+                (Mlp::SwiGlu | Mlp::GeGlu, Some(gate)) => {
+                    par_matmul(par, k, hb, xn, gate.view(), None);
+                    par_matmul(par, k, hb2, xn, y.ffn_up.view(), y.b_up.as_deref());
+                    if sp.mlp == Mlp::SwiGlu { layers::swiglu(hb, hb2) } else { layers::geglu(hb, hb2) }
+                }
+            }
+            par_matmul(par, k, xn, hb, y.ffn_down.view(), y.b_down.as_deref());
+            match &y.post_ffn_norm {
+                Some(pn) => {
+                    norm_rows(sp.norm, xb, xn, pn, c);
+                    layers::residual_add(x, xb);
+                }
+                None => layers::residual_add(x, xn),
+            }
         }
-        Ok(n)
     }
 }
 
-/// out (N, C) = LayerNorm of each row of x (N, C).
-fn layernorm_rows(out: &mut [f32], x: &[f32], w: &[f32], b: &[f32], c: usize) {
+/// out (C) = norm(x (C)) with the spec's kind and epsilon.
+fn apply_norm(norm: Norm, out: &mut [f32], x: &[f32], w: &NormWeights<'_>) {
+    match (norm.kind, &w.bias) {
+        (NormKind::LayerNorm, Some(b)) => layers::layernorm(out, x, &w.weight, b, norm.eps),
+        // Weights::check guarantees a bias for LayerNorm; RMSNorm has none.
+        (NormKind::LayerNorm, None) | (NormKind::RmsNorm, _) => layers::rmsnorm(out, x, &w.weight, norm.eps),
+    }
+}
+
+/// out (N, C) = norm of each row of x (N, C).
+fn norm_rows(norm: Norm, out: &mut [f32], x: &[f32], w: &NormWeights<'_>, c: usize) {
     for (o, xr) in out.chunks_exact_mut(c).zip(x.chunks_exact(c)) {
-        kernels::layernorm(o, xr, w, b);
+        apply_norm(norm, o, xr, w);
+    }
+}
+
+/// RMSNorm of every head (hd) of x (N, heads * hd) in place, with gain w (hd).
+fn head_rmsnorm(x: &mut [f32], w: &[f32], eps: f32, tmp: &mut [f32]) {
+    let hd = w.len();
+    for head in x.chunks_exact_mut(hd) {
+        tmp.copy_from_slice(head);
+        layers::rmsnorm(head, tmp, w, eps);
     }
 }
 
 /// The matmul split across workers, by rows (prefill) or by output columns (decode): each
 /// output element is computed by exactly one worker in the canonical order, so the split
 /// never changes the result.
-#[allow(clippy::too_many_arguments)]
-fn par_matmul(par: &dyn Parallel, k: KernelSet, out: &mut [f32], x: &[f32], w: &[f32], bias: Option<&[f32]>, ic: usize, oc: usize) {
+fn par_matmul(par: &dyn Parallel, k: Kernels, out: &mut [f32], x: &[f32], w: MatRef<'_>, bias: Option<&[f32]>) {
+    let (oc, ic) = (w.rows(), w.cols());
     let workers = par.workers();
     let n = x.len() / ic;
     if workers <= 1 || n * oc * ic < par.grain() {
-        k.matmul(out, x, w, bias, ic, oc);
+        k.matmul(out, x, w, bias);
         return;
     }
-    let out_ptr = SharedMut(out.as_mut_ptr());
+    assert_eq!(out.len(), n * oc, "matmul: output must be {n} rows of {oc}");
+    let out_s = SharedMut::new(out);
     // Prefill with rows to spare: whole rows per worker, in pairs (the kernels' row blocking).
     if n >= 4 * workers {
         let rows = n.div_ceil(workers).next_multiple_of(2);
         par.run(n.div_ceil(rows), &|task| {
             let (r0, r1) = (task * rows, ((task + 1) * rows).min(n));
             // SAFETY: tasks write disjoint row ranges of `out`.
-            let o = unsafe { core::slice::from_raw_parts_mut(out_ptr.get().add(r0 * oc), (r1 - r0) * oc) };
-            k.matmul(o, &x[r0 * ic..r1 * ic], w, bias, ic, oc);
+            let o = unsafe { out_s.part(r0 * oc, (r1 - r0) * oc) };
+            k.matmul(o, &x[r0 * ic..r1 * ic], w, bias);
         });
         return;
     }
     // Decode: column blocks of a multiple of 4 outputs (the AVX2 kernel's row group).
     let block = oc.div_ceil(workers).next_multiple_of(4);
-    let tasks = oc.div_ceil(block);
-    par.run(tasks, &|task| {
-        let o0 = task * block;
-        let o1 = (o0 + block).min(oc);
-        let w_blk = &w[o0 * ic..o1 * ic];
+    par.run(oc.div_ceil(block), &|task| {
+        let (o0, o1) = (task * block, ((task + 1) * block).min(oc));
+        let w_blk = w.slice_rows(o0..o1);
         let b_blk = bias.map(|b| &b[o0..o1]);
         for r in 0..n {
-            // Each worker writes only columns o0..o1 of each row: disjoint regions.
-            // SAFETY: rows and column ranges are disjoint between tasks and within `out`.
-            let orow = unsafe { core::slice::from_raw_parts_mut(out_ptr.get().add(r * oc + o0), o1 - o0) };
-            let xr = &x[r * ic..(r + 1) * ic];
-            k.matmul(orow, xr, w_blk, b_blk, ic, o1 - o0);
+            // SAFETY: each task writes only columns o0..o1 of each row: disjoint regions.
+            let orow = unsafe { out_s.part(r * oc + o0, o1 - o0) };
+            k.matmul(orow, &x[r * ic..(r + 1) * ic], w_blk, b_blk);
         }
     });
 }
 
-/// Causal self-attention for N query rows at positions pos0.., split by heads.
-/// out (N, C); qkv (N, 3C) holds q | k | v; keys/values (maxT, C) hold every position so far.
-#[allow(clippy::too_many_arguments)]
-fn attention(
-    par: &dyn Parallel,
-    k: KernelSet,
-    out: &mut [f32],
-    qkv: &[f32],
-    keys: &[f32],
-    values: &[f32],
-    att: &mut [f32],
-    pos0: usize,
-    nh: usize,
-    c: usize,
-) {
-    let hs = c / nh;
-    let scale = 1.0 / libm::sqrtf(hs as f32);
-    let n = out.len() / c;
-    let maxt = keys.len() / c;
-    let one_head = |t: usize, h: usize, out_h: &mut [f32], att: &mut [f32]| {
-        let p = pos0 + t;
-        let q = &qkv[t * 3 * c + h * hs..t * 3 * c + (h + 1) * hs];
-        let att = &mut att[..=p];
-        for (sidx, a) in att.iter_mut().enumerate() {
-            *a = k.dot(q, &keys[sidx * c + h * hs..sidx * c + (h + 1) * hs]) * scale;
-        }
-        kernels::softmax(att);
-        out_h.fill(0.0);
-        for (sidx, &a) in att.iter().enumerate() {
-            k.axpy(out_h, a, &values[sidx * c + h * hs..sidx * c + (h + 1) * hs]);
-        }
-    };
-    let workers = par.workers();
-    if workers <= 1 || nh == 1 || n * (pos0 + n) * c < par.grain() {
-        for t in 0..n {
-            for h in 0..nh {
-                one_head(t, h, &mut out[t * c + h * hs..t * c + (h + 1) * hs], att);
-            }
-        }
-        return;
+/// The sizes a run state was built for; a model uses a state only when they are its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct StateDims {
+    d_model: usize,
+    q_dim: usize,
+    kv_dim: usize,
+    ffn_dim: usize,
+    n_heads: usize,
+    head_dim: usize,
+    n_layers: usize,
+    vocab: usize,
+    context: usize,
+    batch: usize,
+}
+
+impl StateDims {
+    fn floats(&self) -> usize {
+        let (b, t) = (self.batch, self.context);
+        b * (3 * self.d_model + 2 * self.q_dim + 2 * self.kv_dim + 2 * self.ffn_dim)
+            + self.n_heads * t
+            + 2 * self.head_dim
+            + 2 * self.n_layers * t * self.kv_dim
+            + self.vocab
     }
-    // One task per head; each has its own score row in `att` (sized NH * maxT).
-    let out_ptr = SharedMut(out.as_mut_ptr());
-    let att_ptr = SharedMut(att.as_mut_ptr());
-    par.run(nh, &|h| {
-        // SAFETY: head h owns columns h*hs..(h+1)*hs of every row and att row h.
-        let att_h = unsafe { core::slice::from_raw_parts_mut(att_ptr.get().add(h * maxt), maxt) };
-        for t in 0..n {
-            let out_h = unsafe { core::slice::from_raw_parts_mut(out_ptr.get().add(t * c + h * hs), hs) };
-            one_head(t, h, out_h, att_h);
-        }
-    });
 }
 
-/// Every activation buffer and the KV cache, allocated once per session from the config.
+/// Every activation buffer and the KV cache, allocated once by [`Model::new_state`].
 pub struct RunState {
-    pub kernels: KernelSet,
-    x: Vec<f32>,           // (maxT, C) residual stream
-    xn: Vec<f32>,          // (maxT, C) LayerNorm / projection output
-    qkv: Vec<f32>,         // (maxT, 3C)
-    atty: Vec<f32>,        // (maxT, C) attention output before projection
-    fch: Vec<f32>,         // (maxT, 4C) MLP hidden
-    att: Vec<f32>,         // (NH, maxT) attention scores, one row per head
-    key_cache: Vec<f32>,   // (L, maxT, C)
-    value_cache: Vec<f32>, // (L, maxT, C)
+    kernels: Kernels,
+    dims: StateDims,
+    x: Vec<f32>,           // (B, C) residual stream
+    xn: Vec<f32>,          // (B, C) norm / projection output
+    xb: Vec<f32>,          // (B, C) post-norm output, position rows
+    q: Vec<f32>,           // (B, Q)
+    k: Vec<f32>,           // (B, K)
+    v: Vec<f32>,           // (B, K)
+    att_out: Vec<f32>,     // (B, Q) attention output before the projection
+    hb: Vec<f32>,          // (B, F) MLP hidden (gate)
+    hb2: Vec<f32>,         // (B, F) MLP up projection
+    att: Vec<f32>,         // (NH, T) attention scores, one row per head
+    rope: Vec<f32>,        // (hd) cos/sin pairs of one position
+    head_tmp: Vec<f32>,    // (hd)
+    key_cache: Vec<f32>,   // (L, T, K)
+    value_cache: Vec<f32>, // (L, T, K)
     logits: Vec<f32>,      // (V)
 }
 
 impl RunState {
-    pub fn new(config: &Config, kernels: KernelSet) -> RunState {
-        let (t, c) = (config.max_seq_len, config.channels);
+    fn new(d: StateDims, kernels: Kernels) -> RunState {
+        let b = d.batch;
+        let cache = d.n_layers * d.context * d.kv_dim;
         RunState {
             kernels,
-            x: vec![0.0; t * c],
-            xn: vec![0.0; t * c],
-            qkv: vec![0.0; t * 3 * c],
-            atty: vec![0.0; t * c],
-            fch: vec![0.0; t * 4 * c],
-            att: vec![0.0; config.num_heads * t],
-            key_cache: vec![0.0; config.num_layers * t * c],
-            value_cache: vec![0.0; config.num_layers * t * c],
-            logits: vec![0.0; config.vocab_size],
+            dims: d,
+            x: vec![0.0; b * d.d_model],
+            xn: vec![0.0; b * d.d_model],
+            xb: vec![0.0; b * d.d_model],
+            q: vec![0.0; b * d.q_dim],
+            k: vec![0.0; b * d.kv_dim],
+            v: vec![0.0; b * d.kv_dim],
+            att_out: vec![0.0; b * d.q_dim],
+            hb: vec![0.0; b * d.ffn_dim],
+            hb2: vec![0.0; b * d.ffn_dim],
+            att: vec![0.0; d.n_heads * d.context],
+            rope: vec![0.0; d.head_dim],
+            head_tmp: vec![0.0; d.head_dim],
+            key_cache: vec![0.0; cache],
+            value_cache: vec![0.0; cache],
+            logits: vec![0.0; d.vocab],
         }
     }
 
-    /// Bytes this state occupies (for the firmware's memory check and `inspect`).
-    pub fn bytes_needed(config: &Config) -> usize {
-        let (t, c) = (config.max_seq_len, config.channels);
-        4 * (t * c * 4 + t * 3 * c + t * 4 * c + config.num_heads * t + 2 * config.num_layers * t * c + config.vocab_size)
+    pub fn kernels(&self) -> Kernels {
+        self.kernels
+    }
+
+    /// The positions this state holds (T).
+    pub fn context(&self) -> usize {
+        self.dims.context
     }
 
     pub fn logits(&self) -> &[f32] {
         &self.logits
     }
-
-    pub fn logits_mut(&mut self) -> &mut [f32] {
-        &mut self.logits
-    }
 }
-
-impl core::error::Error for EngineError {}

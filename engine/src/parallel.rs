@@ -28,17 +28,42 @@ impl Parallel for Serial {
     }
 }
 
-/// A raw pointer to a buffer whose disjoint parts are written by different workers. Every
-/// use must say why the regions cannot overlap.
+/// A buffer whose disjoint parts are written by different workers. It remembers the
+/// buffer's length, so taking a part checks the bounds (`assert!`); the only thing left for
+/// the caller to prove is that parts given to different workers do not overlap.
 #[derive(Clone, Copy)]
-pub struct SharedMut(pub *mut f32);
+pub struct SharedMut {
+    ptr: *mut f32,
+    len: usize,
+}
 
-// SAFETY: the pointer is only dereferenced by callers that hand each worker a disjoint range.
+// SAFETY: parts are only taken through `part`, whose callers hand each worker a disjoint
+// range; the pointer itself is just an address.
 unsafe impl Send for SharedMut {}
 unsafe impl Sync for SharedMut {}
 
 impl SharedMut {
-    pub fn get(self) -> *mut f32 {
-        self.0
+    pub fn new(buf: &mut [f32]) -> SharedMut {
+        SharedMut { ptr: buf.as_mut_ptr(), len: buf.len() }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Elements `start..start + len` of the buffer. Panics when outside it.
+    ///
+    /// # Safety
+    /// The buffer given to [`SharedMut::new`] must outlive the returned slice, and no other
+    /// live slice (in any worker) may overlap `start..start + len`.
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn part(&self, start: usize, len: usize) -> &mut [f32] {
+        assert!(start.checked_add(len).is_some_and(|end| end <= self.len), "part {start}+{len} of a buffer of {}", self.len);
+        // SAFETY: in bounds (checked above); exclusivity and lifetime are the caller's promise.
+        unsafe { core::slice::from_raw_parts_mut(self.ptr.add(start), len) }
     }
 }

@@ -10,7 +10,7 @@
 //!    (keep p >= min_p * p_max), then top-p (smallest prefix whose mass reaches top_p);
 //! 5. one uniform draw in [0, kept mass) picks the token.
 
-use crate::kernels;
+use crate::layers;
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -157,7 +157,7 @@ impl Sampler {
         for p in probs.iter_mut() {
             *p *= inv_t;
         }
-        kernels::softmax(probs);
+        layers::softmax(probs);
 
         let filtering = cfg.top_k > 0 || cfg.top_p < 1.0 || cfg.min_p > 0.0;
         if !filtering {

@@ -1,13 +1,14 @@
-//! A generation session: the model, its run state, the sampler and the tokens in context.
+//! A generation session: the model, the run state it built, the sampler and the tokens in
+//! context.
 //! The host CLI and the UEFI app both generate through [`Session::generate`], so the same
 //! checkpoint, prompt, settings and seed give the same bytes on both.
 //!
-//! Sliding window: when the next token would not fit in maxT positions, the session keeps
-//! the most recent ceil(maxT / 2) tokens (of the context plus the new tokens), clears the
+//! Sliding window: when the next token would not fit in the state's T positions, the session
+//! keeps the most recent ceil(T / 2) tokens (of the context plus the new tokens), clears the
 //! cache and re-runs them as one prefill, then continues. Generation can therefore run for
-//! any length; the model always sees at least maxT / 2 tokens of history.
+//! any length; the model always sees at least T / 2 tokens of history.
 
-use crate::kernels::KernelSet;
+use crate::kernels::Kernels;
 use crate::model::{EngineError, Model, RunState};
 use crate::parallel::Parallel;
 use crate::sampler::{Sampler, SamplerConfig};
@@ -28,21 +29,36 @@ pub struct Session<'m> {
 }
 
 impl<'m> Session<'m> {
-    pub fn new(model: &'m Model<'m>, kernels: KernelSet, sampler: SamplerConfig, seed: u64) -> Session<'m> {
-        let cfg = model.config;
+    /// A session over the model's whole context.
+    pub fn new(model: &'m Model<'m>, kernels: Kernels, sampler: SamplerConfig, seed: u64) -> Session<'m> {
+        Session::with_state(model, model.new_state(kernels), sampler, seed)
+    }
+
+    /// A session with a shorter context than the model's (bounds the KV cache).
+    pub fn with_context(model: &'m Model<'m>, kernels: Kernels, context: usize, sampler: SamplerConfig, seed: u64) -> Result<Session<'m>, EngineError> {
+        Ok(Session::with_state(model, model.new_state_with_context(kernels, context)?, sampler, seed))
+    }
+
+    fn with_state(model: &'m Model<'m>, state: RunState, sampler: SamplerConfig, seed: u64) -> Session<'m> {
+        let t = state.context();
         Session {
             model,
-            state: RunState::new(&cfg, kernels),
-            sampler: Sampler::new(cfg.vocab_size, sampler, seed),
-            context: Vec::with_capacity(cfg.max_seq_len),
-            window: Vec::with_capacity(cfg.max_seq_len),
+            state,
+            sampler: Sampler::new(model.spec().vocab_size, sampler, seed),
+            context: Vec::with_capacity(t),
+            window: Vec::with_capacity(t),
             has_logits: false,
             slides: 0,
         }
     }
 
-    pub fn kernels(&self) -> KernelSet {
-        self.state.kernels
+    pub fn kernels(&self) -> Kernels {
+        self.state.kernels()
+    }
+
+    /// The positions this session holds before the window slides.
+    pub fn max_context(&self) -> usize {
+        self.state.context()
     }
 
     /// Forgets the conversation (the cache is simply overwritten from position 0).
@@ -63,14 +79,14 @@ impl<'m> Session<'m> {
     /// Appends tokens to the context, running them through the model as one prefill.
     /// Invalid tokens are rejected before anything changes.
     pub fn feed(&mut self, tokens: &[u32], par: &dyn Parallel) -> Result<(), EngineError> {
-        let vocab = self.model.config.vocab_size;
+        let vocab = self.model.spec().vocab_size;
         if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= vocab) {
             return Err(EngineError::TokenOutOfRange { token: bad, vocab });
         }
         if tokens.is_empty() {
             return Ok(());
         }
-        let maxt = self.model.config.max_seq_len;
+        let maxt = self.state.context();
         if self.context.len() + tokens.len() <= maxt {
             self.model.forward_with(&mut self.state, tokens, self.context.len(), par)?;
             self.context.extend_from_slice(tokens);
@@ -100,8 +116,8 @@ impl<'m> Session<'m> {
     }
 
     /// Generates up to `max_tokens` tokens, passing their bytes (with stop strings held
-    /// back and removed) to `out`, which returns false to cancel. Stops early at the
-    /// tokenizer's end-of-text token or a stop string. Returns the number of tokens made.
+    /// back and removed) to `out`, which returns false to cancel. Stops early at one of the
+    /// tokenizer's end tokens or a stop string. Returns the number of tokens made.
     pub fn generate(
         &mut self,
         tokenizer: &Tokenizer,
@@ -113,13 +129,14 @@ impl<'m> Session<'m> {
         let mut made = 0;
         let mut go_on = true;
         while made < max_tokens && go_on {
+            let prev = self.context.last().copied();
             let token = self.next_token(par)?;
             made += 1;
-            if Some(token) == tokenizer.eot() {
+            if tokenizer.is_end(token) {
                 break;
             }
             let mut emit = |b: &[u8]| go_on &= out(b);
-            if stops.push(tokenizer.decode(token), &mut emit) {
+            if stops.push(tokenizer.decode_after(prev, token), &mut emit) {
                 return Ok(made);
             }
         }

@@ -1,13 +1,16 @@
-//! Tokens <-> bytes: the byte-level vocabulary (V = 256, our models) and llm.c's tokenizer
-//! file (decode table for GPT-2 BPE and friends), plus safe printing of partial UTF-8.
+//! Tokens <-> bytes: the byte-level vocabulary (V = 256, our models), llm.c's tokenizer
+//! file (decode table for GPT-2 BPE and friends), llama2.c's SentencePiece vocabulary
+//! (`spm.rs`), plus safe printing of partial UTF-8.
 //!
 //! llm.c's tokenizer file: uint32 header[256] = {20240328, version, vocab_size, eot (v2)},
 //! then for each token a u8 length and that many bytes.
 
 pub mod spm;
 
+use crate::formats::Format;
 use alloc::vec::Vec;
 use core::fmt;
+use spm::{SpmError, SpmTokenizer};
 
 pub const TOKENIZER_MAGIC: u32 = 20240328;
 
@@ -20,6 +23,8 @@ pub enum TokenizerError {
     Truncated { token: usize },
     TrailingBytes { extra: usize },
     EmptyToken { token: usize },
+    /// A llama2.c tokenizer.bin that does not parse.
+    Spm(SpmError),
 }
 
 impl fmt::Display for TokenizerError {
@@ -36,6 +41,7 @@ impl fmt::Display for TokenizerError {
             TokenizerError::Truncated { token } => write!(f, "tokenizer file is truncated at token {token}"),
             TokenizerError::TrailingBytes { extra } => write!(f, "tokenizer file has {extra} unexpected trailing bytes"),
             TokenizerError::EmptyToken { token } => write!(f, "tokenizer token {token} has length 0"),
+            TokenizerError::Spm(e) => e.fmt(f),
         }
     }
 }
@@ -46,6 +52,8 @@ pub enum Tokenizer {
     Bytes,
     /// A decode table from an llm.c tokenizer file.
     Table(TokenTable),
+    /// SentencePiece pieces and scores (llama2.c's tokenizer.bin).
+    Spm(SpmTokenizer),
 }
 
 pub struct TokenTable {
@@ -56,6 +64,15 @@ pub struct TokenTable {
 }
 
 impl Tokenizer {
+    /// Parses the tokenizer file that goes with a model of this format: llm.c's for llm.c
+    /// checkpoints, llama2.c's tokenizer.bin (sized by the model's vocabulary) for llama2.c.
+    pub fn for_format(format: &Format, bytes: &[u8]) -> Result<Tokenizer, TokenizerError> {
+        match format {
+            Format::Llmc { .. } => Tokenizer::from_llmc_bytes(bytes),
+            Format::Llama2c(c) => SpmTokenizer::from_llama2c_bytes(bytes, c.vocab_size).map(Tokenizer::Spm).map_err(TokenizerError::Spm),
+        }
+    }
+
     /// Parses an llm.c tokenizer file (versions 1 and 2).
     pub fn from_llmc_bytes(bytes: &[u8]) -> Result<Tokenizer, TokenizerError> {
         if bytes.len() < 1024 {
@@ -113,13 +130,44 @@ impl Tokenizer {
         match self {
             Tokenizer::Bytes => 256,
             Tokenizer::Table(t) => t.starts.len() - 1,
+            Tokenizer::Spm(t) => t.vocab_size(),
         }
     }
 
+    /// The end-of-text token, if the vocabulary has one.
     pub fn eot(&self) -> Option<u32> {
         match self {
             Tokenizer::Bytes => None,
             Tokenizer::Table(t) => t.eot,
+            Tokenizer::Spm(t) => t.eos(),
+        }
+    }
+
+    /// True for a token that ends generation (end-of-text).
+    pub fn is_end(&self, token: u32) -> bool {
+        match self {
+            Tokenizer::Bytes => false,
+            Tokenizer::Table(t) => Some(token) == t.eot,
+            // llama2.c ends a sample at EOS, and at BOS, which starts the next one.
+            Tokenizer::Spm(t) => Some(token) == t.eos() || Some(token) == t.bos(),
+        }
+    }
+
+    /// The bytes to print for `token` following `prev` (SentencePiece drops the leading
+    /// space of the first piece after BOS; the other vocabularies ignore `prev`).
+    pub fn decode_after(&self, prev: Option<u32>, token: u32) -> &[u8] {
+        match self {
+            Tokenizer::Spm(t) => t.decode(prev.unwrap_or(u32::MAX), token),
+            _ => self.decode(token),
+        }
+    }
+
+    /// Appends the tokens of a prompt. `at_start`: the text begins the context, so a model
+    /// whose tokenizer has a beginning-of-sequence token gets it first.
+    pub fn encode_prompt(&self, text: &[u8], at_start: bool, out: &mut Vec<u32>) {
+        match self {
+            Tokenizer::Spm(t) => t.encode(text, at_start, out),
+            _ => self.encode(text, out),
         }
     }
 
@@ -142,15 +190,17 @@ impl Tokenizer {
                 let i = token as usize;
                 if i + 1 < t.starts.len() { &t.blob[t.starts[i] as usize..t.starts[i + 1] as usize] } else { &[] }
             }
+            Tokenizer::Spm(t) => t.decode(u32::MAX, token),
         }
     }
 
-    /// Appends the tokens of `text`. Bytes: exact. Table: greedy longest match, which is not
-    /// GPT-2's BPE merge order (llm.c ships no encoder) but always round-trips the text;
-    /// bytes no token covers are skipped.
+    /// Appends the tokens of `text` (no BOS). Bytes: exact. Table: greedy longest match, which
+    /// is not GPT-2's BPE merge order (llm.c ships no encoder) but always round-trips the
+    /// text; bytes no token covers are skipped. Spm: llama2.c's merges by score.
     pub fn encode(&self, text: &[u8], out: &mut Vec<u32>) {
         match self {
             Tokenizer::Bytes => out.extend(text.iter().map(|&b| b as u32)),
+            Tokenizer::Spm(t) => t.encode(text, false, out),
             Tokenizer::Table(t) => {
                 let mut at = 0;
                 while at < text.len() {

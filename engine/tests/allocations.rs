@@ -1,24 +1,46 @@
 //! Generating a token allocates nothing: a counting global allocator proves it.
+//!
+//! The allocator is process-wide, but it counts only on a thread that has switched counting
+//! on, and only inside `counted`: the test harness's own threads (and other tests running in
+//! parallel) allocate freely without being counted.
 mod common;
 
 use common::*;
-use llm_engine::{KernelSet, Model, SamplerConfig, Serial, Session, StopFilter, Tokenizer};
+use llm_engine::{checkpoint, Kernels, SamplerConfig, Serial, Session, StopFilter, Tokenizer};
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cell::Cell;
 
 struct Counting;
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    // `const` initialisers with plain `Cell`s: no lazy initialisation, no destructor, so
+    // reading them from inside the allocator never allocates and never fails.
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+    static ALLOCS: Cell<usize> = const { Cell::new(0) };
+}
+
+fn note_alloc() {
+    let _ = COUNTING.try_with(|on| {
+        if on.get() {
+            let _ = ALLOCS.try_with(|n| n.set(n.get() + 1));
+        }
+    });
+}
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::SeqCst);
+        note_alloc();
         unsafe { System.alloc(l) }
+    }
+    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
+        note_alloc();
+        unsafe { System.alloc_zeroed(l) }
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
         unsafe { System.dealloc(p, l) }
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::SeqCst);
+        note_alloc();
         unsafe { System.realloc(p, l, n) }
     }
 }
@@ -26,27 +48,68 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// Runs `f` with counting on for this thread only; returns its result and the number of
+/// allocations (and reallocations) it made on this thread.
+fn counted<R>(f: impl FnOnce() -> R) -> (R, usize) {
+    let before = ALLOCS.with(Cell::get);
+    COUNTING.with(|c| c.set(true));
+    let r = f();
+    COUNTING.with(|c| c.set(false));
+    (r, ALLOCS.with(Cell::get) - before)
+}
+
+#[test]
+fn the_counter_counts_allocations_on_this_thread_only() {
+    // A broken counter (one that never moves) must not let the real test pass.
+    let (v, n) = counted(|| std::hint::black_box(Vec::<u64>::with_capacity(100)));
+    assert!(n >= 1, "a Vec allocation was not counted");
+    drop(v);
+    let (b, n) = counted(|| std::hint::black_box(Box::new([7u8; 64])));
+    assert_eq!(n, 1);
+    drop(b);
+    let ((), n) = counted(|| {
+        let mut v: Vec<u32> = std::hint::black_box(Vec::new());
+        for i in 0..1000 {
+            v.push(i); // grows: alloc then reallocs
+        }
+        std::hint::black_box(&v);
+    });
+    assert!(n >= 2, "reallocations were not counted: {n}");
+    // Allocations outside the counted region are not counted.
+    let before = ALLOCS.with(Cell::get);
+    drop(std::hint::black_box(vec![1u8; 32]));
+    assert_eq!(ALLOCS.with(Cell::get), before);
+}
+
 #[test]
 fn generating_tokens_allocates_nothing() {
     let cfg = config(2, 2, 32, 16, 256, 256);
-    let model = Model::from_params(cfg, random_params(&cfg, 1, 0.2)).unwrap();
-    for kernels in [KernelSet::Scalar, KernelSet::detect()] {
-        let sampling = SamplerConfig { temperature: 0.9, top_k: 10, top_p: 0.9, min_p: 0.05, repeat_penalty: 1.1, repeat_window: 8 };
-        let mut s = Session::new(&model, kernels, sampling, 3);
-        let mut stops = StopFilter::new(&[b"\n\n", b"zz"]);
-        s.feed(&[10, 20, 30], &Serial).unwrap();
-        let mut sink = 0usize;
-        let before = ALLOCS.load(Ordering::SeqCst);
-        // 100 tokens in a 16-token context: several window slides included.
-        let made = s
-            .generate(&Tokenizer::Bytes, 100, &mut stops, &Serial, &mut |b| {
-                sink += b.len();
-                true
-            })
-            .unwrap();
-        let after = ALLOCS.load(Ordering::SeqCst);
-        assert!(made > 0 && sink > 0);
-        assert_eq!(after - before, 0, "{kernels:?}: {} allocations while generating {made} tokens", after - before);
-        assert!(s.slides > 0 || made < 14);
+    let params = random_params(&cfg, 1, 0.2);
+    let model = checkpoint::model_from_params(&cfg, &params).unwrap();
+    // A stop string longer than anything 100 one-byte tokens can print: the filter's hold-back
+    // path runs, yet it can never end generation early. The byte tokenizer has no end-of-text
+    // token either, so exactly 100 tokens are made.
+    let never: Vec<u8> = b"ab".repeat(101);
+    for kernels in Kernels::available() {
+        for stop_strings in [vec![], vec![&never[..]]] {
+            let sampling = SamplerConfig { temperature: 0.9, top_k: 10, top_p: 0.9, min_p: 0.05, repeat_penalty: 1.1, repeat_window: 8 };
+            let mut s = Session::new(&model, kernels, sampling, 3);
+            let mut stops = StopFilter::new(&stop_strings);
+            s.feed(&[10, 20, 30], &Serial).unwrap();
+            let mut sink = 0usize;
+            // 100 tokens in a 16-token context: several window slides included.
+            let (made, allocs) = counted(|| {
+                s.generate(&Tokenizer::Bytes, 100, &mut stops, &Serial, &mut |b| {
+                    sink += b.len();
+                    true
+                })
+            });
+            let made = made.unwrap();
+            assert_eq!(made, 100, "{kernels:?}: generation ended early");
+            assert_eq!(sink, 100, "{kernels:?}: one byte per token");
+            assert_eq!(allocs, 0, "{kernels:?}, stops {}: {allocs} allocations while generating {made} tokens", stop_strings.len());
+            // 3 + 100 tokens through a 16-token window: it slid, and the slides were measured.
+            assert!(s.slides >= 10, "{kernels:?}: only {} slides", s.slides);
+        }
     }
 }

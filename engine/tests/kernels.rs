@@ -1,7 +1,9 @@
 //! Kernels against f64 computations and the SIMD kernels against the scalar references.
 mod common;
 
-use llm_engine::kernels::{self, KernelSet};
+use llm_engine::kernels::{portable, Family, Isa, Kernels};
+use llm_engine::layers as kernels_layers;
+use llm_engine::tensor::MatRef;
 use llm_engine::Rng;
 
 fn randv(rng: &mut Rng, n: usize, scale: f32) -> Vec<f32> {
@@ -13,7 +15,7 @@ fn gelu_matches_f64_within_1e_6() {
     let mut xs: Vec<f32> = (-2000..=2000).map(|i| i as f32 / 100.0).collect();
     xs.extend([-1e4, 1e4, 0.0, -0.0]);
     let mut got = xs.clone();
-    kernels::gelu(&mut got);
+    kernels_layers::gelu(&mut got);
     for (&x, &g) in xs.iter().zip(&got) {
         let x64 = x as f64;
         let r = 0.5 * x64 * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (x64 + 0.044715 * x64.powi(3))).tanh());
@@ -25,14 +27,14 @@ fn gelu_matches_f64_within_1e_6() {
 fn exp_and_tanh_match_f64() {
     for i in -87000..=88000 {
         let x = i as f32 / 1000.0;
-        let (e, r) = (kernels::exp(x) as f64, (x as f64).exp());
+        let (e, r) = (kernels_layers::exp(x) as f64, (x as f64).exp());
         assert!((e - r).abs() <= 3e-7 * r, "exp({x}) = {e}, f64 says {r}");
-        let t = kernels::tanh(x) as f64;
+        let t = kernels_layers::tanh(x) as f64;
         assert!((t - (x as f64).tanh()).abs() <= 1e-6, "tanh({x}) = {t}");
     }
-    assert!(kernels::exp(-1000.0) < 1e-37 && kernels::exp(-1000.0) >= 0.0);
-    assert_eq!(kernels::tanh(50.0), 1.0);
-    assert_eq!(kernels::tanh(-50.0), -1.0);
+    assert!(kernels_layers::exp(-1000.0) < 1e-37 && kernels_layers::exp(-1000.0) >= 0.0);
+    assert_eq!(kernels_layers::tanh(50.0), 1.0);
+    assert_eq!(kernels_layers::tanh(-50.0), -1.0);
 }
 
 #[test]
@@ -42,7 +44,7 @@ fn softmax_matches_f64_within_1e_6() {
         for scale in [0.1, 3.0, 30.0] {
             let x = randv(&mut rng, n, scale);
             let mut got = x.clone();
-            kernels::softmax(&mut got);
+            kernels_layers::softmax(&mut got);
             let m = x.iter().cloned().fold(f32::NEG_INFINITY, f32::max) as f64;
             let z: f64 = x.iter().map(|&v| (v as f64 - m).exp()).sum();
             for (&v, &g) in x.iter().zip(&got) {
@@ -61,7 +63,7 @@ fn layernorm_matches_f64_within_1e_5() {
         let w = randv(&mut rng, c, 1.0);
         let b = randv(&mut rng, c, 1.0);
         let mut got = vec![0.0; c];
-        kernels::layernorm(&mut got, &x, &w, &b);
+        kernels_layers::layernorm(&mut got, &x, &w, &b, 1e-5);
         let mean = x.iter().map(|&v| v as f64).sum::<f64>() / c as f64;
         let var = x.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / c as f64;
         for i in 0..c {
@@ -79,15 +81,28 @@ fn dot_matches_f64() {
         let b = randv(&mut rng, n, 1.0);
         let r: f64 = a.iter().zip(&b).map(|(x, y)| *x as f64 * *y as f64).sum();
         let mag: f64 = a.iter().zip(&b).map(|(x, y)| (*x as f64 * *y as f64).abs()).sum();
-        for d in [kernels::dot_scalar(&a, &b), kernels::dot_fma_reference(&a, &b)] {
+        for d in [portable::dot(&a, &b), portable::dot_fma(&a, &b)] {
             assert!((d as f64 - r).abs() <= 1e-6 * (1.0 + mag), "n {n}: {d} vs {r}");
         }
     }
 }
 
-fn avx2() -> KernelSet {
-    assert!(llm_engine::simd::avx2_fma_usable(), "no AVX2+FMA on this machine: the SIMD kernels would go untested");
-    KernelSet::Avx2Fma
+fn avx2() -> Kernels {
+    Kernels::detect_family(Family::Fma).expect("no AVX2+FMA on this machine: the SIMD kernels would go untested")
+}
+
+fn sse2() -> Kernels {
+    let k = Kernels::detect_family(Family::NoFma).unwrap();
+    assert_eq!(k.isa(), Isa::Sse2, "the no-FMA family should run SSE2 on x86_64");
+    k
+}
+
+#[test]
+fn every_kernel_set_this_cpu_has_is_tested() {
+    let isas: Vec<Isa> = Kernels::available().iter().map(|k| k.isa()).collect();
+    assert_eq!(isas, vec![Isa::Portable, Isa::Sse2, Isa::Avx2], "this test machine should offer every x86_64 set");
+    assert_eq!(Kernels::detect().isa(), Isa::Avx2);
+    assert_eq!(Kernels::portable().family(), Family::NoFma);
 }
 
 #[test]
@@ -97,7 +112,7 @@ fn avx2_dot_is_bit_identical_to_the_fma_reference() {
     for n in (0..100).chain([127, 128, 129, 255, 768, 3072, 3077]) {
         let a = randv(&mut rng, n, 1.0);
         let b = randv(&mut rng, n, 1.0);
-        assert_eq!(k.dot(&a, &b).to_bits(), kernels::dot_fma_reference(&a, &b).to_bits(), "n = {n}");
+        assert_eq!(k.dot(&a, &b).to_bits(), portable::dot_fma(&a, &b).to_bits(), "n = {n}");
     }
 }
 
@@ -108,17 +123,17 @@ fn matmul_every_kernel_equals_its_dot_for_every_element() {
         let x = randv(&mut rng, n * ic, 1.0);
         let w = randv(&mut rng, oc * ic, 0.5);
         let b = randv(&mut rng, oc, 0.5);
-        for k in [KernelSet::Scalar, avx2()] {
+        for k in Kernels::available() {
             for bias in [None, Some(&b[..])] {
                 let mut out = vec![0.0; n * oc];
-                k.matmul(&mut out, &x, &w, bias, ic, oc);
+                k.matmul(&mut out, &x, MatRef::f32(oc, ic, &w), bias);
                 for r in 0..n {
                     for o in 0..oc {
                         let xr = &x[r * ic..(r + 1) * ic];
                         let wr = &w[o * ic..(o + 1) * ic];
-                        let d = match k {
-                            KernelSet::Scalar => kernels::dot_scalar(xr, wr),
-                            KernelSet::Avx2Fma => kernels::dot_fma_reference(xr, wr),
+                        let d = match k.family() {
+                            Family::NoFma => portable::dot(xr, wr),
+                            Family::Fma => portable::dot_fma(xr, wr),
                         };
                         let want = d + bias.map_or(0.0, |b| b[o]);
                         // bias: None adds nothing, so compare d itself (no + 0.0 sign change).
@@ -141,12 +156,12 @@ fn sse2_kernels_are_bit_identical_to_the_portable_scalar_loops() {
         for bias in [None, Some(&b[..])] {
             let mut simd = vec![0.0; n * oc];
             let mut portable = vec![0.0; n * oc];
-            KernelSet::Scalar.matmul(&mut simd, &x, &w, bias, ic, oc);
-            kernels::matmul_scalar(&mut portable, &x, &w, bias, ic, oc);
+            sse2().matmul(&mut simd, &x, MatRef::f32(oc, ic, &w), bias);
+            portable::matmul(&mut portable, &x, &w, bias, ic, oc);
             assert_eq!(simd.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), portable.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), "n{n} ic{ic} oc{oc}");
         }
         let (a, bb) = (&x[..ic], &w[..ic]);
-        assert_eq!(KernelSet::Scalar.dot(a, bb).to_bits(), kernels::dot_scalar(a, bb).to_bits());
+        assert_eq!(sse2().dot(a, bb).to_bits(), portable::dot(a, bb).to_bits());
     }
 }
 
@@ -164,9 +179,39 @@ fn axpy_avx2_equals_fused_scalar() {
             assert_eq!(got[i].to_bits(), libm::fmaf(a, x[i], base[i]).to_bits());
         }
         let mut plain = base.clone();
-        KernelSet::Scalar.axpy(&mut plain, a, &x);
+        sse2().axpy(&mut plain, a, &x);
         for i in 0..n {
             assert_eq!(plain[i].to_bits(), (base[i] + a * x[i]).to_bits());
         }
     }
+}
+
+/// Safe code cannot drive a kernel out of bounds: wrong lengths panic with a clear message
+/// (release builds included) instead of reading or writing past a slice.
+#[test]
+fn kernels_reject_wrong_lengths_in_release_builds() {
+    let w = vec![0.5f32; 4 * 8];
+    let x = vec![1.0f32; 8];
+    for k in Kernels::available() {
+        let wrong_out = std::panic::catch_unwind(|| {
+            let mut out = vec![0.0; 3]; // one short
+            k.matmul(&mut out, &x, MatRef::f32(4, 8, &w), None);
+        });
+        assert!(wrong_out.is_err(), "{k:?}: short output accepted");
+        let wrong_bias = std::panic::catch_unwind(|| {
+            let mut out = vec![0.0; 4];
+            k.matmul(&mut out, &x, MatRef::f32(4, 8, &w), Some(&[0.0; 3]));
+        });
+        assert!(wrong_bias.is_err(), "{k:?}: short bias accepted");
+        let ragged_x = std::panic::catch_unwind(|| {
+            let mut out = vec![0.0; 4];
+            k.matmul(&mut out, &x[..7], MatRef::f32(4, 8, &w), None);
+        });
+        assert!(ragged_x.is_err(), "{k:?}: input not a whole row accepted");
+        assert!(std::panic::catch_unwind(|| k.dot(&x, &x[..7])).is_err(), "{k:?}: dot of unequal lengths");
+        assert!(std::panic::catch_unwind(|| k.axpy(&mut [0.0; 8], 1.0, &x[..7])).is_err(), "{k:?}: axpy of unequal lengths");
+    }
+    // The reported case: a weight slice one row short cannot even become a matrix view.
+    let short = std::panic::catch_unwind(|| MatRef::f32(4, 8, &w[..3 * 8]));
+    assert!(short.is_err(), "a weight slice one row short made a (4, 8) view");
 }

@@ -5,7 +5,7 @@ use common::*;
 use llm_engine::chat::{self, Command, Line};
 use llm_engine::config::BootConfig;
 use llm_engine::sampler::{argmax, Rng, Sampler, SamplerConfig};
-use llm_engine::{KernelSet, Model, Serial, Session, StopFilter, Tokenizer, Utf8Printer};
+use llm_engine::{checkpoint, Kernels, Serial, Session, StopFilter, Tokenizer, Utf8Printer};
 
 fn cfg(temperature: f32, top_k: usize, top_p: f32, min_p: f32) -> SamplerConfig {
     SamplerConfig { temperature, top_k, top_p, min_p, repeat_penalty: 1.0, repeat_window: 64 }
@@ -36,6 +36,22 @@ fn greedy_is_argmax_with_first_index_on_ties() {
     assert_eq!(s.sample(&LOGITS, &[]), 0);
     assert_eq!(s.sample(&[1.0, 3.0, 3.0], &[]), 1);
     assert_eq!(argmax(&[0.0, -1.0]), 0);
+    // Against a plain loop, on vectors with many ties (values from a 5-value set).
+    let mut r = Rng::new(11);
+    let mut s = Sampler::new(64, cfg(0.0, 0, 1.0, 0.0), 1);
+    for n in [1usize, 2, 7, 64] {
+        for _ in 0..200 {
+            let x: Vec<f32> = (0..n).map(|_| (r.next_u32() % 5) as f32 - 2.0).collect();
+            let mut best = 0;
+            for i in 0..n {
+                if x[i] > x[best] {
+                    best = i;
+                }
+            }
+            assert_eq!(s.sample(&x, &[]) as usize, best, "{x:?}");
+            assert_eq!(argmax(&x), best, "{x:?}");
+        }
+    }
 }
 
 #[test]
@@ -50,20 +66,56 @@ fn temperature_sampling_follows_the_softmax() {
     }
 }
 
+/// `p` restricted to `kept` and renormalised (computed here in f64, not by the sampler).
+fn restricted(p: &[f64], kept: &[usize]) -> Vec<f64> {
+    let z: f64 = kept.iter().map(|&i| p[i]).sum();
+    (0..p.len()).map(|i| if kept.contains(&i) { p[i] / z } else { 0.0 }).collect()
+}
+
+fn assert_follows(h: &[f64], q: &[f64], what: &str) {
+    for i in 0..q.len() {
+        if q[i] == 0.0 {
+            assert_eq!(h[i], 0.0, "{what}: token {i} is outside the kept set but was drawn");
+        } else {
+            assert!((h[i] - q[i]).abs() < 0.012, "{what}: token {i}: {} vs {}", h[i], q[i]);
+        }
+    }
+}
+
 #[test]
 fn top_k_top_p_min_p_restrict_and_renormalise() {
-    let p = softmax64(&LOGITS, 1.0); // order: 0 (2.0), 5 (1.5), 1 (1.0), 2, 3, 4
-    // top-k 2: only tokens 0 and 5, in proportion.
-    let h = histogram(&mut Sampler::new(6, cfg(1.0, 2, 1.0, 0.0), 3), &LOGITS);
-    let z = p[0] + p[5];
-    assert!((h[0] - p[0] / z).abs() < 0.012 && (h[5] - p[5] / z).abs() < 0.012);
-    assert_eq!(h[1] + h[2] + h[3] + h[4], 0.0);
-    // top-p just above p0: the nucleus is {0, 5}.
-    let h = histogram(&mut Sampler::new(6, cfg(1.0, 0, (p[0] + 0.01) as f32, 0.0), 3), &LOGITS);
-    assert!(h[0] > 0.0 && h[5] > 0.0 && h[1] + h[2] + h[3] + h[4] == 0.0);
-    // min-p 0.5: keep tokens with p >= 0.5 * p_max -> 0 and 5 (e^-0.5 = 0.61), not 1 (e^-1).
-    let h = histogram(&mut Sampler::new(6, cfg(1.0, 0, 1.0, 0.5), 3), &LOGITS);
-    assert!(h[0] > 0.0 && h[5] > 0.0 && h[1] + h[2] + h[3] + h[4] == 0.0);
+    let p = softmax64(&LOGITS, 1.0); // order: 0 (2.0), 5 (1.5), 1 (1.0), 2 (0.5), 3 (0.0), 4 (-1.0)
+    // Each expected set is derived here from the f64 softmax, with the threshold placed
+    // 0.01 away from any boundary so f32 rounding in the sampler cannot change the set.
+    let by_prob = [0usize, 5, 1, 2, 3, 4];
+    assert!(by_prob.windows(2).all(|w| p[w[0]] > p[w[1]]));
+    // top-k keeps the k most likely.
+    for k in [2usize, 3, 5] {
+        let h = histogram(&mut Sampler::new(6, cfg(1.0, k, 1.0, 0.0), 3), &LOGITS);
+        assert_follows(&h, &restricted(&p, &by_prob[..k]), &format!("top-k {k}"));
+    }
+    // top-p keeps the shortest prefix (by probability) whose mass reaches top_p.
+    for n in [1usize, 2, 3, 4] {
+        let mass: f64 = by_prob[..n].iter().map(|&i| p[i]).sum();
+        let top_p = mass - 0.01; // just below the n-prefix's mass, above the (n-1)-prefix's
+        assert!(n == 1 || by_prob[..n - 1].iter().map(|&i| p[i]).sum::<f64>() < top_p - 0.01);
+        let h = histogram(&mut Sampler::new(6, cfg(1.0, 0, top_p as f32, 0.0), 3), &LOGITS);
+        assert_follows(&h, &restricted(&p, &by_prob[..n]), &format!("top-p {top_p}"));
+    }
+    // min-p keeps tokens with p >= min_p * p_max.
+    for min_p in [0.5f64, 0.3, 0.1] {
+        let kept: Vec<usize> = (0..6).filter(|&i| p[i] >= min_p * p[0]).collect();
+        assert!((0..6).all(|i| (p[i] / p[0] - min_p).abs() > 0.01));
+        let h = histogram(&mut Sampler::new(6, cfg(1.0, 0, 1.0, min_p as f32), 3), &LOGITS);
+        assert_follows(&h, &restricted(&p, &kept), &format!("min-p {min_p}"));
+    }
+    // min-p 0.5 is {0, 5} (e^-0.5 = 0.61 >= 0.5 > e^-1), as the plain filter above found.
+    assert_eq!((0..6).filter(|&i| p[i] >= 0.5 * p[0]).collect::<Vec<_>>(), vec![0, 5]);
+    // Combined: top-k 4 then top-p over the renormalised four.
+    let q4 = restricted(&p, &by_prob[..4]);
+    let top_p = q4[0] + q4[5] + q4[1] - 0.01;
+    let h = histogram(&mut Sampler::new(6, cfg(1.0, 4, top_p as f32, 0.0), 3), &LOGITS);
+    assert_follows(&h, &restricted(&p, &by_prob[..3]), "top-k 4 + top-p");
     // top-k 1 is greedy.
     let mut s = Sampler::new(6, cfg(1.5, 1, 1.0, 0.0), 3);
     assert!((0..100).all(|_| s.sample(&LOGITS, &[]) == 0));
@@ -86,22 +138,97 @@ fn repetition_penalty_discourages_recent_tokens_once_each() {
 }
 
 #[test]
-fn same_seed_same_tokens_different_seed_different_tokens() {
-    let draw = |seed| {
+fn a_seed_draws_the_tokens_its_rng_stream_implies() {
+    // Without filtering, a draw is the inverse CDF of the softmax at r = next_f32() of the
+    // seeded stream (pinned against the published algorithms below). Recompute it in f64.
+    for seed in [42u64, 43, 7] {
+        let p = softmax64(&LOGITS, 1.0);
+        let mut rng = Rng::new(seed);
         let mut s = Sampler::new(6, cfg(1.0, 0, 1.0, 0.0), seed);
-        (0..64).map(|_| s.sample(&LOGITS, &[])).collect::<Vec<_>>()
-    };
-    assert_eq!(draw(42), draw(42));
-    assert_ne!(draw(42), draw(43));
+        for k in 0..64 {
+            let r = rng.next_f32() as f64;
+            let mut cum = 0.0;
+            let mut want = 5;
+            for (i, &pi) in p.iter().enumerate() {
+                // r must not sit within rounding distance of a boundary of the CDF.
+                assert!((r - (cum + pi)).abs() > 1e-5, "seed {seed} draw {k}: r {r} too close to a boundary");
+                if r < cum + pi {
+                    want = i;
+                    break;
+                }
+                cum += pi;
+            }
+            assert_eq!(s.sample(&LOGITS, &[]) as usize, want, "seed {seed} draw {k} (r = {r})");
+        }
+    }
+}
+
+/// The first outputs of `Rng`, computed without the engine by `scripts/pin-rng.py` from the
+/// published algorithms: one splitmix64 step seeds xorshift64* (shifts 12/25/27, multiplier
+/// 0x2545F4914F6CDD1D); a seed whose splitmix64 output is 0 gets the multiplier as its state.
+/// `next_f32` is the top 24 bits of the next u64 over 2^24. The core of that script:
+///
+/// ```python
+/// M = (1 << 64) - 1
+/// def seed_state(seed):
+///     z = (seed + 0x9E3779B97F4A7C15) & M
+///     z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M
+///     z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M
+///     z ^= z >> 31
+///     return z if z else 0x2545F4914F6CDD1D
+/// def xorshift64star(s):
+///     s ^= s >> 12; s ^= (s << 25) & M; s ^= s >> 27
+///     return s, (s * 0x2545F4914F6CDD1D) & M
+/// ```
+const PINNED: [(u64, u64, [u64; 5], [u32; 5]); 3] = [
+    (
+        0,
+        0xe220a8397b1dcdaf, // also splitmix64's well-known first output for seed 0
+        [0x7bbcb40d550682d0, 0xde7fe413d00cc9fd, 0xb3c638353c668c91, 0xe073afc0949195fc, 0x7f2f9e2eb34937f6],
+        [8109236, 14581732, 11781688, 14709679, 8335262],
+    ),
+    (
+        1,
+        0x910a2dec89025cc1,
+        [0x4b46a55df3611b9b, 0xd7e1f1410e763ef4, 0x5f14ec66975f9b06, 0x3b2c74fad44d6cdb, 0xdbea40d60760f050],
+        [4933285, 14148081, 6231276, 3878004, 14412352],
+    ),
+    (
+        42,
+        0xbdd732262feb6e95,
+        [0x31b0ece7c4f697a2, 0x9008a3b1cb686f03, 0x7c7173abd97be16f, 0x45672c8c8d6b8c4f, 0xcdbd2cdf34da70ea],
+        [3256556, 9439395, 8155507, 4548396, 13483308],
+    ),
+];
+
+#[test]
+fn rng_stream_matches_the_published_algorithms() {
+    // The exact stream is part of the cross-target contract (same seed, same text on the
+    // host and in the UEFI app), so it is pinned to values computed outside the engine.
+    for (seed, state, u64s, f32_numerators) in PINNED {
+        let mut r = Rng::new(seed);
+        assert_eq!(r.state(), state, "seed {seed}: splitmix64 seeding");
+        let got: Vec<u64> = (0..5).map(|_| r.next_u64()).collect();
+        assert_eq!(got, u64s, "seed {seed}: xorshift64* stream");
+        let mut r = Rng::new(seed);
+        for n in f32_numerators {
+            assert_eq!(r.next_f32(), n as f32 / 16_777_216.0, "seed {seed}");
+        }
+        let mut r = Rng::new(seed);
+        assert_eq!(r.next_u32(), (u64s[0] >> 32) as u32);
+        // A saved state resumes the same stream.
+        let mut r = Rng::from_state(state);
+        assert_eq!(r.next_u64(), u64s[0]);
+    }
+    // The only seed that splitmix64 maps to 0, and state 0 itself, get the substitute state.
+    let zero_seed = 0x9E37_79B9_7F4A_7C15u64.wrapping_neg();
+    assert_eq!(Rng::new(zero_seed).state(), 0x2545_F491_4F6C_DD1D);
+    assert_eq!(Rng::new(zero_seed).next_u64(), 0xad5db60b4c5d45d4);
+    assert_eq!(Rng::from_state(0).next_u64(), 0xad5db60b4c5d45d4);
 }
 
 #[test]
-fn rng_is_uniform_and_pinned() {
-    // The exact stream is part of the cross-target contract: pin its first values.
-    let mut r = Rng::new(0);
-    let first: Vec<u64> = (0..3).map(|_| r.next_u64()).collect();
-    let mut again = Rng::new(0);
-    assert_eq!(first, (0..3).map(|_| again.next_u64()).collect::<Vec<_>>());
+fn rng_f32_is_uniform_in_the_unit_interval() {
     let mut r = Rng::new(5);
     let mean = (0..100_000).map(|_| r.next_f32() as f64).sum::<f64>() / 100_000.0;
     assert!((mean - 0.5).abs() < 0.01);
@@ -187,22 +314,24 @@ fn stop_strings_are_held_back_and_removed() {
     assert_eq!(run_filter(&[], &[b"a\n\n"]), (b"a\n\n".to_vec(), false));
 }
 
-fn tiny_model(t: usize) -> Model<'static> {
+fn tiny_model(t: usize) -> llm_engine::Model<'static> {
     let c = config(2, 2, 16, t, 256, 256);
-    Model::from_params(c, random_params(&c, 77, 0.3)).unwrap()
+    // Leaked: the model borrows its parameters for the rest of the test.
+    let params: &'static [f32] = Box::leak(random_params(&c, 77, 0.3).into_boxed_slice());
+    checkpoint::model_from_params(&c, params).unwrap()
 }
 
 #[test]
 fn sliding_window_keeps_the_last_half_and_equals_a_fresh_prefill() {
     let model = tiny_model(8);
-    let mut s = Session::new(&model, KernelSet::Scalar, cfg(0.0, 0, 1.0, 0.0), 1);
+    let mut s = Session::new(&model, Kernels::portable(), cfg(0.0, 0, 1.0, 0.0), 1);
     s.feed(&[1, 2, 3, 4, 5, 6, 7], &Serial).unwrap();
     s.feed(&[8], &Serial).unwrap();
     assert_eq!(s.slides, 0);
     s.feed(&[9], &Serial).unwrap(); // 9 tokens do not fit in 8: keep the last 4
     assert_eq!(s.slides, 1);
     assert_eq!(s.context(), &[6, 7, 8, 9]);
-    let mut fresh = Session::new(&model, KernelSet::Scalar, cfg(0.0, 0, 1.0, 0.0), 1);
+    let mut fresh = Session::new(&model, Kernels::portable(), cfg(0.0, 0, 1.0, 0.0), 1);
     fresh.feed(&[6, 7, 8, 9], &Serial).unwrap();
     assert_eq!(s.logits().unwrap(), fresh.logits().unwrap());
     // A prompt longer than the context keeps its own last half.
@@ -228,7 +357,7 @@ fn sliding_window_keeps_the_last_half_and_equals_a_fresh_prefill() {
 fn generate_is_deterministic_per_seed_and_cancellable() {
     let model = tiny_model(32);
     let run = |seed, cancel_after: usize| {
-        let mut s = Session::new(&model, KernelSet::Scalar, cfg(1.0, 20, 0.9, 0.0), seed);
+        let mut s = Session::new(&model, Kernels::portable(), cfg(1.0, 20, 0.9, 0.0), seed);
         s.feed(b"Hi".map(|b| b as u32).as_slice(), &Serial).unwrap();
         let mut out = vec![];
         let mut n = 0;

@@ -1,9 +1,12 @@
 //! Test support: a deliberately naive GPT-2 in f64, written from the GPT-2 description and
 //! sharing no code with the engine or the trainer, plus random checkpoints of any shape.
 //! Both the engine's forward pass and the trainer's gradients are checked against it.
+//! The `llama` module does the same for Llama 2 (llama2.c checkpoints).
 
 use llm_engine::checkpoint::Config;
 use llm_engine::Rng;
+
+pub mod llama;
 
 pub fn config(l: usize, nh: usize, c: usize, t: usize, v: usize, vp: usize) -> Config {
     Config { max_seq_len: t, vocab_size: v, padded_vocab_size: vp, num_layers: l, num_heads: nh, channels: c }

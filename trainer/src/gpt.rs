@@ -11,7 +11,7 @@
 
 use llm_engine::checkpoint::{Config, NUM_TENSORS};
 // The engine's exp and tanh: plain arithmetic, so the compiler vectorises them here too.
-use llm_engine::kernels::{exp, tanh, GELU_SCALE};
+use llm_engine::layers::{exp, tanh, GELU_SCALE};
 use llm_engine::parallel::SharedMut;
 use multiversion::multiversion;
 use rayon::prelude::*;
@@ -236,7 +236,7 @@ fn column_sums_into(dst: &mut [f32], src: &[f32], width: usize) {
 /// softmax probabilities for the backward pass.
 pub fn attention_forward(out: &mut [f32], att: &mut [f32], qkv: &[f32], t_n: usize, c: usize, nh: usize) {
     // One task per (b, h): it owns att[b, h] and columns h*hs.. of out's rows of batch b.
-    let out_ptr = SharedMut(out.as_mut_ptr());
+    let out_ptr = SharedMut::new(out);
     att.par_chunks_mut(t_n * t_n).enumerate().for_each(|(bh, att_bh)| {
         attention_head_forward(att_bh, qkv, out_ptr, bh / nh, bh % nh, t_n, c, nh);
     });
@@ -278,7 +278,7 @@ fn attention_head_forward(att_bh: &mut [f32], qkv: &[f32], out: SharedMut, b: us
         }
         row[t + 1..].fill(0.0);
         // SAFETY: this task alone writes these hs columns of row (b, t).
-        let o = unsafe { std::slice::from_raw_parts_mut(out.get().add((b * t_n + t) * c + h * hs), hs) };
+        let o = unsafe { out.part((b * t_n + t) * c + h * hs, hs) };
         o.fill(0.0);
         for t2 in 0..=t {
             let v = &qkv[(b * t_n + t2) * 3 * c + 2 * c + h * hs..][..hs];
@@ -293,7 +293,7 @@ fn attention_head_forward(att_bh: &mut [f32], qkv: &[f32], out: SharedMut, b: us
 /// dqkv (BT, 3C) += attention backward, from dout (BT, C), qkv and att (B, NH, T, T).
 #[allow(clippy::too_many_arguments)]
 pub fn attention_backward(dqkv: &mut [f32], dout: &[f32], qkv: &[f32], att: &[f32], b_n: usize, t_n: usize, c: usize, nh: usize) {
-    let d_ptr = SharedMut(dqkv.as_mut_ptr());
+    let d_ptr = SharedMut::new(dqkv);
     (0..b_n * nh).into_par_iter().for_each(|bh| {
         attention_head_backward(d_ptr, dout, qkv, &att[bh * t_n * t_n..(bh + 1) * t_n * t_n], bh / nh, bh % nh, t_n, c, nh);
     });
@@ -314,7 +314,7 @@ fn attention_head_backward(dqkv: SharedMut, dout: &[f32], qkv: &[f32], att_bh: &
         }
     }
     // SAFETY: task (b, h) alone touches the head-h columns of q, k and v in batch b.
-    let drow = |t: usize, part: usize| unsafe { std::slice::from_raw_parts_mut(dqkv.get().add((b * t_n + t) * 3 * c + part * c + h * hs), hs) };
+    let drow = |t: usize, part: usize| unsafe { dqkv.part((b * t_n + t) * 3 * c + part * c + h * hs, hs) };
     for t in 0..t_n {
         let a = &att_bh[t * t_n..(t + 1) * t_n];
         let dout_t = &dout[(b * t_n + t) * c + h * hs..][..hs];

@@ -1,12 +1,18 @@
-//! llm.c checkpoints: a 256 x int32 header followed by every parameter tensor.
+//! llm.c checkpoints (GPT-2): a 256 x int32 header followed by every parameter tensor.
+//! Format and model design from Andrej Karpathy's llm.c (MIT).
 //!
 //! Header: {20240326, version, maxT, V, L, NH, C, Vp, 0...}. Version 3 stores fp32,
 //! version 5 stores bf16. Parameters follow in the fixed order of [`TENSOR_NAMES`];
 //! matrices are stored [out][in] (row-major, one row per output).
 //!
-//! Version 3 files are read as a zero-copy view of the caller's bytes when they are 4-byte
-//! aligned; version 5 files (and unaligned buffers) are converted into an owned f32 vector.
+//! [`load`] turns a file into the engine's spec and named weights: version 3 tensors are
+//! zero-copy views of the caller's bytes when they are 4-byte aligned; version 5 (bf16)
+//! tensors, and unaligned buffers, are converted to f32 copies.
 
+use crate::model::{Model, ModelError};
+use crate::spec::{Arch, Mlp, ModelSpec, Norm, NormKind, Positions};
+use crate::tensor::{f32_cow, Tensor, Vector};
+use crate::weights::{Layer, NormWeights, Weights};
 use alloc::borrow::Cow;
 use alloc::vec::Vec;
 use core::fmt;
@@ -26,7 +32,7 @@ const MAX_CHANNELS: usize = 1 << 16;
 /// 2^36 parameters (256 GiB of f32) is far beyond what either target can hold.
 const MAX_PARAMS: usize = 1 << 36;
 
-/// The model's shape, straight from the checkpoint header.
+/// The model's shape, straight from the checkpoint header (GPT-2 as llm.c writes it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Config {
     /// maxT: the context length (rows of the position embedding).
@@ -206,7 +212,7 @@ fn header_int(bytes: &[u8], i: usize) -> i32 {
     i32::from_le_bytes(bytes[i * 4..i * 4 + 4].try_into().unwrap())
 }
 
-/// Reads and validates the header only: enough for `inspect` and for sizing buffers.
+/// Reads and validates the header only (sizes buffers before the body is read).
 pub fn parse_header(bytes: &[u8]) -> Result<(Config, i32), CheckpointError> {
     if bytes.len() < HEADER_BYTES {
         return Err(CheckpointError::TooShortForHeader { len: bytes.len() });
@@ -245,7 +251,7 @@ pub fn file_size(config: &Config, version: i32) -> usize {
     HEADER_BYTES + config.num_parameters() * elem
 }
 
-/// Parses a whole checkpoint. Never panics, whatever the bytes.
+/// Parses a whole checkpoint into its flat parameters (the trainer's form). Never panics.
 pub fn parse(bytes: &[u8]) -> Result<Checkpoint<'_>, CheckpointError> {
     let (config, version) = parse_header(bytes)?;
     let n = config.num_parameters();
@@ -258,27 +264,13 @@ pub fn parse(bytes: &[u8]) -> Result<Checkpoint<'_>, CheckpointError> {
     }
     let body = &bytes[HEADER_BYTES..];
     let params = if version == VERSION_FP32 {
-        f32_view(body).map(Cow::Borrowed).unwrap_or_else(|| {
-            Cow::Owned(
-                body.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect(),
-            )
-        })
+        f32_cow(body)
     } else {
         let mut out = Vec::with_capacity(n);
         out.extend(body.chunks_exact(2).map(|b| bf16_to_f32(u16::from_le_bytes([b[0], b[1]]))));
         Cow::Owned(out)
     };
     Ok(Checkpoint { config, version, params })
-}
-
-/// Reinterprets little-endian f32 bytes in place when aligned (x86 is little-endian).
-fn f32_view(bytes: &[u8]) -> Option<&[f32]> {
-    if cfg!(target_endian = "big") || bytes.as_ptr() as usize % core::mem::align_of::<f32>() != 0 {
-        return None;
-    }
-    // SAFETY: aligned, length a multiple of 4 (checked by the caller's size check), every bit
-    // pattern is a valid f32, and the lifetime is tied to `bytes`.
-    Some(unsafe { core::slice::from_raw_parts(bytes.as_ptr() as *const f32, bytes.len() / 4) })
 }
 
 pub fn bf16_to_f32(b: u16) -> f32 {
@@ -341,3 +333,160 @@ pub fn encode_v5(config: &Config, params: &[f32]) -> Vec<u8> {
 }
 
 impl core::error::Error for CheckpointError {}
+
+impl Config {
+    /// The engine's spec of a GPT-2 of this shape (llm.c's `train_gpt2.c` model).
+    pub fn spec(&self) -> ModelSpec {
+        ModelSpec {
+            arch: Arch::Gpt2,
+            vocab_size: self.vocab_size,
+            d_model: self.channels,
+            n_layers: self.num_layers,
+            n_heads: self.num_heads,
+            n_kv_heads: self.num_heads,
+            head_dim: self.channels / self.num_heads,
+            ffn_dim: 4 * self.channels,
+            context: self.max_seq_len,
+            norm: Norm { kind: NormKind::LayerNorm, eps: 1e-5 },
+            positions: Positions::Learned,
+            mlp: Mlp::Gelu,
+            qk_norm: false,
+            post_norms: false,
+            embed_scale: None,
+            sliding_window: None,
+            logit_softcap: None,
+            tied_output: true,
+        }
+    }
+}
+
+/// Parses a whole checkpoint into a model: spec and named weights. Never panics.
+pub fn load(bytes: &[u8]) -> Result<Model<'_>, LlmcLoadError> {
+    let (config, version) = parse_header(bytes)?;
+    let expected = file_size(&config, version);
+    if bytes.len() < expected {
+        return Err(CheckpointError::Truncated { expected, found: bytes.len() }.into());
+    }
+    if bytes.len() > expected {
+        return Err(CheckpointError::TrailingBytes { expected, found: bytes.len() }.into());
+    }
+    let body = &bytes[HEADER_BYTES..];
+    let model = if version == VERSION_FP32 {
+        build(&config, &mut |at, n| f32_cow(&body[at * 4..(at + n) * 4]))
+    } else {
+        build(&config, &mut |at, n| {
+            Cow::Owned(body[at * 2..(at + n) * 2].chunks_exact(2).map(|b| bf16_to_f32(u16::from_le_bytes([b[0], b[1]]))).collect())
+        })
+    };
+    Ok(model?)
+}
+
+/// A model whose weights are views of `params` (the flat parameters in file order), as the
+/// trainer holds them.
+pub fn model_from_params<'a>(config: &Config, params: &'a [f32]) -> Result<Model<'a>, LlmcLoadError> {
+    config.validate()?;
+    let n = config.num_parameters();
+    if params.len() != n {
+        return Err(CheckpointError::Truncated { expected: n * 4, found: params.len() * 4 }.into());
+    }
+    Ok(build(config, &mut |at, len| Cow::Borrowed(&params[at..at + len]))?)
+}
+
+/// Names the file's tensors. `take(offset, len)` returns elements offset..offset+len of the
+/// flat parameter array (in floats); the config is valid, so every range is in bounds.
+fn build<'a>(cfg: &Config, take: &mut dyn FnMut(usize, usize) -> Cow<'a, [f32]>) -> Result<Model<'a>, ModelError> {
+    let (off, sizes) = (cfg.tensor_offsets(), cfg.tensor_sizes());
+    let (c, l_n, vp, t) = (cfg.channels, cfg.num_layers, cfg.padded_vocab_size, cfg.max_seq_len);
+    // Layer l's part-th (len) slab of a stacked (L, ...) tensor.
+    let at = |tensor: usize, l: usize, len: usize, part: usize| off[tensor] + l * (sizes[tensor] / l_n) + part * len;
+    let mat = |take: &mut dyn FnMut(usize, usize) -> Cow<'a, [f32]>, tensor: usize, l: usize, rows: usize, cols: usize, part: usize| {
+        Tensor::f32(rows, cols, take(at(tensor, l, rows * cols, part), rows * cols)).map_err(|e| shape_error(tensor, e))
+    };
+    let token_embd = Tensor::f32(vp, c, take(off[WTE], vp * c)).map_err(|e| shape_error(WTE, e))?;
+    let pos_embd = Tensor::f32(t, c, take(off[WPE], t * c)).map_err(|e| shape_error(WPE, e))?;
+    let mut layers = Vec::with_capacity(l_n);
+    for l in 0..l_n {
+        let (wq, wk, wv) = (mat(take, QKVW, l, c, c, 0)?, mat(take, QKVW, l, c, c, 1)?, mat(take, QKVW, l, c, c, 2)?);
+        let wo = mat(take, ATTPROJW, l, c, c, 0)?;
+        let ffn_up = mat(take, FCW, l, 4 * c, c, 0)?;
+        let ffn_down = mat(take, FCPROJW, l, c, 4 * c, 0)?;
+        let mut vec = |tensor: usize, len: usize, part: usize| -> Vector<'a> { take(at(tensor, l, len, part), len) };
+        layers.push(Layer {
+            attn_norm: NormWeights { weight: vec(LN1W, c, 0), bias: Some(vec(LN1B, c, 0)) },
+            wq,
+            wk,
+            wv,
+            bq: Some(vec(QKVB, c, 0)),
+            bk: Some(vec(QKVB, c, 1)),
+            bv: Some(vec(QKVB, c, 2)),
+            q_norm: None,
+            k_norm: None,
+            wo,
+            bo: Some(vec(ATTPROJB, c, 0)),
+            post_attn_norm: None,
+            ffn_norm: NormWeights { weight: vec(LN2W, c, 0), bias: Some(vec(LN2B, c, 0)) },
+            ffn_gate: None,
+            ffn_up,
+            b_up: Some(vec(FCB, 4 * c, 0)),
+            ffn_down,
+            b_down: Some(vec(FCPROJB, c, 0)),
+            post_ffn_norm: None,
+        });
+    }
+    let output_norm = NormWeights { weight: take(off[LNFW], c), bias: Some(take(off[LNFB], c)) };
+    let weights = Weights { token_embd, pos_embd: Some(pos_embd), layers, output_norm, output: None };
+    Model::new(cfg.spec(), weights)
+}
+
+fn shape_error(tensor: usize, e: crate::tensor::ShapeError) -> ModelError {
+    ModelError::Weights(crate::weights::WeightsError { tensor: alloc::string::String::from(TENSOR_NAMES[tensor]), problem: alloc::format!("{e}") })
+}
+
+// Positions of the tensors in the file (and in `TENSOR_NAMES`): the format's table.
+const WTE: usize = 0;
+const WPE: usize = 1;
+const LN1W: usize = 2;
+const LN1B: usize = 3;
+const QKVW: usize = 4;
+const QKVB: usize = 5;
+const ATTPROJW: usize = 6;
+const ATTPROJB: usize = 7;
+const LN2W: usize = 8;
+const LN2B: usize = 9;
+const FCW: usize = 10;
+const FCB: usize = 11;
+const FCPROJW: usize = 12;
+const FCPROJB: usize = 13;
+const LNFW: usize = 14;
+const LNFB: usize = 15;
+
+/// A checkpoint that cannot be loaded: a malformed file, or (never for a valid file) a
+/// model the engine rejects.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LlmcLoadError {
+    Checkpoint(CheckpointError),
+    Model(ModelError),
+}
+
+impl From<CheckpointError> for LlmcLoadError {
+    fn from(e: CheckpointError) -> Self {
+        LlmcLoadError::Checkpoint(e)
+    }
+}
+
+impl From<ModelError> for LlmcLoadError {
+    fn from(e: ModelError) -> Self {
+        LlmcLoadError::Model(e)
+    }
+}
+
+impl fmt::Display for LlmcLoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LlmcLoadError::Checkpoint(e) => e.fmt(f),
+            LlmcLoadError::Model(e) => e.fmt(f),
+        }
+    }
+}
+
+impl core::error::Error for LlmcLoadError {}

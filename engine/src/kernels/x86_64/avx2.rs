@@ -1,38 +1,14 @@
-//! AVX2+FMA versions of the kernels in `kernels.rs`, in the same canonical order.
+//! AVX2+FMA kernels (the FMA family), in the canonical order of `kernels::portable`.
 //!
-//! Callers must have checked [`avx2_fma_usable`] (the `KernelSet::Avx2Fma` variant is the
-//! proof). On bare metal the firmware application enables AVX in CR4/XCR0 first.
+//! Only `Kernels` calls these, after checking every slice length and only when its ISA is
+//! AVX2, which it sets only after `CpuFeatures::avx2_fma_usable` said yes (on bare metal the
+//! firmware application enables AVX in CR4/XCR0 first).
 
 #![allow(unsafe_op_in_unsafe_fn)] // the whole module is SIMD intrinsics on raw pointers
 
 use crate::kernels::LANES;
+use super::sse_combine;
 use core::arch::x86_64::*;
-
-/// True when the CPU has AVX2 and FMA and the OS (or our UEFI app) enabled the AVX state.
-pub fn avx2_fma_usable() -> bool {
-    // CPUID exists on every x86_64 CPU.
-    let leaf1 = __cpuid(1);
-    let fma = leaf1.ecx & (1 << 12) != 0;
-    let osxsave = leaf1.ecx & (1 << 27) != 0;
-    let avx = leaf1.ecx & (1 << 28) != 0;
-    if !(fma && osxsave && avx) {
-        return false;
-    }
-    // Leaf 0 reports the highest leaf; leaf 7 is only read when present.
-    let max_leaf = __cpuid(0).eax;
-    if max_leaf < 7 {
-        return false;
-    }
-    let avx2 = __cpuid_count(7, 0).ebx & (1 << 5) != 0;
-    // SAFETY: OSXSAVE is set, so XGETBV is enabled.
-    let xcr0 = unsafe { xgetbv0() };
-    avx2 && xcr0 & 0b110 == 0b110
-}
-
-#[target_feature(enable = "xsave")]
-unsafe fn xgetbv0() -> u64 {
-    _xgetbv(0)
-}
 
 /// The canonical combine in registers: (l0+l4, l1+l5, l2+l6, l3+l7), then
 /// ((l0+l4)+(l2+l6)) and ((l1+l5)+(l3+l7)), then their sum: `combine_lanes`' exact order.
@@ -40,13 +16,6 @@ unsafe fn xgetbv0() -> u64 {
 #[target_feature(enable = "avx2,fma")]
 unsafe fn hsum(acc: __m256) -> f32 {
     sse_combine(_mm256_castps256_ps128(acc), _mm256_extractf128_ps::<1>(acc))
-}
-
-#[inline]
-unsafe fn sse_combine(lo: __m128, hi: __m128) -> f32 {
-    let a = _mm_add_ps(lo, hi); // [l0+l4, l1+l5, l2+l6, l3+l7]
-    let b = _mm_add_ps(a, _mm_movehl_ps(a, a)); // [a0+a2, a1+a3, ..]
-    _mm_cvtss_f32(_mm_add_ss(b, _mm_shuffle_ps::<1>(b, b)))
 }
 
 /// Loads up to 8 floats, zero-filling the unused lanes.
@@ -61,7 +30,7 @@ unsafe fn load_tail(s: &[f32]) -> __m256 {
 /// # Safety
 /// The CPU must support AVX2 and FMA with the AVX state enabled ([`avx2_fma_usable`]).
 #[target_feature(enable = "avx2,fma")]
-pub unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
+pub(crate) unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
     let chunks = n / LANES;
     let (pa, pb) = (a.as_ptr(), b.as_ptr());
@@ -84,7 +53,7 @@ pub unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
 /// # Safety
 /// As for [`dot_avx2`]; `w` holds OC rows of IC and `out` N rows of OC.
 #[target_feature(enable = "avx2,fma")]
-pub unsafe fn matmul_avx2(out: &mut [f32], x: &[f32], w: &[f32], bias: Option<&[f32]>, ic: usize, oc: usize) {
+pub(crate) unsafe fn matmul_avx2(out: &mut [f32], x: &[f32], w: &[f32], bias: Option<&[f32]>, ic: usize, oc: usize) {
     let n = x.len() / ic;
     let mut r = 0;
     while r + 2 <= n {
@@ -181,7 +150,7 @@ unsafe fn matmul_row1(orow: &mut [f32], xrow: &[f32], w: &[f32], bias: Option<&[
 /// # Safety
 /// As for [`dot_avx2`].
 #[target_feature(enable = "avx2,fma")]
-pub unsafe fn axpy_avx2(out: &mut [f32], a: f32, x: &[f32]) {
+pub(crate) unsafe fn axpy_avx2(out: &mut [f32], a: f32, x: &[f32]) {
     let n = out.len().min(x.len());
     let chunks = n / LANES;
     let av = _mm256_set1_ps(a);
@@ -195,87 +164,3 @@ pub unsafe fn axpy_avx2(out: &mut [f32], a: f32, x: &[f32]) {
     }
 }
 
-// ---------------------------------------------------------------------------------------
-// SSE2: the no-FMA family. Two 4-wide registers hold the 8 canonical lanes (0-3 and 4-7),
-// each lane rounds the product then the sum, exactly as `kernels::dot_scalar`. SSE2 is part
-// of x86_64, so these need no detection.
-
-#[inline]
-unsafe fn sse_hsum(lo: __m128, hi: __m128) -> f32 {
-    sse_combine(lo, hi)
-}
-
-#[inline]
-unsafe fn sse_tail(s: &[f32]) -> (__m128, __m128) {
-    let mut buf = [0.0f32; LANES];
-    buf[..s.len()].copy_from_slice(s);
-    (_mm_loadu_ps(buf.as_ptr()), _mm_loadu_ps(buf.as_ptr().add(4)))
-}
-
-pub fn dot_sse2(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len());
-    let chunks = n / LANES;
-    // SAFETY: every load is within a[..chunks*8] / b[..chunks*8] or a padded copy.
-    unsafe {
-        let (pa, pb) = (a.as_ptr(), b.as_ptr());
-        let (mut lo, mut hi) = (_mm_setzero_ps(), _mm_setzero_ps());
-        for c in 0..chunks {
-            let (x, y) = (pa.add(c * LANES), pb.add(c * LANES));
-            lo = _mm_add_ps(lo, _mm_mul_ps(_mm_loadu_ps(x), _mm_loadu_ps(y)));
-            hi = _mm_add_ps(hi, _mm_mul_ps(_mm_loadu_ps(x.add(4)), _mm_loadu_ps(y.add(4))));
-        }
-        let rest = chunks * LANES;
-        if rest < n {
-            let (xl, xh) = sse_tail(&a[rest..n]);
-            let (yl, yh) = sse_tail(&b[rest..n]);
-            lo = _mm_add_ps(lo, _mm_mul_ps(xl, yl));
-            hi = _mm_add_ps(hi, _mm_mul_ps(xh, yh));
-        }
-        sse_hsum(lo, hi)
-    }
-}
-
-/// out (N, OC) = x (N, IC) @ w (OC, IC)^T + bias: two rows of x share each weight row.
-pub fn matmul_sse2(out: &mut [f32], x: &[f32], w: &[f32], bias: Option<&[f32]>, ic: usize, oc: usize) {
-    let n = x.len() / ic;
-    let chunks = ic / LANES;
-    let rest = chunks * LANES;
-    let mut r = 0;
-    while r + 2 <= n {
-        let (xa, xb) = (&x[r * ic..(r + 1) * ic], &x[(r + 1) * ic..(r + 2) * ic]);
-        for o in 0..oc {
-            let wr = &w[o * ic..(o + 1) * ic];
-            // SAFETY: loads stay within the rows (chunks * 8 <= ic) or padded copies.
-            let (da, db) = unsafe {
-                let (pa, pb, pw) = (xa.as_ptr(), xb.as_ptr(), wr.as_ptr());
-                let (mut al, mut ah, mut bl, mut bh) = (_mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps());
-                for c in 0..chunks {
-                    let (wl, wh) = (_mm_loadu_ps(pw.add(c * LANES)), _mm_loadu_ps(pw.add(c * LANES + 4)));
-                    al = _mm_add_ps(al, _mm_mul_ps(_mm_loadu_ps(pa.add(c * LANES)), wl));
-                    ah = _mm_add_ps(ah, _mm_mul_ps(_mm_loadu_ps(pa.add(c * LANES + 4)), wh));
-                    bl = _mm_add_ps(bl, _mm_mul_ps(_mm_loadu_ps(pb.add(c * LANES)), wl));
-                    bh = _mm_add_ps(bh, _mm_mul_ps(_mm_loadu_ps(pb.add(c * LANES + 4)), wh));
-                }
-                if rest < ic {
-                    let (wl, wh) = sse_tail(&wr[rest..]);
-                    let (xl, xh) = sse_tail(&xa[rest..]);
-                    let (yl, yh) = sse_tail(&xb[rest..]);
-                    al = _mm_add_ps(al, _mm_mul_ps(xl, wl));
-                    ah = _mm_add_ps(ah, _mm_mul_ps(xh, wh));
-                    bl = _mm_add_ps(bl, _mm_mul_ps(yl, wl));
-                    bh = _mm_add_ps(bh, _mm_mul_ps(yh, wh));
-                }
-                (sse_hsum(al, ah), sse_hsum(bl, bh))
-            };
-            out[r * oc + o] = with_bias(bias, o, da);
-            out[(r + 1) * oc + o] = with_bias(bias, o, db);
-        }
-        r += 2;
-    }
-    if r < n {
-        let xr = &x[r * ic..(r + 1) * ic];
-        for o in 0..oc {
-            out[r * oc + o] = with_bias(bias, o, dot_sse2(xr, &w[o * ic..(o + 1) * ic]));
-        }
-    }
-}

@@ -1,0 +1,96 @@
+//! What the processor offers, from CPUID: one module for the engine (kernel choice) and the
+//! UEFI application (banner, turning AVX on). Reading CPUID is safe on every x86_64 CPU.
+//!
+//! A feature being present is not enough to use it: the OS (or, on bare metal, our own
+//! application) must also have enabled the register state in XCR0. [`avx_state_enabled`]
+//! checks that part.
+
+/// The features the engine and the firmware app care about.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CpuFeatures {
+    /// CPUID leaf 0 vendor string, e.g. "AuthenticAMD".
+    pub vendor: [u8; 12],
+    pub sse2: bool,
+    pub xsave: bool,
+    /// CR4.OSXSAVE as seen by CPUID: the OS (or our app) enabled XSAVE/XGETBV.
+    pub osxsave: bool,
+    pub avx: bool,
+    pub avx2: bool,
+    pub fma: bool,
+    pub avx512f: bool,
+    /// Leaf 0x40000000 signature ("TCGTCGTCGTCG", "KVMKVMKVM") when a hypervisor is present.
+    pub hypervisor: Option<[u8; 12]>,
+}
+
+impl CpuFeatures {
+    #[cfg(target_arch = "x86_64")]
+    pub fn read() -> CpuFeatures {
+        use core::arch::x86_64::{__cpuid, __cpuid_count};
+        let l0 = __cpuid(0);
+        let mut vendor = [0u8; 12];
+        vendor[..4].copy_from_slice(&l0.ebx.to_le_bytes());
+        vendor[4..8].copy_from_slice(&l0.edx.to_le_bytes());
+        vendor[8..].copy_from_slice(&l0.ecx.to_le_bytes());
+        let l1 = __cpuid(1);
+        // Leaf 7 only where leaf 0 says it exists.
+        let l7b = if l0.eax >= 7 { __cpuid_count(7, 0).ebx } else { 0 };
+        let hypervisor = (l1.ecx & (1 << 31) != 0).then(|| {
+            let h = __cpuid(0x4000_0000);
+            let mut id = [0u8; 12];
+            id[..4].copy_from_slice(&h.ebx.to_le_bytes());
+            id[4..8].copy_from_slice(&h.ecx.to_le_bytes());
+            id[8..].copy_from_slice(&h.edx.to_le_bytes());
+            id
+        });
+        CpuFeatures {
+            vendor,
+            sse2: l1.edx & (1 << 26) != 0,
+            fma: l1.ecx & (1 << 12) != 0,
+            xsave: l1.ecx & (1 << 26) != 0,
+            osxsave: l1.ecx & (1 << 27) != 0,
+            avx: l1.ecx & (1 << 28) != 0,
+            avx2: l7b & (1 << 5) != 0,
+            avx512f: l7b & (1 << 16) != 0,
+            hypervisor,
+        }
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    pub fn read() -> CpuFeatures {
+        CpuFeatures::default()
+    }
+
+    /// True under QEMU (TCG or KVM), where the firmware app may report through isa-debug-exit.
+    pub fn under_qemu(&self) -> bool {
+        matches!(&self.hypervisor, Some(id) if id == b"TCGTCGTCGTCG" || id.starts_with(b"KVMKVMKVM"))
+    }
+
+    /// AVX2 and FMA present and their register state enabled: the AVX2 kernels may run.
+    pub fn avx2_fma_usable(&self) -> bool {
+        self.avx && self.avx2 && self.fma && self.osxsave && avx_state_enabled()
+    }
+}
+
+/// XCR0 has the SSE and AVX state bits set (needs CPUID.OSXSAVE, checked first).
+#[cfg(target_arch = "x86_64")]
+pub fn avx_state_enabled() -> bool {
+    use core::arch::x86_64::__cpuid;
+    if __cpuid(1).ecx & (1 << 27) == 0 {
+        return false;
+    }
+    // SAFETY: OSXSAVE is set, so XGETBV is enabled.
+    let xcr0 = unsafe { xgetbv0() };
+    xcr0 & 0b110 == 0b110
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+pub fn avx_state_enabled() -> bool {
+    false
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "xsave")]
+unsafe fn xgetbv0() -> u64 {
+    // SAFETY: the caller checked CPUID.OSXSAVE, so XGETBV is enabled.
+    unsafe { core::arch::x86_64::_xgetbv(0) }
+}

@@ -1,0 +1,162 @@
+//! The numeric kernels: dot products, matrix-vector and matrix-matrix products, axpy.
+//!
+//! Every dot product is computed in one canonical order (see [`portable`]) so that a result
+//! never depends on how the work was batched (prefill vs. one token at a time) or split
+//! across cores. Two numeric families exist: without fused multiply-add ([`Family::NoFma`]:
+//! `lane += a*b` rounds twice) and with it ([`Family::Fma`]: rounds once). Within a family the
+//! results are bit-identical on every machine, target and instruction set; across families
+//! they differ in the last bits.
+//!
+//! Instruction sets live in one folder per CPU architecture (`x86_64/sse2.rs`,
+//! `x86_64/avx2.rs`; room for `aarch64/neon.rs`). A [`Kernels`] value can only be made by
+//! [`Kernels::detect`] (and its per-family variant) or [`Kernels::portable`], so holding one
+//! proves that its instructions run on this CPU. Every entry point checks its slice lengths
+//! with `assert!` in release builds too: safe code cannot make a kernel read or write out of
+//! bounds.
+
+pub mod portable;
+#[cfg(target_arch = "x86_64")]
+mod x86_64;
+
+use crate::cpu::CpuFeatures;
+use crate::tensor::{MatData, MatRef};
+use alloc::vec::Vec;
+
+/// The width of the canonical accumulation (8 lanes).
+pub const LANES: usize = 8;
+
+/// Whether products and sums round separately or once (fused multiply-add).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    NoFma,
+    Fma,
+}
+
+impl Family {
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::NoFma => "no FMA",
+            Family::Fma => "FMA",
+        }
+    }
+}
+
+/// The instruction set a kernel set runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isa {
+    /// Plain Rust loops (no-FMA family).
+    Portable,
+    /// x86_64 SSE2 (no-FMA family): part of every x86_64 CPU.
+    Sse2,
+    /// x86_64 AVX2 with FMA (FMA family), after detection.
+    Avx2,
+}
+
+/// A usable set of kernels. Private field: only detection or `portable()` make one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Kernels {
+    isa: Isa,
+}
+
+impl Kernels {
+    /// Plain Rust loops, usable everywhere (the no-FMA family).
+    pub const fn portable() -> Kernels {
+        Kernels { isa: Isa::Portable }
+    }
+
+    /// The fastest set this CPU (and OS) can run. On bare metal, AVX must be enabled in
+    /// CR4/XCR0 before calling this, or it reports the no-FMA set.
+    pub fn detect() -> Kernels {
+        Kernels::detect_family(Family::Fma).or_else(|| Kernels::detect_family(Family::NoFma)).unwrap_or(Kernels::portable())
+    }
+
+    /// The fastest set of one numeric family on this CPU, if it has one.
+    pub fn detect_family(family: Family) -> Option<Kernels> {
+        let usable = Kernels::available();
+        usable.into_iter().rev().find(|k| k.family() == family)
+    }
+
+    /// Every set this CPU can run, slowest first (tests compare them all with `portable`).
+    pub fn available() -> Vec<Kernels> {
+        let mut v = alloc::vec![Kernels::portable()];
+        if cfg!(target_arch = "x86_64") {
+            v.push(Kernels { isa: Isa::Sse2 });
+            if CpuFeatures::read().avx2_fma_usable() {
+                v.push(Kernels { isa: Isa::Avx2 });
+            }
+        }
+        v
+    }
+
+    pub fn isa(self) -> Isa {
+        self.isa
+    }
+
+    pub fn family(self) -> Family {
+        match self.isa {
+            Isa::Portable | Isa::Sse2 => Family::NoFma,
+            Isa::Avx2 => Family::Fma,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self.isa {
+            Isa::Portable => "portable (no FMA)",
+            Isa::Sse2 => "SSE2 (no FMA)",
+            Isa::Avx2 => "AVX2+FMA",
+        }
+    }
+
+    /// Dot product of two equal-length vectors in the canonical order.
+    #[inline]
+    pub fn dot(self, a: &[f32], b: &[f32]) -> f32 {
+        assert_eq!(a.len(), b.len(), "dot: vectors of different lengths");
+        match self.isa {
+            Isa::Portable => portable::dot(a, b),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Sse2 => x86_64::sse2::dot_sse2(a, b),
+            // SAFETY: an Avx2 set exists only after `avx2_fma_usable` (see `available`).
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => unsafe { x86_64::avx2::dot_avx2(a, b) },
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => portable::dot(a, b),
+        }
+    }
+
+    /// out (N, OC) = x (N, IC) @ w (OC, IC)^T + bias (OC), N = x.len() / IC.
+    pub fn matmul(self, out: &mut [f32], x: &[f32], w: MatRef<'_>, bias: Option<&[f32]>) {
+        let (oc, ic) = (w.rows(), w.cols());
+        assert!(ic > 0 && x.len() % ic == 0, "matmul: input of {} floats is not rows of {ic}", x.len());
+        let n = x.len() / ic;
+        assert_eq!(out.len(), n * oc, "matmul: output must be {n} rows of {oc}");
+        if let Some(b) = bias {
+            assert_eq!(b.len(), oc, "matmul: bias must have {oc} elements");
+        }
+        let MatData::F32(wd) = w.data();
+        // MatRef guarantees wd.len() == oc * ic.
+        match self.isa {
+            Isa::Portable => portable::matmul(out, x, wd, bias, ic, oc),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Sse2 => x86_64::sse2::matmul_sse2(out, x, wd, bias, ic, oc),
+            // SAFETY: AVX2+FMA usable (see `dot`); every length was checked above.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => unsafe { x86_64::avx2::matmul_avx2(out, x, wd, bias, ic, oc) },
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => portable::matmul(out, x, wd, bias, ic, oc),
+        }
+    }
+
+    /// out += a * x, elementwise (fused in the FMA family).
+    #[inline]
+    pub fn axpy(self, out: &mut [f32], a: f32, x: &[f32]) {
+        assert_eq!(out.len(), x.len(), "axpy: vectors of different lengths");
+        match self.isa {
+            Isa::Portable | Isa::Sse2 => portable::axpy(out, a, x),
+            // SAFETY: as for `dot`.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => unsafe { x86_64::avx2::axpy_avx2(out, a, x) },
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => portable::axpy(out, a, x),
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! Weight tensors: a type tag, a shape and the data, borrowed from the model file where
+//! possible. Matrices are (rows, cols) = (out, in), row-major: y[o] = sum_i W[o][i] x[i].
+//!
+//! A tensor's data always has exactly rows * cols elements (checked when it is made; the
+//! fields are private), so kernels given a [`MatRef`] cannot be driven out of bounds.
+//! New weight types (f16, quantized blocks) are new [`DType`] variants with their kernels.
+
+use alloc::borrow::Cow;
+use alloc::vec::Vec;
+use core::fmt;
+use core::ops::Range;
+
+/// A 1-D f32 parameter (norm gains, biases), borrowed or owned.
+pub type Vector<'a> = Cow<'a, [f32]>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DType {
+    F32,
+}
+
+impl DType {
+    pub fn name(self) -> &'static str {
+        match self {
+            DType::F32 => "f32",
+        }
+    }
+}
+
+/// A tensor whose element count does not match its shape.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShapeError {
+    pub rows: usize,
+    pub cols: usize,
+    pub len: usize,
+}
+
+impl fmt::Display for ShapeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a ({}, {}) tensor needs {} elements, found {}", self.rows, self.cols, self.rows.saturating_mul(self.cols), self.len)
+    }
+}
+
+enum TensorData<'a> {
+    F32(Cow<'a, [f32]>),
+}
+
+/// A weight matrix (or a row of vectors, like an embedding table).
+pub struct Tensor<'a> {
+    rows: usize,
+    cols: usize,
+    data: TensorData<'a>,
+}
+
+impl<'a> Tensor<'a> {
+    pub fn f32(rows: usize, cols: usize, data: Cow<'a, [f32]>) -> Result<Tensor<'a>, ShapeError> {
+        if rows.checked_mul(cols) != Some(data.len()) {
+            return Err(ShapeError { rows, cols, len: data.len() });
+        }
+        Ok(Tensor { rows, cols, data: TensorData::F32(data) })
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    pub fn dtype(&self) -> DType {
+        match self.data {
+            TensorData::F32(_) => DType::F32,
+        }
+    }
+
+    /// Bytes the data occupies.
+    pub fn bytes(&self) -> usize {
+        match &self.data {
+            TensorData::F32(d) => d.len() * 4,
+        }
+    }
+
+    /// The f32 data, for f32 tensors.
+    pub fn as_f32(&self) -> Option<&[f32]> {
+        match &self.data {
+            TensorData::F32(d) => Some(d),
+        }
+    }
+
+    /// True when the data is a view of the model file (not a copy).
+    pub fn is_borrowed(&self) -> bool {
+        match &self.data {
+            TensorData::F32(d) => matches!(d, Cow::Borrowed(_)),
+        }
+    }
+
+    pub fn view(&self) -> MatRef<'_> {
+        let data = match &self.data {
+            TensorData::F32(d) => MatData::F32(d),
+        };
+        MatRef { rows: self.rows, cols: self.cols, data }
+    }
+
+    /// Writes row `r` as f32 into `out` (cols). Panics when `r` or `out` is out of range.
+    pub fn row_into(&self, r: usize, out: &mut [f32]) {
+        assert!(r < self.rows, "row {r} of a tensor with {} rows", self.rows);
+        assert_eq!(out.len(), self.cols, "output row length");
+        match &self.data {
+            TensorData::F32(d) => out.copy_from_slice(&d[r * self.cols..(r + 1) * self.cols]),
+        }
+    }
+
+    /// Every element, converted to f32 (for export and tests).
+    pub fn to_f32_vec(&self) -> Vec<f32> {
+        match &self.data {
+            TensorData::F32(d) => d.to_vec(),
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+pub enum MatData<'t> {
+    F32(&'t [f32]),
+}
+
+/// A borrowed matrix view, the form kernels take: always rows * cols elements.
+#[derive(Clone, Copy)]
+pub struct MatRef<'t> {
+    rows: usize,
+    cols: usize,
+    data: MatData<'t>,
+}
+
+impl<'t> MatRef<'t> {
+    /// A view of f32 data; panics when the length is not rows * cols.
+    pub fn f32(rows: usize, cols: usize, data: &'t [f32]) -> MatRef<'t> {
+        assert_eq!(rows.checked_mul(cols), Some(data.len()), "a ({rows}, {cols}) matrix needs rows * cols elements");
+        MatRef { rows, cols, data: MatData::F32(data) }
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    pub fn data(&self) -> MatData<'t> {
+        self.data
+    }
+
+    /// Rows `r` (a sub-matrix sharing the data). Panics when out of range.
+    pub fn slice_rows(&self, r: Range<usize>) -> MatRef<'t> {
+        assert!(r.start <= r.end && r.end <= self.rows, "rows {r:?} of a matrix with {} rows", self.rows);
+        let c = self.cols;
+        let data = match self.data {
+            MatData::F32(d) => MatData::F32(&d[r.start * c..r.end * c]),
+        };
+        MatRef { rows: r.end - r.start, cols: c, data }
+    }
+}
+
+/// Little-endian f32 bytes as floats: a zero-copy view when aligned (x86 is little-endian),
+/// else a converted copy. `bytes.len()` must be a multiple of 4 (extra bytes are ignored).
+pub fn f32_cow(bytes: &[u8]) -> Cow<'_, [f32]> {
+    let n = bytes.len() / 4;
+    if cfg!(target_endian = "little") && bytes.as_ptr() as usize % core::mem::align_of::<f32>() == 0 {
+        // SAFETY: aligned for f32, n * 4 <= bytes.len(), every bit pattern is a valid f32, and
+        // the lifetime is tied to `bytes`.
+        return Cow::Borrowed(unsafe { core::slice::from_raw_parts(bytes.as_ptr() as *const f32, n) });
+    }
+    Cow::Owned(bytes[..n * 4].chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+}
