@@ -588,36 +588,46 @@ proptest! {
     }
 }
 
-/// Compares with Google's sentencepiece library on a model it trained: run
-/// `python3 scripts/check-spm-tokenizer.py`, which writes $SPM_CHECK_DIR/tokenizer.bin and
-/// cases.txt ("vocab N", then per text: its bytes in hex, a tab, sentencepiece's ids) and then
-/// runs this test.
+fn unhex(hex: &str) -> Vec<u8> {
+    assert!(hex.len() % 2 == 0, "odd-length hex {hex:?}");
+    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect()
+}
+
+/// Compares with Google's sentencepiece library (an independent implementation) on a 2000-token
+/// BPE model it trained on Tiny Shakespeare with Llama 2's settings: engine/tests/fixtures/spm/
+/// holds that model as llama2.c's tokenizer.bin and cases.tsv with sentencepiece's ids and
+/// decoded text per test text (see its README.md; regenerate with
+/// `python3 scripts/check-spm-tokenizer.py`).
 #[test]
-#[ignore = "needs files from scripts/check-spm-tokenizer.py"]
-fn sentencepiece_reference() {
-    let dir = std::env::var("SPM_CHECK_DIR").expect("SPM_CHECK_DIR: run scripts/check-spm-tokenizer.py");
-    let file = std::fs::read(format!("{dir}/tokenizer.bin")).unwrap();
-    let cases = std::fs::read_to_string(format!("{dir}/cases.txt")).unwrap();
+fn sentencepiece_fixture() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/spm");
+    let file = std::fs::read(format!("{dir}/tokenizer.bin")).unwrap_or_else(|e| panic!("{dir}/tokenizer.bin: {e}"));
+    let cases = std::fs::read_to_string(format!("{dir}/cases.tsv")).unwrap_or_else(|e| panic!("{dir}/cases.tsv: {e}"));
     let mut lines = cases.lines();
     let n: usize = lines.next().unwrap().strip_prefix("vocab ").unwrap().parse().unwrap();
     let tok = SpmTokenizer::from_llama2c_bytes(&file, n).unwrap();
-    let mut bad = 0;
-    for line in lines {
-        let (hex, ids) = line.split_once('\t').unwrap();
-        let text: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
-        let want: Vec<u32> = ids.split_whitespace().map(|s| s.parse().unwrap()).collect();
-        let got = enc(&tok, &text, false);
-        let shown = String::from_utf8_lossy(&text);
+    assert_eq!((tok.bos(), tok.eos()), (Some(BOS), Some(EOS)));
+    let (mut count, mut bad) = (0, 0);
+    for (i, line) in lines.enumerate() {
+        // Columns: text (UTF-8 hex), ids (BOS first), sentencepiece's decode (hex), text as JSON.
+        let cols: Vec<&str> = line.split('\t').collect();
+        assert_eq!(cols.len(), 4, "cases.tsv line {}: {line:?}", i + 2);
+        let text = unhex(cols[0]);
+        let want: Vec<u32> = cols[1].split(' ').map(|s| s.parse().unwrap()).collect();
+        let decoded = unhex(cols[2]);
+        let shown = cols[3];
+        count += 1;
+        let got = enc(&tok, &text, true);
         if got != want {
             bad += 1;
-            eprintln!("MISMATCH {shown:?}\n  sentencepiece {want:?}\n  spm.rs        {got:?}");
+            eprintln!("MISMATCH {shown}\n  sentencepiece {want:?}\n  spm.rs        {got:?}");
         }
-        let back = decode_all(&tok, &[[BOS].as_slice(), &got].concat());
-        if back != text {
+        let back = decode_all(&tok, &got);
+        if back != decoded || back != text {
             bad += 1;
-            eprintln!("ROUND TRIP {shown:?} -> {:?}", String::from_utf8_lossy(&back));
+            eprintln!("ROUND TRIP {shown} -> {:?} (sentencepiece: {:?})", String::from_utf8_lossy(&back), String::from_utf8_lossy(&decoded));
         }
     }
-    assert_eq!(bad, 0, "{bad} differences from sentencepiece");
-    eprintln!("sentencepiece_reference: all cases match");
+    assert!(count >= 30, "only {count} cases in {dir}/cases.tsv");
+    assert_eq!(bad, 0, "{bad} differences from sentencepiece in {count} cases");
 }
