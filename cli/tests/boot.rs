@@ -89,7 +89,7 @@ fn corrupt_model_gives_a_clear_message_and_powers_off() {
     for smp in ["1", "2"] {
         let b = boot(&img, &["--smp", smp], 120);
         assert_eq!(b.code, Some(3), "smp {smp}: {}", b.log);
-        assert!(b.log.contains("error: \\model.bin is not a usable checkpoint: checkpoint is truncated"), "{}", b.log);
+        assert!(b.log.contains("error: \\model.bin is not a usable model: checkpoint is truncated"), "{}", b.log);
         assert!(b.log.contains("powering off."));
     }
 }

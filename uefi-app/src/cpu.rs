@@ -1,54 +1,13 @@
 //! The processor: features from CPUID, turning AVX on (firmware leaves it off), the time
 //! stamp counter as a clock, and how to leave (power off, or report to QEMU).
 
-use core::arch::x86_64::{__cpuid, __cpuid_count, _rdtsc};
+use core::arch::x86_64::_rdtsc;
 use core::time::Duration;
 use uefi::runtime::{self, ResetType};
 use uefi::{boot, Status};
 
-pub struct CpuInfo {
-    pub vendor: [u8; 12],
-    pub sse2: bool,
-    pub avx: bool,
-    pub avx2: bool,
-    pub fma: bool,
-    pub xsave: bool,
-    /// "TCGTCGTCGTCG", "KVMKVMKVM", ... when running under a hypervisor.
-    pub hypervisor: Option<[u8; 12]>,
-}
-
-impl CpuInfo {
-    pub fn read() -> CpuInfo {
-        let l0 = __cpuid(0);
-        let mut vendor = [0u8; 12];
-        vendor[..4].copy_from_slice(&l0.ebx.to_le_bytes());
-        vendor[4..8].copy_from_slice(&l0.edx.to_le_bytes());
-        vendor[8..].copy_from_slice(&l0.ecx.to_le_bytes());
-        let l1 = __cpuid(1);
-        let l7b = if l0.eax >= 7 { __cpuid_count(7, 0).ebx } else { 0 };
-        let hypervisor = (l1.ecx & (1 << 31) != 0).then(|| {
-            let h = __cpuid(0x4000_0000);
-            let mut id = [0u8; 12];
-            id[..4].copy_from_slice(&h.ebx.to_le_bytes());
-            id[4..8].copy_from_slice(&h.ecx.to_le_bytes());
-            id[8..].copy_from_slice(&h.edx.to_le_bytes());
-            id
-        });
-        CpuInfo {
-            vendor,
-            sse2: l1.edx & (1 << 26) != 0,
-            fma: l1.ecx & (1 << 12) != 0,
-            xsave: l1.ecx & (1 << 26) != 0,
-            avx: l1.ecx & (1 << 28) != 0,
-            avx2: l7b & (1 << 5) != 0,
-            hypervisor,
-        }
-    }
-
-    pub fn under_qemu(&self) -> bool {
-        matches!(&self.hypervisor, Some(id) if id == b"TCGTCGTCGTCG" || id.starts_with(b"KVMKVMKVM"))
-    }
-}
+/// What the processor offers: the engine's CPUID module (one place for feature checks).
+pub use llm_engine::cpu::CpuFeatures as CpuInfo;
 
 /// Enables SSE and AVX state on the calling CPU: CR0.EM/TS off and MP on, CR4 OSFXSR,
 /// OSXMMEXCPT and OSXSAVE on, then XCR0 |= x87 | SSE | AVX. Returns false (changing

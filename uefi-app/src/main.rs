@@ -1,9 +1,10 @@
-//! llm-baremetal as a UEFI application: boots, loads a GPT checkpoint from the boot volume
-//! (or the one built into this binary), and chats on the firmware console with no OS.
+//! llm-baremetal as a UEFI application: boots, loads a model (llm.c or llama2.c checkpoint)
+//! from the boot volume (or the one built into this binary), and chats on the firmware
+//! console with no OS.
 //!
-//! The model, sampler, tokenizer and chat commands are the `llm-engine` crate, unchanged:
-//! the same checkpoint, prompt, settings and seed print the same text as
-//! `llm-baremetal generate` on the host.
+//! The model, sampler, tokenizer and the chat-turn driver are the `llm-engine` crate,
+//! unchanged: this file only reads lines and prints. The same model, prompt, settings and
+//! seed print the same text as `llm-baremetal generate` on the host.
 #![no_std]
 #![no_main]
 
@@ -17,9 +18,9 @@ mod mp;
 use alloc::string::String;
 use console::Console;
 use cpu::{Clock, CpuInfo};
-use llm_engine::chat::{self, Action, ChatSettings, Line};
+use llm_engine::chat::{Chat, ChatIo, ChatSettings, Cores};
 use llm_engine::config::BootConfig;
-use llm_engine::{KernelSet, Model, Parallel, RunState, Session, Tokenizer};
+use llm_engine::{Kernels, Session, Tokenizer};
 use uefi::boot::{self, MemoryType};
 use uefi::mem::memory_map::MemoryMap;
 use uefi::prelude::*;
@@ -104,7 +105,7 @@ fn main() -> Status {
     let _ = boot::set_watchdog_timer(0, 0x10000, None);
     let info = CpuInfo::read();
     let avx_enabled = cpu::enable_avx(&info);
-    let kernels = KernelSet::detect();
+    let kernels = Kernels::detect();
     let clock = Clock::calibrate();
 
     // A clean screen (the firmware logo would sit under the text).
@@ -133,40 +134,48 @@ fn main() -> Status {
 
     let cfg = load_config(&info);
     let bytes = load_model_bytes(&info, &cfg.model_path);
-    let model = match Model::from_bytes(bytes) {
+    let loaded = match llm_engine::load(bytes) {
         Ok(m) => m,
-        Err(e) => fatal(&info, &alloc::format!("{} is not a usable checkpoint: {e}", cfg.model_path)),
+        Err(e) => fatal(&info, &alloc::format!("{} is not a usable model: {e}", cfg.model_path)),
     };
-    let c = model.config;
-    let need = RunState::bytes_needed(&c) as u64;
+    let model = &loaded.model;
+    let c = *model.spec();
+    let need = model.state_bytes(c.context) as u64;
     let free = free_memory();
     if need + (1 << 20) > free {
         fatal(&info, &alloc::format!("the model needs {} MiB of working memory but only {} MiB are free", need >> 20, free >> 20));
     }
+    sayln!("format      {}", loaded.format.describe());
     sayln!(
-        "shape       L={} NH={} C={} maxT={} V={} ({} parameters, {} KiB working memory)",
-        c.num_layers, c.num_heads, c.channels, c.max_seq_len, c.vocab_size, c.num_parameters(), need >> 10
+        "shape       {} L={} NH={} NKV={} C={} maxT={} V={} ({} MiB of weights, {} KiB working memory)",
+        c.arch.name(), c.n_layers, c.n_heads, c.n_kv_heads, c.d_model, c.context, c.vocab_size, model.weights().bytes() >> 20, need >> 10
     );
-    let tokenizer = if c.vocab_size == 256 {
-        Tokenizer::Bytes
-    } else {
+    let tokenizer = if loaded.format.needs_tokenizer_file() {
         let bytes = files::read_small(TOKENIZER_PATH)
-            .unwrap_or_else(|e| fatal(&info, &alloc::format!("V = {} needs {TOKENIZER_PATH}: {}", c.vocab_size, e.describe())));
-        Tokenizer::from_llmc_bytes(&bytes).unwrap_or_else(|e| fatal(&info, &alloc::format!("{TOKENIZER_PATH}: {e}")))
+            .unwrap_or_else(|e| fatal(&info, &alloc::format!("this model (V = {}) needs {TOKENIZER_PATH}: {}", c.vocab_size, e.describe())));
+        let t = Tokenizer::for_format(&loaded.format, &bytes).unwrap_or_else(|e| fatal(&info, &alloc::format!("{TOKENIZER_PATH}: {e}")));
+        if t.vocab_size() < c.vocab_size {
+            fatal(&info, &alloc::format!("{TOKENIZER_PATH} has {} tokens but the model has V = {}", t.vocab_size(), c.vocab_size));
+        }
+        sayln!("tokenizer   {TOKENIZER_PATH} ({} tokens)", t.vocab_size());
+        t
+    } else {
+        Tokenizer::Bytes
     };
 
     let mut settings: ChatSettings = cfg.chat;
-    let pool = mp::Pool::start(&info);
+    let mut pool = mp::Pool::start(&info);
     settings.cores = pool.set_active(settings.cores); // the default 0 means every core
     sayln!("cores       {} of {} in use (/cores N to change)", settings.cores, pool.available());
-    let mut session = Session::new(&model, kernels, settings.sampler, settings.seed);
-    let mut chat = Chat { settings, session: &mut session, tokenizer: &tokenizer, clock, pool: &pool, last: String::from("no reply yet") };
+    let mut session = Session::new(model, kernels, settings.sampler, settings.seed);
+    let mut chat = Chat::new(settings, &mut session, &tokenizer);
+    let mut io = FirmwareIo { out: Console::new(), clock };
 
     if !cfg.script.is_empty() {
         sayln!("running {} scripted prompt(s)\n", cfg.script.len());
         for line in &cfg.script {
             sayln!("> {line}");
-            if !chat.handle(line) {
+            if !chat.handle_line(line, &mut io, &mut pool) {
                 break;
             }
         }
@@ -181,7 +190,7 @@ fn main() -> Status {
         if !console::read_line(&mut line, 1024) {
             fatal(&info, "no console input device");
         }
-        if !chat.handle(&line) {
+        if !chat.handle_line(&line, &mut io, &mut pool) {
             break;
         }
     }
@@ -193,81 +202,33 @@ fn yes(b: bool) -> &'static str {
     if b { "yes" } else { "no" }
 }
 
-struct Chat<'a, 'm> {
-    settings: ChatSettings,
-    session: &'a mut Session<'m>,
-    tokenizer: &'a Tokenizer,
+/// The firmware console side of the chat driver.
+struct FirmwareIo {
+    out: Console,
     clock: Clock,
-    pool: &'a mp::Pool,
-    last: String,
 }
 
-impl Chat<'_, '_> {
-    /// One input line: a command or a prompt. False means quit.
-    fn handle(&mut self, line: &str) -> bool {
-        match chat::parse_line(line) {
-            Err(e) => sayln!("{e}"),
-            Ok(Line::Empty) => {}
-            Ok(Line::Command(cmd)) => match chat::handle_command(&mut self.settings, self.session, cmd) {
-                Action::Help => sayln!("{}", chat::HELP),
-                Action::Quit => return false,
-                Action::Reset => sayln!("[conversation reset]"),
-                Action::Stats => sayln!("{}", self.last),
-                Action::Updated => {
-                    self.settings.cores = self.pool.set_active(self.settings.cores);
-                    sayln!("[{}]", self.settings);
-                }
-            },
-            Ok(Line::Prompt(text)) => self.reply(text),
-        }
-        true
+impl ChatIo for FirmwareIo {
+    fn reply_bytes(&mut self, bytes: &[u8]) {
+        self.out.write_bytes(bytes);
     }
+    fn reply_end(&mut self) {
+        self.out.end_bytes();
+        sayln!();
+    }
+    fn line(&mut self, text: &str) {
+        sayln!("{text}");
+    }
+    fn cancel_requested(&mut self) -> bool {
+        console::cancel_requested()
+    }
+    fn now(&self) -> f64 {
+        self.clock.seconds_since(0)
+    }
+}
 
-    fn reply(&mut self, text: &str) {
-        let t0 = cpu::now_ticks();
-        let fed = match chat::feed_turn(self.session, self.tokenizer, text, self.pool) {
-            Ok(n) => n,
-            Err(e) => {
-                sayln!("error: {e}");
-                return;
-            }
-        };
-        let prefill = self.clock.seconds_since(t0);
-        let t1 = cpu::now_ticks();
-        let mut out = Console::new();
-        let mut stopped = false;
-        let mut stops = chat::reply_stops(&self.settings);
-        let result = self.session.generate(self.tokenizer, self.settings.max_tokens, &mut stops, self.pool, &mut |b| {
-            if console::cancel_requested() {
-                stopped = true;
-                return false;
-            }
-            out.write_bytes(b);
-            true
-        });
-        out.end_bytes();
-        let decode = self.clock.seconds_since(t1);
-        let made = match result {
-            Ok(n) => n,
-            Err(e) => {
-                sayln!("\nerror: {e}");
-                return;
-            }
-        };
-        if stopped {
-            sayln!("\n[stopped]");
-        } else {
-            sayln!();
-        }
-        self.last = alloc::format!(
-            "[{made} tokens in {:.2} s, {:.1} tok/s | prompt {fed} tokens at {:.1} tok/s | context {}/{} | {} core(s)]",
-            decode,
-            made as f64 / decode.max(1e-9),
-            fed as f64 / prefill.max(1e-9),
-            self.session.context().len(),
-            self.session.model.config.max_seq_len,
-            self.pool.workers()
-        );
-        sayln!("{}", self.last);
+impl Cores for mp::Pool {
+    fn set_active(&mut self, n: usize) -> usize {
+        mp::Pool::set_active(self, n)
     }
 }
