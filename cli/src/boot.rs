@@ -20,6 +20,10 @@ pub struct BootArgs {
     /// Config for the temporary image (with --model).
     #[arg(long, requires = "model")]
     pub config: Option<PathBuf>,
+    /// Tokenizer for the temporary image (with --model; default: tokenizer.bin beside the
+    /// model when it needs one).
+    #[arg(long, requires = "model")]
+    pub tokenizer: Option<PathBuf>,
     /// UEFI application for the temporary image (default: build/BOOTX64.EFI).
     #[arg(long)]
     pub efi: Option<PathBuf>,
@@ -167,7 +171,7 @@ pub fn boot(a: &BootArgs) -> Result<ExitCode> {
         }
         (None, Some(model)) => {
             let img = work.path().join("disk.img");
-            image::image(&image::ImageArgs { model: Some(model.clone()), config: a.config.clone(), tokenizer: None, efi: a.efi.clone(), out: img.clone(), unchecked: false })?;
+            image::image(&image::ImageArgs { model: Some(model.clone()), config: a.config.clone(), tokenizer: a.tokenizer.clone(), efi: a.efi.clone(), out: img.clone(), unchecked: false })?;
             img
         }
         _ => bail!("give a disk image or --model CKPT"),

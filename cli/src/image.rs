@@ -22,7 +22,8 @@ pub struct ImageArgs {
     /// Boot configuration (key = value lines) to put on the image as \llm.cfg.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// llm.c tokenizer file to put on the image as \tokenizer.bin (models with V != 256).
+    /// Tokenizer to put on the image as \tokenizer.bin: llm.c's for llm.c models with V != 256,
+    /// llama2.c's for llama2.c models (default: tokenizer.bin beside the model, if it needs one).
     #[arg(long)]
     pub tokenizer: Option<PathBuf>,
     /// The UEFI application (default: build/BOOTX64.EFI from `make efi`).
@@ -60,13 +61,20 @@ pub fn find_efi(explicit: Option<&Path>) -> Result<PathBuf> {
 
 pub fn image(a: &ImageArgs) -> Result<()> {
     let efi = find_efi(a.efi.as_deref())?;
+    let mut tokenizer = a.tokenizer.clone();
     if let Some(m) = &a.model {
         // Mapped, not read: models of hundreds of MB are checked without copying them.
         let file = crate::host::MappedFile::open(m)?;
-        if let Err(e) = llm_engine::load(file.bytes()) {
-            if !a.unchecked {
-                bail!("{}: {e}", m.display());
+        match llm_engine::load(file.bytes()) {
+            // The tokenizer the firmware will load must parse and cover the vocabulary; a
+            // model that needs one gets tokenizer.bin from beside it when none is named.
+            Ok(loaded) if !a.unchecked && (tokenizer.is_some() || loaded.format.needs_tokenizer_file()) => {
+                crate::host::load_tokenizer(tokenizer.as_deref(), m, &loaded)?;
+                tokenizer = tokenizer.or_else(|| Some(m.with_file_name("tokenizer.bin")));
             }
+            Ok(_) => {}
+            Err(e) if !a.unchecked => bail!("{}: {e}", m.display()),
+            Err(_) => {}
         }
     }
     if let Some(c) = &a.config {
@@ -83,7 +91,7 @@ pub fn image(a: &ImageArgs) -> Result<()> {
     if let Some(c) = &a.config {
         files.push(("llm.cfg", c.clone()));
     }
-    if let Some(t) = &a.tokenizer {
+    if let Some(t) = &tokenizer {
         files.push(("tokenizer.bin", t.clone()));
     }
     let size = build_image(&a.out, &files)?;
