@@ -58,6 +58,7 @@ pub fn find_efi(explicit: Option<&Path>) -> Result<PathBuf> {
 }
 
 pub fn image(a: &ImageArgs) -> Result<()> {
+    check_output_is_a_file(&a.out)?;
     let efi = find_efi(a.efi.as_deref())?;
     if let Some(m) = &a.model {
         // Mapped, not read: models of hundreds of MB are checked without copying them.
@@ -90,8 +91,40 @@ pub fn image(a: &ImageArgs) -> Result<()> {
     Ok(())
 }
 
-/// Writes the image; returns its size in bytes. Written to a temporary file and renamed, so
-/// a failure never leaves a half-built image under the final name.
+/// `image` writes a new file and renames it over `out`: on a disk, a partition, /dev/null or a
+/// pipe that would replace the device node (as root) with a regular file, so anything that
+/// exists and is not a regular file (after following symlinks) is refused: disks are written
+/// with `dd`.
+fn check_output_is_a_file(out: &Path) -> Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    let Ok(meta) = std::fs::metadata(out) else { return Ok(()) };
+    let t = meta.file_type();
+    let what = if t.is_file() {
+        return Ok(());
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_fifo() {
+        "a named pipe"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    };
+    bail!(
+        "--out {} is {what}: `image` only writes a regular image file (it would replace what is there); \
+         write the image to a disk with dd, as the README shows: sudo dd if=disk.img of={} bs=4M conv=fsync",
+        out.display(),
+        out.display()
+    )
+}
+
+/// Writes the image; returns its size in bytes. Written to a temporary file beside `out`
+/// (never an existing file) and renamed, so a failure never leaves a half-built image under
+/// the final name, and the temporary file is removed on any failure.
 pub fn build_image(out: &Path, files: &[(&str, PathBuf)]) -> Result<u64> {
     let mut payload = 0u64;
     for (_, p) in files {
@@ -100,10 +133,11 @@ pub fn build_image(out: &Path, files: &[(&str, PathBuf)]) -> Result<u64> {
     // Room for FAT tables, directories and cluster slack, rounded up to whole MiB.
     let esp = (payload + payload / 32 + 4 * MIB).max(MIN_ESP).div_ceil(MIB) * MIB;
     let total = ESP_START + esp + MIB; // 1 MiB at the end for the backup GPT
-    let tmp = out.with_extension("img.tmp");
+    let name = out.file_name().with_context(|| format!("--out {}: not a file name", out.display()))?;
+    let tmp = out.with_file_name(format!(".{}.tmp{}", name.to_string_lossy(), std::process::id()));
+    let mut disk = std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&tmp)
+        .with_context(|| format!("cannot create {}", tmp.display()))?;
     let result = (|| -> Result<()> {
-        let mut disk = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&tmp)
-            .with_context(|| format!("cannot create {}", tmp.display()))?;
         disk.set_len(total)?;
         write_partition_table(&mut disk, total, esp)?;
         let region = fscommon::StreamSlice::new(&mut disk, ESP_START, ESP_START + esp)?;
@@ -118,13 +152,12 @@ pub fn build_image(out: &Path, files: &[(&str, PathBuf)]) -> Result<u64> {
         region.flush()?;
         drop(region);
         disk.sync_all()?;
-        Ok(())
+        std::fs::rename(&tmp, out).with_context(|| format!("cannot write {}", out.display()))
     })();
     if let Err(e) = result {
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
     }
-    std::fs::rename(&tmp, out).with_context(|| format!("cannot write {}", out.display()))?;
     Ok(total)
 }
 

@@ -256,3 +256,49 @@ fn default_model_output_is_pinned_for_both_kernel_families() {
         }
     }
 }
+
+/// A stand-in for the UEFI app: `image` copies it without looking inside.
+fn dummy_efi(dir: &std::path::Path) -> std::path::PathBuf {
+    let p = dir.join("BOOTX64.EFI");
+    std::fs::write(&p, b"MZ not really an EFI application").unwrap();
+    p
+}
+
+#[test]
+fn image_refuses_an_output_that_is_not_a_regular_file() {
+    // Never a real device here (the tests may run as root): a named pipe, a directory and a
+    // symlink to the pipe stand for /dev/sdX. Before the check, the image was renamed over them.
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempfile::tempdir().unwrap();
+    let m = small_model(dir.path());
+    let efi = dummy_efi(dir.path());
+    let fifo = dir.path().join("pipe");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let link = dir.path().join("link-to-pipe");
+    std::os::unix::fs::symlink(&fifo, &link).unwrap();
+    let sub = dir.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    for (out, what) in [(&fifo, "named pipe"), (&link, "named pipe"), (&sub, "directory")] {
+        let r = run(&["image", "--efi", efi.to_str().unwrap(), "--model", m.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(!r.status.success(), "--out {} succeeded", out.display());
+        assert!(err.starts_with("error:") && err.contains(what) && err.contains("dd"), "{err}");
+    }
+    assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo(), "the pipe was replaced");
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the symlink was replaced");
+    assert!(sub.is_dir());
+    // No temporary file is left beside any of them, and a regular file is still replaced.
+    let names = |d: &std::path::Path| std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect::<std::collections::BTreeSet<_>>();
+    assert_eq!(names(dir.path()), ["BOOTX64.EFI", "link-to-pipe", "pipe", "small.bin", "sub"].map(String::from).into());
+    assert!(names(&sub).is_empty());
+    let img = dir.path().join("old.img");
+    std::fs::write(&img, b"old").unwrap();
+    let r = run(&["image", "--efi", efi.to_str().unwrap(), "--model", m.to_str().unwrap(), "--out", img.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert_eq!(&std::fs::read(&img).unwrap()[512..520], b"EFI PART");
+    // A build that fails half-way (a directory where the tokenizer file should be) removes its
+    // temporary file.
+    let r = run(&["image", "--efi", efi.to_str().unwrap(), "--tokenizer", sub.to_str().unwrap(), "--out", dir.path().join("new.img").to_str().unwrap()]);
+    assert!(!r.status.success() && String::from_utf8_lossy(&r.stderr).contains("cannot copy"), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(!names(dir.path()).iter().any(|n| n.contains("new") || n.contains("tmp")), "{:?}", names(dir.path()));
+}
