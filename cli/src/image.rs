@@ -60,6 +60,8 @@ pub fn find_efi(explicit: Option<&Path>) -> Result<PathBuf> {
 pub fn image(a: &ImageArgs) -> Result<()> {
     check_output_is_a_file(&a.out)?;
     let efi = find_efi(a.efi.as_deref())?;
+    let inputs = [("--model", a.model.as_deref()), ("--config", a.config.as_deref()), ("--tokenizer", a.tokenizer.as_deref()), ("--efi", Some(efi.as_path()))];
+    check_output_is_not_an_input(&a.out, &inputs)?;
     if let Some(m) = &a.model {
         // Mapped, not read: models of hundreds of MB are checked without copying them.
         let file = crate::host::MappedFile::open(m)?;
@@ -120,6 +122,25 @@ fn check_output_is_a_file(out: &Path) -> Result<()> {
         out.display(),
         out.display()
     )
+}
+
+/// Refuses an `--out` that names one of the inputs, however it is spelt (relative, `./`,
+/// `..`, through a symlink): the image would be renamed over it. The output need not exist:
+/// then its directory is resolved and its file name appended.
+fn check_output_is_not_an_input(out: &Path, inputs: &[(&str, Option<&Path>)]) -> Result<()> {
+    let resolved = std::fs::canonicalize(out).ok().or_else(|| {
+        let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        Some(std::fs::canonicalize(parent).ok()?.join(out.file_name()?))
+    });
+    let Some(resolved) = resolved else { return Ok(()) }; // no such directory: creating it fails clearly
+    for (flag, input) in inputs {
+        if let Some(input) = input {
+            if std::fs::canonicalize(input).is_ok_and(|c| c == resolved) {
+                bail!("--out {} is also the {flag} input {}: the image would replace it; choose another --out", out.display(), input.display());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Writes the image; returns its size in bytes. Written to a temporary file beside `out`

@@ -302,3 +302,41 @@ fn image_refuses_an_output_that_is_not_a_regular_file() {
     assert!(!r.status.success() && String::from_utf8_lossy(&r.stderr).contains("cannot copy"), "{}", String::from_utf8_lossy(&r.stderr));
     assert!(!names(dir.path()).iter().any(|n| n.contains("new") || n.contains("tmp")), "{:?}", names(dir.path()));
 }
+
+#[test]
+fn image_refuses_to_overwrite_one_of_its_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = small_model(dir.path());
+    let original = std::fs::read(&m).unwrap();
+    let efi = dummy_efi(dir.path());
+    let cfg = dir.path().join("llm.cfg");
+    std::fs::write(&cfg, "temperature = 0\n").unwrap();
+    let link = dir.path().join("link.bin");
+    std::os::unix::fs::symlink(&m, &link).unwrap();
+    let sub = dir.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    // Run from the directory, so that relative and `./` spellings name the same files.
+    let image_in_dir = |args: &[&str]| cli().current_dir(dir.path()).arg("image").arg("--efi").arg(&efi).args(args).output().unwrap();
+    let cases: [(&[&str], &str); 6] = [
+        (&["--model", "small.bin", "--out", "small.bin"], "--model"),
+        (&["--model", "small.bin", "--out", "./sub/../small.bin"], "--model"),
+        (&["--model", "link.bin", "--out", "small.bin"], "--model"),
+        (&["--model", "small.bin", "--out", "link.bin"], "--model"),
+        (&["--model", "small.bin", "--config", "llm.cfg", "--out", "./llm.cfg"], "--config"),
+        (&["--model", "small.bin", "--out", "BOOTX64.EFI"], "--efi"),
+    ];
+    for (args, which) in cases {
+        let r = image_in_dir(args);
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(!r.status.success(), "{args:?} succeeded");
+        assert!(err.starts_with("error:") && err.contains(which) && err.contains("is also"), "{args:?}: {err}");
+    }
+    assert_eq!(std::fs::read(&m).unwrap(), original, "the model was overwritten");
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    assert_eq!(std::fs::read_to_string(&cfg).unwrap(), "temperature = 0\n");
+    assert_eq!(std::fs::read(&efi).unwrap(), b"MZ not really an EFI application");
+    // An output that does not exist yet, beside the inputs, is fine.
+    let r = image_in_dir(&["--model", "./small.bin", "--out", "sub/../disk.img"]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(dir.path().join("disk.img").is_file());
+}
