@@ -114,12 +114,11 @@ fn check_output_is_a_file(out: &Path) -> Result<()> {
     } else if t.is_socket() {
         "a socket"
     } else {
-        "not a regular file"
+        "something else"
     };
     bail!(
-        "--out {} is {what}: `image` only writes a regular image file (it would replace what is there); \
-         write the image to a disk with dd, as the README shows: sudo dd if=disk.img of={} bs=4M conv=fsync",
-        out.display(),
+        "--out {} is {what}, not a regular file: `image` writes a new file and renames it into place, which would replace it; \
+         give a file name, then put that file on a disk with dd as the README shows (sudo dd if=disk.img of=/dev/sdX bs=4M conv=fsync)",
         out.display()
     )
 }
