@@ -143,6 +143,9 @@ pub fn train(a: &TrainArgs) -> Result<()> {
             Some(path) => {
                 let file = host::MappedFile::open(path)?;
                 let model = host::load_model(path, &file)?;
+                if let Some(i) = run::first_non_finite(model.params()) {
+                    bail!("{}: the checkpoint has non-finite weights (parameter {i} is {}): it cannot be trained", path.display(), model.params()[i]);
+                }
                 (model.config, Some(model.params().to_vec()))
             }
             None => {

@@ -340,3 +340,71 @@ fn image_refuses_to_overwrite_one_of_its_inputs() {
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     assert!(dir.path().join("disk.img").is_file());
 }
+
+/// Token files of the first `bytes` of Tiny Shakespeare in DIR/d.
+fn prepared_data(dir: &std::path::Path, bytes: usize) -> std::path::PathBuf {
+    let text = dir.join("t.txt");
+    std::fs::write(&text, &std::fs::read(root().join("data/tinyshakespeare/input.txt")).unwrap()[..bytes]).unwrap();
+    let data = dir.join("d");
+    assert!(run(&["prepare", text.to_str().unwrap(), "--out", data.to_str().unwrap()]).status.success());
+    data
+}
+
+fn all_finite(checkpoint_bytes: &[u8]) -> bool {
+    checkpoint_bytes[1024..].chunks_exact(4).all(|b| f32::from_le_bytes(b.try_into().unwrap()).is_finite())
+}
+
+#[test]
+fn diverging_training_stops_with_an_error_and_never_saves_non_finite_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = prepared_data(dir.path(), 20_000);
+    let out = dir.path().join("run");
+    let r = run(&[
+        "train", "--data", data.to_str().unwrap(), "--out", out.to_str().unwrap(), "--layers", "1", "--heads", "2", "--channels", "32", "--context", "32",
+        "--batch", "2", "--steps", "30", "--lr", "1e10", "--warmup", "1", "--eval-every", "1000", "--checkpoint-every", "1", "--sample-every", "0", "--quiet",
+    ]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    let stdout = String::from_utf8_lossy(&r.stdout);
+    assert!(!r.status.success(), "a diverging run exited 0:\n{stdout}");
+    assert!(err.starts_with("error:") && err.contains("diverged at step") && err.contains("--lr"), "{err}");
+    assert!(!stdout.contains("69.07"), "a clamped loss was shown:\n{stdout}");
+    assert!(err.contains("stopped without saving") && err.contains("keeps the checkpoint of step"), "{err}");
+    // What is on disk is the last checkpoint before the divergence: finite, and it resumes
+    // (into the same error, leaving it as it was).
+    let model = std::fs::read(out.join("model.bin")).unwrap();
+    assert!(all_finite(&model), "model.bin holds non-finite weights");
+    let log = std::fs::read_to_string(out.join("log.csv")).unwrap();
+    assert!(!log.to_lowercase().contains("nan") && !log.contains("inf") && !log.contains("69.07"), "{log}");
+    let again = run(&["train", "--resume", out.to_str().unwrap(), "--quiet"]);
+    let again_err = String::from_utf8_lossy(&again.stderr);
+    assert!(!again.status.success() && again_err.contains("diverged at step") && again_err.contains("keeps its last checkpoint"), "{again_err}");
+    assert_eq!(std::fs::read(out.join("model.bin")).unwrap(), model);
+    // Diverging at the first validation, before any checkpoint, writes no model at all.
+    let out2 = dir.path().join("run2");
+    let r = run(&[
+        "train", "--data", data.to_str().unwrap(), "--out", out2.to_str().unwrap(), "--layers", "1", "--heads", "2", "--channels", "32", "--context", "32",
+        "--batch", "2", "--steps", "30", "--lr", "1e10", "--warmup", "1", "--eval-every", "1", "--sample-every", "0", "--quiet",
+    ]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(!r.status.success() && err.contains("diverged at step 1 (validation loss") && err.contains("no checkpoint was written"), "{err}");
+    assert!(!out2.join("model.bin").exists() && !out2.join("state.bin").exists());
+}
+
+#[test]
+fn train_init_refuses_a_checkpoint_with_non_finite_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = prepared_data(dir.path(), 20_000);
+    let cfg = llm_testkit::config(2, 2, 32, 64, 256, 256);
+    for bad in [f32::NAN, f32::INFINITY] {
+        let mut params = llm_testkit::random_params(&cfg, 1, 0.3);
+        params[1234] = bad;
+        let m = dir.path().join("nan.bin");
+        std::fs::write(&m, checkpoint::encode_v3(&cfg, &params)).unwrap();
+        let out = dir.path().join("ft");
+        let r = run(&["train", "--data", data.to_str().unwrap(), "--out", out.to_str().unwrap(), "--init", m.to_str().unwrap(), "--seq", "32", "--batch", "2", "--steps", "3", "--quiet"]);
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(!r.status.success(), "training from a {bad} checkpoint succeeded");
+        assert!(err.starts_with("error:") && err.contains("non-finite") && err.contains("nan.bin"), "{err}");
+        assert!(!out.join("model.bin").exists() && !out.join("state.bin").exists());
+    }
+}

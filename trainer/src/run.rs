@@ -108,6 +108,19 @@ pub struct StepStats {
     pub lr: f32,
 }
 
+impl StepStats {
+    /// A non-finite loss or gradient norm: the step was not applied (see `train_step`).
+    pub fn diverged(&self) -> bool {
+        !(self.loss.is_finite() && self.grad_norm.is_finite())
+    }
+}
+
+/// The index of the first NaN or infinite value, if any.
+pub fn first_non_finite(values: &[f32]) -> Option<usize> {
+    use rayon::prelude::*;
+    values.par_iter().position_first(|x| !x.is_finite())
+}
+
 pub struct Trainer {
     pub config: Config,
     pub options: TrainOptions,
@@ -165,7 +178,12 @@ impl Trainer {
         check_options(&config, &options)?;
         let mut rng = Rng::new(options.seed);
         let params = match init {
-            Some(p) => p,
+            Some(p) => {
+                if let Some(i) = first_non_finite(&p) {
+                    bail!("the initial weights are non-finite (parameter {i} is {}): they cannot be trained", p[i]);
+                }
+                p
+            }
             None => init_params(&config, &mut rng),
         };
         Ok(Trainer::assemble(config, options, params, None, 0, rng, 0.0))
@@ -191,9 +209,12 @@ impl Trainer {
         }
     }
 
-    /// One optimisation step on a random batch of `train`.
+    /// One optimisation step on a random batch of `train`. When the loss or the gradient norm
+    /// is not finite ([`StepStats::diverged`]) nothing is applied: the weights, moments, step
+    /// and PRNG stay as they were.
     pub fn train_step(&mut self, train: &[u16]) -> StepStats {
         let o = &self.options;
+        let rng_before = self.rng.state();
         data::random_batch(&mut self.rng, train, o.batch, o.seq, &mut self.inputs, &mut self.targets);
         let loss = gpt::forward(&self.config, &self.params, &mut self.acts, &self.inputs, &self.targets);
         self.grads.fill(0.0);
@@ -201,10 +222,15 @@ impl Trainer {
         let norm = optim::grad_norm(&self.grads);
         let scale = if o.grad_clip > 0.0 && norm > o.grad_clip { o.grad_clip / norm } else { 1.0 };
         let lr = optim::learning_rate(self.step, o.lr, o.warmup, o.steps, o.min_lr_fraction);
+        let stats = StepStats { loss, grad_norm: norm, lr };
+        if stats.diverged() {
+            self.rng = Rng::from_state(rng_before);
+            return stats;
+        }
         let adam = AdamW { beta1: o.beta1, beta2: o.beta2, eps: 1e-8, weight_decay: o.weight_decay };
         self.step += 1;
         adam.update(&mut self.params, &self.grads, &mut self.m, &mut self.v, &self.mask, lr, self.step, scale);
-        StepStats { loss, grad_norm: norm, lr }
+        stats
     }
 
     /// Mean loss over fixed batches (each (B, T) of this run's shape).
@@ -232,8 +258,11 @@ impl Trainer {
         String::from_utf8_lossy(&out).into_owned()
     }
 
-    /// Writes model.bin then state.bin, each atomically.
+    /// Writes model.bin then state.bin, each atomically. Non-finite weights are never written.
     pub fn save(&self, dir: &Path, elapsed_now: f64) -> Result<()> {
+        if let Some(i) = first_non_finite(&self.params) {
+            bail!("not saving step {}: parameter {i} is {} (the run diverged)", self.step, self.params[i]);
+        }
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let header = checkpoint::encode_header(&self.config, checkpoint::VERSION_FP32);
         write_atomic_with(&dir.join("model.bin"), |w| {
@@ -281,6 +310,9 @@ impl Trainer {
         let (p, rest) = floats.split_at(n);
         let (m, v) = rest.split_at(n);
         check_options(&config, &st.options)?;
+        if let Some(i) = first_non_finite(p) {
+            return Err(bad(&format!("parameter {i} is {}", p[i])));
+        }
         Ok(Trainer::assemble(config, st.options, p.to_vec(), Some((m.to_vec(), v.to_vec())), st.step, Rng::from_state(st.rng_state), st.elapsed_seconds))
     }
 }
@@ -372,6 +404,7 @@ pub fn run(mut trainer: Trainer, io: RunInputs) -> Result<RunSummary> {
     let mut last_loss = f32::NAN;
     let mut interrupted = false;
     let mut done_here = 0;
+    let mut saved_step: Option<usize> = None;
     while trainer.step < o.steps {
         if io.interrupt.load(Ordering::SeqCst) {
             interrupted = true;
@@ -382,9 +415,17 @@ pub fn run(mut trainer: Trainer, io: RunInputs) -> Result<RunSummary> {
         }
         let t0 = Instant::now();
         let s = trainer.train_step(&train);
-        if !s.loss.is_finite() {
-            trainer.save(io.out_dir, start.elapsed().as_secs_f64())?;
-            bail!("training diverged at step {} (loss {}); the last good state is saved: try a lower --lr", trainer.step, s.loss);
+        // A diverged run stops without saving: the last checkpoint written stays as it was.
+        let kept = || match saved_step {
+            Some(k) => format!("{} keeps the checkpoint of step {k}", io.out_dir.display()),
+            None if io.out_dir.join("state.bin").exists() => format!("{} keeps its last checkpoint", io.out_dir.display()),
+            None => "no checkpoint was written".to_string(),
+        };
+        if s.diverged() {
+            bail!("training diverged at step {} (train loss {}, gradient norm {}): stopped without saving; {}: try a lower --lr", trainer.step + 1, s.loss, s.grad_norm, kept());
+        }
+        if let Some(i) = first_non_finite(&trainer.params) {
+            bail!("training diverged at step {}: the update made parameter {i} {}: stopped without saving; {}: try a lower --lr", trainer.step, trainer.params[i], kept());
         }
         let dt = t0.elapsed().as_secs_f64();
         done_here += 1;
@@ -393,6 +434,9 @@ pub fn run(mut trainer: Trainer, io: RunInputs) -> Result<RunSummary> {
         let mut val_cell = String::new();
         if step % o.eval_every.max(1) == 0 || step == o.steps {
             let vl = trainer.evaluate(&val_quick);
+            if !vl.is_finite() {
+                bail!("training diverged at step {step} (validation loss {vl}, train loss {}): stopped without saving; {}: try a lower --lr", s.loss, kept());
+            }
             best_val = Some(best_val.map_or(vl, |b: f32| b.min(vl)));
             last_val = Some(vl);
             val_cell = format!("{vl:.6}");
@@ -406,6 +450,7 @@ pub fn run(mut trainer: Trainer, io: RunInputs) -> Result<RunSummary> {
         if step % o.checkpoint_every.max(1) == 0 {
             log.flush()?;
             trainer.save(io.out_dir, start.elapsed().as_secs_f64())?;
+            saved_step = Some(step);
         }
         if let Some(b) = &bar {
             let tps = (step - start_step) as f64 * tokens_per_step / start.elapsed().as_secs_f64();

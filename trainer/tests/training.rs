@@ -183,3 +183,34 @@ fn trainer_forward_agrees_with_the_engine() {
         }
     }
 }
+
+#[test]
+fn the_loss_is_never_clamped_and_a_diverged_step_changes_nothing() {
+    // -log p without a floor: a NaN logit gives NaN (it used to read 69.0776 = -ln 1e-30), and a
+    // target 200 below the best logit gives 200 (p underflows to 0 in f32; it used to read 69.08).
+    let v = 4;
+    let mut logits = vec![0.0, f32::NAN, 0.0, 0.0, 200.0, 0.0, 0.0, 0.0];
+    let mut losses = vec![0.0; 2];
+    llm_trainer::gpt::softmax_crossentropy_forward(&mut logits, &mut losses, &[0, 1], v);
+    assert!(losses[0].is_nan(), "{}", losses[0]);
+    assert!((losses[1] - 200.0).abs() < 1e-3, "{}", losses[1]);
+    // A trainer whose weights give a NaN loss applies nothing: same weights, step and PRNG.
+    let cfg = config(2, 2, 32, 32, 256, 256);
+    let tokens: Vec<u16> = b"First Citizen: Before we proceed!".iter().map(|&b| b as u16).collect();
+    let mut t = Trainer::new(cfg, options(10), Some(llm_testkit::random_params(&cfg, 3, 0.1))).unwrap();
+    assert!(!t.train_step(&tokens).diverged());
+    let last = t.params.len() - 1; // the final LayerNorm's last bias: every logit becomes NaN
+    t.params[last] = f32::NAN;
+    let before = (t.params.clone(), t.step, t.rng.state());
+    let s = t.train_step(&tokens);
+    assert!(s.diverged() && s.loss.is_nan());
+    assert_eq!((t.step, t.rng.state()), (before.1, before.2));
+    assert!(t.params.iter().zip(&before.0).all(|(a, b)| a.to_bits() == b.to_bits()));
+    // And such weights are never saved, nor accepted as a starting point.
+    let dir = tempfile::tempdir().unwrap();
+    let e = t.save(dir.path(), 0.0).unwrap_err().to_string();
+    assert!(e.contains("not saving") && e.contains("NaN"), "{e}");
+    assert!(!dir.path().join("model.bin").exists());
+    let e = Trainer::new(cfg, options(10), Some(t.params.clone())).err().unwrap().to_string();
+    assert!(e.contains("non-finite"), "{e}");
+}
