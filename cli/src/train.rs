@@ -134,6 +134,9 @@ pub fn train(a: &TrainArgs) -> Result<()> {
     let (trainer, data, out) = if let Some(dir) = &a.resume {
         let t = Trainer::resume(dir)?;
         let data = a.data.clone().or_else(|| read_data_dir(dir)).context("--data is needed to resume this run")?;
+        if t.repaired_model {
+            println!("note: {} was missing or one save behind state.bin (stopped while saving): rewritten from state.bin", dir.join("model.bin").display());
+        }
         println!("resuming {} at step {} of {}", dir.display(), t.step, t.options.steps);
         (t, data, a.out.clone().unwrap_or(dir.clone()))
     } else {

@@ -3,8 +3,10 @@
 //! A run directory holds:
 //! - `model.bin`: the latest weights, an llm.c version-3 checkpoint (written atomically);
 //! - `state.bin`: everything needed to continue exactly (options, step, PRNG, weights, AdamW
-//!   moments), written atomically; `--resume DIR` reads only this file, so the two files can
-//!   never be out of step;
+//!   moments), written atomically before model.bin, ending with a CRC-64 of all of it, and
+//!   recording the CRC-64 of the model.bin it goes with (and of the one before). `--resume DIR`
+//!   refuses a state.bin that fails its checksum or a model.bin that belongs to neither; a
+//!   model.bin left one save behind (killed between the two renames) is rewritten from the state;
 //! - `log.csv`: one row per step; `samples.md`: generated text at intervals;
 //! - `run.json`: the configuration and a summary (read by `report`).
 
@@ -98,9 +100,36 @@ struct StateHeader {
     step: usize,
     rng_state: u64,
     elapsed_seconds: f64,
+    /// CRC-64 of the model.bin written with this state (its header and these weights).
+    model_crc: u64,
+    /// CRC-64 of the model.bin of the save before (a kill between the renames leaves it).
+    previous_model_crc: Option<u64>,
 }
 
-const STATE_MAGIC: &[u8; 8] = b"LLMBMST1";
+/// state.bin: magic, JSON length (u64 LE), JSON header, weights, m, v (f32 LE), then the
+/// CRC-64/XZ of all the bytes before it (u64 LE).
+const STATE_MAGIC: &[u8; 8] = b"LLMBMST2";
+/// The first format (no checksum, no binding to model.bin).
+const STATE_MAGIC_V1: &[u8; 8] = b"LLMBMST1";
+
+static CRC64: crc::Crc<u64, crc::Table<16>> = crc::Crc::<u64, crc::Table<16>>::new(&crc::CRC_64_XZ);
+
+/// A writer that passes bytes on and keeps their CRC-64.
+struct Crc64Writer<'a, W: Write> {
+    inner: W,
+    digest: crc::Digest<'a, u64, crc::Table<16>>,
+}
+
+impl<W: Write> Write for Crc64Writer<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.digest.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
 
 pub struct StepStats {
     pub loss: f32,
@@ -137,6 +166,10 @@ pub struct Trainer {
     targets: Vec<u32>,
     /// Training time of earlier sessions of this run (resume adds to it).
     pub elapsed_before: f64,
+    /// CRC-64 of the model.bin last written with (or resumed from) this run's state.
+    model_crc: Option<u64>,
+    /// Set by `resume` when it rewrote a stale or missing model.bin from state.bin.
+    pub repaired_model: bool,
 }
 
 /// GPT-2 initialisation: N(0, 0.02) matrices, residual projections scaled by 1/sqrt(2L),
@@ -206,6 +239,8 @@ impl Trainer {
             inputs: Vec::new(),
             targets: Vec::new(),
             elapsed_before,
+            model_crc: None,
+            repaired_model: false,
         }
     }
 
@@ -258,51 +293,81 @@ impl Trainer {
         String::from_utf8_lossy(&out).into_owned()
     }
 
-    /// Writes model.bin then state.bin, each atomically. Non-finite weights are never written.
-    pub fn save(&self, dir: &Path, elapsed_now: f64) -> Result<()> {
+    /// Writes state.bin then model.bin, each atomically (see the module comment for why this
+    /// order). Non-finite weights are never written.
+    pub fn save(&mut self, dir: &Path, elapsed_now: f64) -> Result<()> {
         if let Some(i) = first_non_finite(&self.params) {
             bail!("not saving step {}: parameter {i} is {} (the run diverged)", self.step, self.params[i]);
         }
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let header = checkpoint::encode_header(&self.config, checkpoint::VERSION_FP32);
-        write_atomic_with(&dir.join("model.bin"), |w| {
-            w.write_all(&header)?;
-            w.write_all(checkpoint::f32_bytes(&self.params))
-        })?;
+        let model_crc = {
+            let mut d = CRC64.digest();
+            d.update(&header);
+            d.update(checkpoint::f32_bytes(&self.params));
+            d.finalize()
+        };
         let state = StateHeader {
             shape: Shape::of(&self.config),
             options: self.options.clone(),
             step: self.step,
             rng_state: self.rng.state(),
             elapsed_seconds: self.elapsed_before + elapsed_now,
+            model_crc,
+            previous_model_crc: self.model_crc,
         };
         let json = serde_json::to_vec(&state)?;
         write_atomic_with(&dir.join("state.bin"), |w| {
+            let mut w = Crc64Writer { inner: w, digest: CRC64.digest() };
             w.write_all(STATE_MAGIC)?;
             w.write_all(&(json.len() as u64).to_le_bytes())?;
             w.write_all(&json)?;
             for buf in [&self.params, &self.m, &self.v] {
                 w.write_all(checkpoint::f32_bytes(buf))?;
             }
-            Ok(())
+            let crc = w.digest.finalize();
+            w.inner.write_all(&crc.to_le_bytes())
+        })?;
+        self.write_model(dir, &header)?;
+        self.model_crc = Some(model_crc);
+        Ok(())
+    }
+
+    fn write_model(&self, dir: &Path, header: &[u8]) -> Result<()> {
+        write_atomic_with(&dir.join("model.bin"), |w| {
+            w.write_all(header)?;
+            w.write_all(checkpoint::f32_bytes(&self.params))
         })
     }
 
-    /// Continues a run from DIR/state.bin.
+    /// Continues a run from DIR/state.bin, after checking its checksum and that DIR/model.bin
+    /// is the one saved with it.
     pub fn resume(dir: &Path) -> Result<Trainer> {
         let path = dir.join("state.bin");
         let bytes = std::fs::read(&path).with_context(|| format!("cannot resume: cannot read {}", path.display()))?;
         let bad = |why: &str| anyhow::anyhow!("cannot resume: {} is corrupt ({why})", path.display());
-        if bytes.len() < 16 || &bytes[..8] != STATE_MAGIC {
+        if bytes.len() >= 8 && &bytes[..8] == STATE_MAGIC_V1 {
+            bail!(
+                "cannot resume: {} was written by an older version of llm-baremetal (an older format, without a checksum), \
+                 which this version does not resume; start a new run from its weights with `train --init {}`",
+                path.display(),
+                dir.join("model.bin").display()
+            );
+        }
+        if bytes.len() < 24 || &bytes[..8] != STATE_MAGIC {
             return Err(bad("bad magic"));
         }
-        let jlen = u64::from_le_bytes(bytes[8..16].try_into().unwrap()) as usize;
-        let json = bytes.get(16..16usize.saturating_add(jlen)).ok_or_else(|| bad("truncated header"))?;
+        let (content, stored) = bytes.split_at(bytes.len() - 8);
+        if CRC64.checksum(content) != u64::from_le_bytes(stored.try_into().unwrap()) {
+            return Err(bad("checksum mismatch: the file was damaged or truncated"));
+        }
+        let jlen = u64::from_le_bytes(content[8..16].try_into().unwrap()) as usize;
+        let json = content.get(16..16usize.saturating_add(jlen)).ok_or_else(|| bad("truncated header"))?;
         let st: StateHeader = serde_json::from_slice(json).map_err(|e| bad(&e.to_string()))?;
         let config = st.shape.config();
         config.validate().map_err(|e| bad(&e.to_string()))?;
         let n = config.num_parameters();
-        let body = &bytes[16 + jlen..];
+        let body = &content[16 + jlen..];
         if body.len() != 3 * 4 * n {
             return Err(bad(&format!("expected {} bytes of weights and moments, found {}", 12 * n, body.len())));
         }
@@ -313,7 +378,36 @@ impl Trainer {
         if let Some(i) = first_non_finite(p) {
             return Err(bad(&format!("parameter {i} is {}", p[i])));
         }
-        Ok(Trainer::assemble(config, st.options, p.to_vec(), Some((m.to_vec(), v.to_vec())), st.step, Rng::from_state(st.rng_state), st.elapsed_seconds))
+        let mut t = Trainer::assemble(config, st.options, p.to_vec(), Some((m.to_vec(), v.to_vec())), st.step, Rng::from_state(st.rng_state), st.elapsed_seconds);
+        t.model_crc = Some(st.model_crc);
+        // model.bin must be the one saved with this state; one save behind (killed between
+        // writing state.bin and model.bin) or missing, it is rewritten from the state.
+        let model_path = dir.join("model.bin");
+        let header = checkpoint::encode_header(&config, checkpoint::VERSION_FP32);
+        match std::fs::read(&model_path) {
+            Ok(model) => {
+                let crc = CRC64.checksum(&model);
+                if crc != st.model_crc {
+                    if Some(crc) != st.previous_model_crc {
+                        bail!(
+                            "cannot resume: {} does not belong to {} (step {}): it is not the model.bin saved with it; \
+                             move it away to resume (model.bin is then rewritten from state.bin), or start a new run from it with `train --init`",
+                            model_path.display(),
+                            path.display(),
+                            st.step
+                        );
+                    }
+                    t.write_model(dir, &header)?;
+                    t.repaired_model = true;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                t.write_model(dir, &header)?;
+                t.repaired_model = true;
+            }
+            Err(e) => return Err(e).with_context(|| format!("cannot resume: cannot read {}", model_path.display())),
+        }
+        Ok(t)
     }
 }
 
