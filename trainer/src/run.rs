@@ -12,7 +12,7 @@
 
 use crate::data;
 use crate::gpt::{self, Activations};
-use crate::io::{write_atomic, write_atomic_with};
+use crate::io::{remove_stale_temporaries, write_atomic, write_atomic_with};
 use crate::optim::{self, AdamW};
 use anyhow::{bail, Context, Result};
 use llm_engine::checkpoint::{self, Config};
@@ -111,6 +111,9 @@ struct StateHeader {
 const STATE_MAGIC: &[u8; 8] = b"LLMBMST2";
 /// The first format (no checksum, no binding to model.bin).
 const STATE_MAGIC_V1: &[u8; 8] = b"LLMBMST1";
+
+/// The files of a run directory written atomically: a killed trainer can leave their temporaries.
+const RUN_FILES: [&str; 4] = ["model.bin", "state.bin", "log.csv", "run.json"];
 
 static CRC64: crc::Crc<u64, crc::Table<16>> = crc::Crc::<u64, crc::Table<16>>::new(&crc::CRC_64_XZ);
 
@@ -343,6 +346,7 @@ impl Trainer {
     /// Continues a run from DIR/state.bin, after checking its checksum and that DIR/model.bin
     /// is the one saved with it.
     pub fn resume(dir: &Path) -> Result<Trainer> {
+        remove_stale_temporaries(dir, &RUN_FILES);
         let path = dir.join("state.bin");
         let bytes = std::fs::read(&path).with_context(|| format!("cannot resume: cannot read {}", path.display()))?;
         let bad = |why: &str| anyhow::anyhow!("cannot resume: {} is corrupt ({why})", path.display());
@@ -484,6 +488,7 @@ pub fn run(mut trainer: Trainer, io: RunInputs) -> Result<RunSummary> {
     let stride = (val_set.len() / o.val_batches.max(1)).max(1);
     let val_quick: Vec<_> = val_set.iter().step_by(stride).take(o.val_batches.max(1)).cloned().collect();
     std::fs::create_dir_all(io.out_dir).with_context(|| format!("cannot create {}", io.out_dir.display()))?;
+    remove_stale_temporaries(io.out_dir, &RUN_FILES);
     let log_path = io.out_dir.join("log.csv");
     let mut log = open_log(&log_path, trainer.step)?;
     let mut samples = std::fs::OpenOptions::new().create(true).append(true).open(io.out_dir.join("samples.md"))?;

@@ -285,3 +285,40 @@ fn a_crash_between_writing_state_bin_and_model_bin_still_resumes_exactly() {
     train_to(&split, &d, t, None);
     assert!(std::fs::read(straight.join("model.bin")).unwrap() == std::fs::read(split.join("model.bin")).unwrap(), "the resumed run differs");
 }
+
+#[test]
+fn stale_temporary_files_of_a_killed_trainer_are_removed_on_start_and_resume() {
+    // A trainer killed (kill -9) while saving leaves `.model.bin.tmpPID` and friends: full-size
+    // copies. PID 999999999 is above any pid_max, so never alive.
+    let dir = tempfile::tempdir().unwrap();
+    let d = prepared(dir.path());
+    let stale = [".model.bin.tmp999999999", ".state.bin.tmp999999999", ".log.csv.tmp999999999", ".run.json.tmp999999999"];
+    let plant = |run: &Path| {
+        std::fs::create_dir_all(run).unwrap();
+        for name in stale {
+            std::fs::write(run.join(name), vec![7u8; 4096]).unwrap();
+        }
+        // Not ours to remove: another file, and (if /proc shows it alive) a live process's.
+        std::fs::write(run.join(".model.bin.notes"), b"keep").unwrap();
+        std::fs::write(run.join(".model.bin.tmp1"), b"pid 1 is alive").unwrap();
+    };
+    let check = |run: &Path| {
+        for name in stale {
+            assert!(!run.join(name).exists(), "{name} is still there");
+        }
+        assert!(run.join(".model.bin.notes").exists());
+        if Path::new("/proc/1").exists() {
+            assert!(run.join(".model.bin.tmp1").exists(), "a live process's temporary file was removed");
+        }
+    };
+    // On start.
+    let run = dir.path().join("run");
+    plant(&run);
+    train_to(&run, &d, Trainer::new(config(2, 2, 32, 32, 256, 256), options(12), None).unwrap(), Some(3));
+    check(&run);
+    // On resume, before anything else is read or written.
+    plant(&run);
+    let t = Trainer::resume(&run).unwrap();
+    check(&run);
+    drop(t);
+}
