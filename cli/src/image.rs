@@ -133,10 +133,9 @@ fn check_output_is_not_an_input(out: &Path, inputs: &[(&str, Option<&Path>)]) ->
     });
     let Some(resolved) = resolved else { return Ok(()) }; // no such directory: creating it fails clearly
     for (flag, input) in inputs {
-        if let Some(input) = input {
-            if std::fs::canonicalize(input).is_ok_and(|c| c == resolved) {
-                bail!("--out {} is also the {flag} input {}: the image would replace it; choose another --out", out.display(), input.display());
-            }
+        let Some(input) = input else { continue };
+        if std::fs::canonicalize(input).is_ok_and(|c| c == resolved) {
+            bail!("--out {} is also the {flag} input {}: the image would replace it; choose another --out", out.display(), input.display());
         }
     }
     Ok(())
