@@ -60,7 +60,10 @@ pub fn find_efi(explicit: Option<&Path>) -> Result<PathBuf> {
 }
 
 pub fn image(a: &ImageArgs) -> Result<()> {
+    check_output_is_a_file(&a.out)?;
     let efi = find_efi(a.efi.as_deref())?;
+    let inputs = [("--model", a.model.as_deref()), ("--config", a.config.as_deref()), ("--tokenizer", a.tokenizer.as_deref()), ("--efi", Some(efi.as_path()))];
+    check_output_is_not_an_input(&a.out, &inputs)?;
     let mut tokenizer = a.tokenizer.clone();
     if let Some(m) = &a.model {
         // Mapped, not read: models of hundreds of MB are checked without copying them.
@@ -71,6 +74,7 @@ pub fn image(a: &ImageArgs) -> Result<()> {
             Ok(loaded) if !a.unchecked && (tokenizer.is_some() || loaded.format.needs_tokenizer_file()) => {
                 crate::host::load_tokenizer(tokenizer.as_deref(), m, &loaded)?;
                 tokenizer = tokenizer.or_else(|| Some(m.with_file_name("tokenizer.bin")));
+                check_output_is_not_an_input(&a.out, &[("the tokenizer", tokenizer.as_deref())])?;
             }
             Ok(_) => {}
             Err(e) if !a.unchecked => bail!("{}: {e}", m.display()),
@@ -99,8 +103,57 @@ pub fn image(a: &ImageArgs) -> Result<()> {
     Ok(())
 }
 
-/// Writes the image; returns its size in bytes. Written to a temporary file and renamed, so
-/// a failure never leaves a half-built image under the final name.
+/// `image` writes a new file and renames it over `out`: on a disk, a partition, /dev/null or a
+/// pipe that would replace the device node (as root) with a regular file, so anything that
+/// exists and is not a regular file (after following symlinks) is refused: disks are written
+/// with `dd`.
+fn check_output_is_a_file(out: &Path) -> Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    let Ok(meta) = std::fs::metadata(out) else { return Ok(()) };
+    let t = meta.file_type();
+    let what = if t.is_file() {
+        return Ok(());
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_fifo() {
+        "a named pipe"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "something else"
+    };
+    bail!(
+        "--out {} is {what}, not a regular file: `image` writes a new file and renames it into place, which would replace it; \
+         give a file name, then put that file on a disk with dd as the README shows (sudo dd if=disk.img of=/dev/sdX bs=4M conv=fsync)",
+        out.display()
+    )
+}
+
+/// Refuses an `--out` that names one of the inputs, however it is spelt (relative, `./`,
+/// `..`, through a symlink): the image would be renamed over it. The output need not exist:
+/// then its directory is resolved and its file name appended.
+fn check_output_is_not_an_input(out: &Path, inputs: &[(&str, Option<&Path>)]) -> Result<()> {
+    let resolved = std::fs::canonicalize(out).ok().or_else(|| {
+        let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        Some(std::fs::canonicalize(parent).ok()?.join(out.file_name()?))
+    });
+    let Some(resolved) = resolved else { return Ok(()) }; // no such directory: creating it fails clearly
+    for (flag, input) in inputs {
+        let Some(input) = input else { continue };
+        if std::fs::canonicalize(input).is_ok_and(|c| c == resolved) {
+            bail!("--out {} is also the {flag} input {}: the image would replace it; choose another --out", out.display(), input.display());
+        }
+    }
+    Ok(())
+}
+
+/// Writes the image; returns its size in bytes. Written to a temporary file beside `out`
+/// (never an existing file) and renamed, so a failure never leaves a half-built image under
+/// the final name, and the temporary file is removed on any failure.
 pub fn build_image(out: &Path, files: &[(&str, PathBuf)]) -> Result<u64> {
     let mut payload = 0u64;
     for (_, p) in files {
@@ -109,10 +162,11 @@ pub fn build_image(out: &Path, files: &[(&str, PathBuf)]) -> Result<u64> {
     // Room for FAT tables, directories and cluster slack, rounded up to whole MiB.
     let esp = (payload + payload / 32 + 4 * MIB).max(MIN_ESP).div_ceil(MIB) * MIB;
     let total = ESP_START + esp + MIB; // 1 MiB at the end for the backup GPT
-    let tmp = out.with_extension("img.tmp");
+    let name = out.file_name().with_context(|| format!("--out {}: not a file name", out.display()))?;
+    let tmp = out.with_file_name(format!(".{}.tmp{}", name.to_string_lossy(), std::process::id()));
+    let mut disk = std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&tmp)
+        .with_context(|| format!("cannot create {}", tmp.display()))?;
     let result = (|| -> Result<()> {
-        let mut disk = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&tmp)
-            .with_context(|| format!("cannot create {}", tmp.display()))?;
         disk.set_len(total)?;
         write_partition_table(&mut disk, total, esp)?;
         let region = fscommon::StreamSlice::new(&mut disk, ESP_START, ESP_START + esp)?;
@@ -127,13 +181,12 @@ pub fn build_image(out: &Path, files: &[(&str, PathBuf)]) -> Result<u64> {
         region.flush()?;
         drop(region);
         disk.sync_all()?;
-        Ok(())
+        std::fs::rename(&tmp, out).with_context(|| format!("cannot write {}", out.display()))
     })();
     if let Err(e) = result {
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
     }
-    std::fs::rename(&tmp, out).with_context(|| format!("cannot write {}", out.display()))?;
     Ok(total)
 }
 

@@ -135,6 +135,9 @@ pub fn train(a: &TrainArgs) -> Result<()> {
     let (trainer, data, out) = if let Some(dir) = &a.resume {
         let t = Trainer::resume(dir)?;
         let data = a.data.clone().or_else(|| read_data_dir(dir)).context("--data is needed to resume this run")?;
+        if t.repaired_model {
+            println!("note: {} was missing or one save behind state.bin (stopped while saving): rewritten from state.bin", dir.join("model.bin").display());
+        }
         println!("resuming {} at step {} of {}", dir.display(), t.step, t.options.steps);
         (t, data, a.out.clone().unwrap_or(dir.clone()))
     } else {
@@ -145,6 +148,9 @@ pub fn train(a: &TrainArgs) -> Result<()> {
                 let file = host::MappedFile::open(path)?;
                 // The trainer trains llm.c GPT-2 models: --init must be one.
                 let ck = llm_engine::checkpoint::parse(file.bytes()).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                if let Some(i) = run::first_non_finite(&ck.params) {
+                    bail!("{}: the checkpoint has non-finite weights (parameter {i} is {}): it cannot be trained", path.display(), ck.params[i]);
+                }
                 (ck.config, Some(ck.params.into_owned()))
             }
             None => {

@@ -270,3 +270,155 @@ fn default_model_output_is_pinned_for_both_kernel_families() {
         }
     }
 }
+
+/// A stand-in for the UEFI app: `image` copies it without looking inside.
+fn dummy_efi(dir: &std::path::Path) -> std::path::PathBuf {
+    let p = dir.join("BOOTX64.EFI");
+    std::fs::write(&p, b"MZ not really an EFI application").unwrap();
+    p
+}
+
+#[test]
+fn image_refuses_an_output_that_is_not_a_regular_file() {
+    // Never a real device here (the tests may run as root): a named pipe, a directory and a
+    // symlink to the pipe stand for /dev/sdX. Before the check, the image was renamed over them.
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempfile::tempdir().unwrap();
+    let m = small_model(dir.path());
+    let efi = dummy_efi(dir.path());
+    let fifo = dir.path().join("pipe");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let link = dir.path().join("link-to-pipe");
+    std::os::unix::fs::symlink(&fifo, &link).unwrap();
+    let sub = dir.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    for (out, what) in [(&fifo, "named pipe"), (&link, "named pipe"), (&sub, "directory")] {
+        let r = run(&["image", "--efi", efi.to_str().unwrap(), "--model", m.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(!r.status.success(), "--out {} succeeded", out.display());
+        assert!(err.starts_with("error:") && err.contains(what) && err.contains("dd"), "{err}");
+    }
+    assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo(), "the pipe was replaced");
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the symlink was replaced");
+    assert!(sub.is_dir());
+    // No temporary file is left beside any of them, and a regular file is still replaced.
+    let names = |d: &std::path::Path| std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect::<std::collections::BTreeSet<_>>();
+    assert_eq!(names(dir.path()), ["BOOTX64.EFI", "link-to-pipe", "pipe", "small.bin", "sub"].map(String::from).into());
+    assert!(names(&sub).is_empty());
+    let img = dir.path().join("old.img");
+    std::fs::write(&img, b"old").unwrap();
+    let r = run(&["image", "--efi", efi.to_str().unwrap(), "--model", m.to_str().unwrap(), "--out", img.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert_eq!(&std::fs::read(&img).unwrap()[512..520], b"EFI PART");
+    // A build that fails half-way (a directory where the tokenizer file should be) removes its
+    // temporary file.
+    let r = run(&["image", "--efi", efi.to_str().unwrap(), "--tokenizer", sub.to_str().unwrap(), "--out", dir.path().join("new.img").to_str().unwrap()]);
+    assert!(!r.status.success() && String::from_utf8_lossy(&r.stderr).contains("cannot copy"), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(!names(dir.path()).iter().any(|n| n.contains("new") || n.contains("tmp")), "{:?}", names(dir.path()));
+}
+
+#[test]
+fn image_refuses_to_overwrite_one_of_its_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = small_model(dir.path());
+    let original = std::fs::read(&m).unwrap();
+    let efi = dummy_efi(dir.path());
+    let cfg = dir.path().join("llm.cfg");
+    std::fs::write(&cfg, "temperature = 0\n").unwrap();
+    let link = dir.path().join("link.bin");
+    std::os::unix::fs::symlink(&m, &link).unwrap();
+    let sub = dir.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    // Run from the directory, so that relative and `./` spellings name the same files.
+    let image_in_dir = |args: &[&str]| cli().current_dir(dir.path()).arg("image").arg("--efi").arg(&efi).args(args).output().unwrap();
+    let cases: [(&[&str], &str); 6] = [
+        (&["--model", "small.bin", "--out", "small.bin"], "--model"),
+        (&["--model", "small.bin", "--out", "./sub/../small.bin"], "--model"),
+        (&["--model", "link.bin", "--out", "small.bin"], "--model"),
+        (&["--model", "small.bin", "--out", "link.bin"], "--model"),
+        (&["--model", "small.bin", "--config", "llm.cfg", "--out", "./llm.cfg"], "--config"),
+        (&["--model", "small.bin", "--out", "BOOTX64.EFI"], "--efi"),
+    ];
+    for (args, which) in cases {
+        let r = image_in_dir(args);
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(!r.status.success(), "{args:?} succeeded");
+        assert!(err.starts_with("error:") && err.contains(which) && err.contains("is also"), "{args:?}: {err}");
+    }
+    assert_eq!(std::fs::read(&m).unwrap(), original, "the model was overwritten");
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    assert_eq!(std::fs::read_to_string(&cfg).unwrap(), "temperature = 0\n");
+    assert_eq!(std::fs::read(&efi).unwrap(), b"MZ not really an EFI application");
+    // An output that does not exist yet, beside the inputs, is fine.
+    let r = image_in_dir(&["--model", "./small.bin", "--out", "sub/../disk.img"]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(dir.path().join("disk.img").is_file());
+}
+
+/// Token files of the first `bytes` of Tiny Shakespeare in DIR/d.
+fn prepared_data(dir: &std::path::Path, bytes: usize) -> std::path::PathBuf {
+    let text = dir.join("t.txt");
+    std::fs::write(&text, &std::fs::read(root().join("data/tinyshakespeare/input.txt")).unwrap()[..bytes]).unwrap();
+    let data = dir.join("d");
+    assert!(run(&["prepare", text.to_str().unwrap(), "--out", data.to_str().unwrap()]).status.success());
+    data
+}
+
+fn all_finite(checkpoint_bytes: &[u8]) -> bool {
+    checkpoint_bytes[1024..].chunks_exact(4).all(|b| f32::from_le_bytes(b.try_into().unwrap()).is_finite())
+}
+
+#[test]
+fn diverging_training_stops_with_an_error_and_never_saves_non_finite_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = prepared_data(dir.path(), 20_000);
+    let out = dir.path().join("run");
+    let r = run(&[
+        "train", "--data", data.to_str().unwrap(), "--out", out.to_str().unwrap(), "--layers", "1", "--heads", "2", "--channels", "32", "--context", "32",
+        "--batch", "2", "--steps", "30", "--lr", "1e10", "--warmup", "1", "--eval-every", "1000", "--checkpoint-every", "1", "--sample-every", "0", "--quiet",
+    ]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    let stdout = String::from_utf8_lossy(&r.stdout);
+    assert!(!r.status.success(), "a diverging run exited 0:\n{stdout}");
+    assert!(err.starts_with("error:") && err.contains("diverged at step") && err.contains("--lr"), "{err}");
+    assert!(!stdout.contains("69.07"), "a clamped loss was shown:\n{stdout}");
+    assert!(err.contains("stopped without saving") && err.contains("keeps the checkpoint of step"), "{err}");
+    // What is on disk is the last checkpoint before the divergence: finite, and it resumes
+    // (into the same error, leaving it as it was).
+    let model = std::fs::read(out.join("model.bin")).unwrap();
+    assert!(all_finite(&model), "model.bin holds non-finite weights");
+    let log = std::fs::read_to_string(out.join("log.csv")).unwrap();
+    assert!(!log.to_lowercase().contains("nan") && !log.contains("inf") && !log.contains("69.07"), "{log}");
+    let again = run(&["train", "--resume", out.to_str().unwrap(), "--quiet"]);
+    let again_err = String::from_utf8_lossy(&again.stderr);
+    assert!(!again.status.success() && again_err.contains("diverged at step") && again_err.contains("keeps its last checkpoint"), "{again_err}");
+    assert_eq!(std::fs::read(out.join("model.bin")).unwrap(), model);
+    // Diverging at the first validation, before any checkpoint, writes no model at all.
+    let out2 = dir.path().join("run2");
+    let r = run(&[
+        "train", "--data", data.to_str().unwrap(), "--out", out2.to_str().unwrap(), "--layers", "1", "--heads", "2", "--channels", "32", "--context", "32",
+        "--batch", "2", "--steps", "30", "--lr", "1e10", "--warmup", "1", "--eval-every", "1", "--sample-every", "0", "--quiet",
+    ]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(!r.status.success() && err.contains("diverged at step 1 (validation loss") && err.contains("no checkpoint was written"), "{err}");
+    assert!(!out2.join("model.bin").exists() && !out2.join("state.bin").exists());
+}
+
+#[test]
+fn train_init_refuses_a_checkpoint_with_non_finite_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = prepared_data(dir.path(), 20_000);
+    let cfg = llm_testkit::config(2, 2, 32, 64, 256, 256);
+    for bad in [f32::NAN, f32::INFINITY] {
+        let mut params = llm_testkit::random_params(&cfg, 1, 0.3);
+        params[1234] = bad;
+        let m = dir.path().join("nan.bin");
+        std::fs::write(&m, checkpoint::encode_v3(&cfg, &params)).unwrap();
+        let out = dir.path().join("ft");
+        let r = run(&["train", "--data", data.to_str().unwrap(), "--out", out.to_str().unwrap(), "--init", m.to_str().unwrap(), "--seq", "32", "--batch", "2", "--steps", "3", "--quiet"]);
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(!r.status.success(), "training from a {bad} checkpoint succeeded");
+        assert!(err.starts_with("error:") && err.contains("non-finite") && err.contains("nan.bin"), "{err}");
+        assert!(!out.join("model.bin").exists() && !out.join("state.bin").exists());
+    }
+}

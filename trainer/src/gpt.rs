@@ -400,9 +400,13 @@ pub fn residual_forward(out: &mut [f32], a: &[f32], b: &[f32]) {
 }
 
 /// Softmax over logits (BT, V) in place, losses (BT) = -log p[target]. Rows run in parallel.
+/// The loss is log(sum exp(x - max)) - (x[target] - max), never clamped: finite for finite
+/// logits (no underflow of p to 0), and NaN or infinite when the logits are (a diverged
+/// model), so that the training loop sees it.
 pub fn softmax_crossentropy_forward(logits: &mut [f32], losses: &mut [f32], targets: &[u32], v: usize) {
     logits.par_chunks_mut(v).zip(losses.par_iter_mut()).enumerate().for_each(|(r, (row, loss))| {
         let max = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+        let target = row[targets[r] as usize] - max;
         let mut sum = 0.0;
         for x in row.iter_mut() {
             *x = (*x - max).exp();
@@ -412,7 +416,7 @@ pub fn softmax_crossentropy_forward(logits: &mut [f32], losses: &mut [f32], targ
         for x in row.iter_mut() {
             *x *= inv;
         }
-        *loss = -(row[targets[r] as usize].max(1e-30)).ln();
+        *loss = sum.ln() - target;
     });
 }
 

@@ -33,3 +33,24 @@ pub fn write_atomic_with(path: &Path, fill: impl FnOnce(&mut std::io::BufWriter<
     }
     result
 }
+
+/// Removes the temporary files `write_atomic` leaves when its process is killed (`.NAME.tmpPID`,
+/// a full-size copy each) for the given file names in `dir`: those of this process (nothing
+/// is being written when this is called) and of processes that no longer run. Where /proc
+/// cannot tell, all of them: only one trainer may own a run directory. Returns what it removed.
+pub fn remove_stale_temporaries(dir: &Path, names: &[&str]) -> Vec<std::path::PathBuf> {
+    let mut removed = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else { return removed };
+    let proc_works = Path::new("/proc/self").exists();
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(file_name) = file_name.to_str() else { continue };
+        let pid = names.iter().find_map(|n| file_name.strip_prefix('.')?.strip_prefix(n)?.strip_prefix(".tmp"));
+        let Some(pid) = pid.filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())) else { continue };
+        let alive = proc_works && pid != std::process::id().to_string() && Path::new("/proc").join(pid).exists();
+        if !alive && entry.file_type().is_ok_and(|t| t.is_file()) && std::fs::remove_file(entry.path()).is_ok() {
+            removed.push(entry.path());
+        }
+    }
+    removed
+}

@@ -3,14 +3,16 @@
 //! A run directory holds:
 //! - `model.bin`: the latest weights, an llm.c version-3 checkpoint (written atomically);
 //! - `state.bin`: everything needed to continue exactly (options, step, PRNG, weights, AdamW
-//!   moments), written atomically; `--resume DIR` reads only this file, so the two files can
-//!   never be out of step;
+//!   moments), written atomically before model.bin, ending with a CRC-64 of all of it, and
+//!   recording the CRC-64 of the model.bin it goes with (and of the one before). `--resume DIR`
+//!   refuses a state.bin that fails its checksum or a model.bin that belongs to neither; a
+//!   model.bin left one save behind (killed between the two renames) is rewritten from the state;
 //! - `log.csv`: one row per step; `samples.md`: generated text at intervals;
 //! - `run.json`: the configuration and a summary (read by `report`).
 
 use crate::data;
 use crate::gpt::{self, Activations};
-use crate::io::{write_atomic, write_atomic_with};
+use crate::io::{remove_stale_temporaries, write_atomic, write_atomic_with};
 use crate::optim::{self, AdamW};
 use anyhow::{bail, Context, Result};
 use llm_engine::checkpoint::{self, Config};
@@ -98,14 +100,57 @@ struct StateHeader {
     step: usize,
     rng_state: u64,
     elapsed_seconds: f64,
+    /// CRC-64 of the model.bin written with this state (its header and these weights).
+    model_crc: u64,
+    /// CRC-64 of the model.bin of the save before (a kill between the renames leaves it).
+    previous_model_crc: Option<u64>,
 }
 
-const STATE_MAGIC: &[u8; 8] = b"LLMBMST1";
+/// state.bin: magic, JSON length (u64 LE), JSON header, weights, m, v (f32 LE), then the
+/// CRC-64/XZ of all the bytes before it (u64 LE).
+const STATE_MAGIC: &[u8; 8] = b"LLMBMST2";
+/// The first format (no checksum, no binding to model.bin).
+const STATE_MAGIC_V1: &[u8; 8] = b"LLMBMST1";
+
+/// The files of a run directory written atomically: a killed trainer can leave their temporaries.
+const RUN_FILES: [&str; 4] = ["model.bin", "state.bin", "log.csv", "run.json"];
+
+static CRC64: crc::Crc<u64, crc::Table<16>> = crc::Crc::<u64, crc::Table<16>>::new(&crc::CRC_64_XZ);
+
+/// A writer that passes bytes on and keeps their CRC-64.
+struct Crc64Writer<'a, W: Write> {
+    inner: W,
+    digest: crc::Digest<'a, u64, crc::Table<16>>,
+}
+
+impl<W: Write> Write for Crc64Writer<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.digest.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
 
 pub struct StepStats {
     pub loss: f32,
     pub grad_norm: f32,
     pub lr: f32,
+}
+
+impl StepStats {
+    /// A non-finite loss or gradient norm: the step was not applied (see `train_step`).
+    pub fn diverged(&self) -> bool {
+        !(self.loss.is_finite() && self.grad_norm.is_finite())
+    }
+}
+
+/// The index of the first NaN or infinite value, if any.
+pub fn first_non_finite(values: &[f32]) -> Option<usize> {
+    use rayon::prelude::*;
+    values.par_iter().position_first(|x| !x.is_finite())
 }
 
 pub struct Trainer {
@@ -124,6 +169,10 @@ pub struct Trainer {
     targets: Vec<u32>,
     /// Training time of earlier sessions of this run (resume adds to it).
     pub elapsed_before: f64,
+    /// CRC-64 of the model.bin last written with (or resumed from) this run's state.
+    model_crc: Option<u64>,
+    /// Set by `resume` when it rewrote a stale or missing model.bin from state.bin.
+    pub repaired_model: bool,
 }
 
 /// GPT-2 initialisation: N(0, 0.02) matrices, residual projections scaled by 1/sqrt(2L),
@@ -165,7 +214,12 @@ impl Trainer {
         check_options(&config, &options)?;
         let mut rng = Rng::new(options.seed);
         let params = match init {
-            Some(p) => p,
+            Some(p) => {
+                if let Some(i) = first_non_finite(&p) {
+                    bail!("the initial weights are non-finite (parameter {i} is {}): they cannot be trained", p[i]);
+                }
+                p
+            }
             None => init_params(&config, &mut rng),
         };
         Ok(Trainer::assemble(config, options, params, None, 0, rng, 0.0))
@@ -188,12 +242,17 @@ impl Trainer {
             inputs: Vec::new(),
             targets: Vec::new(),
             elapsed_before,
+            model_crc: None,
+            repaired_model: false,
         }
     }
 
-    /// One optimisation step on a random batch of `train`.
+    /// One optimisation step on a random batch of `train`. When the loss or the gradient norm
+    /// is not finite ([`StepStats::diverged`]) nothing is applied: the weights, moments, step
+    /// and PRNG stay as they were.
     pub fn train_step(&mut self, train: &[u16]) -> StepStats {
         let o = &self.options;
+        let rng_before = self.rng.state();
         data::random_batch(&mut self.rng, train, o.batch, o.seq, &mut self.inputs, &mut self.targets);
         let loss = gpt::forward(&self.config, &self.params, &mut self.acts, &self.inputs, &self.targets);
         self.grads.fill(0.0);
@@ -201,10 +260,15 @@ impl Trainer {
         let norm = optim::grad_norm(&self.grads);
         let scale = if o.grad_clip > 0.0 && norm > o.grad_clip { o.grad_clip / norm } else { 1.0 };
         let lr = optim::learning_rate(self.step, o.lr, o.warmup, o.steps, o.min_lr_fraction);
+        let stats = StepStats { loss, grad_norm: norm, lr };
+        if stats.diverged() {
+            self.rng = Rng::from_state(rng_before);
+            return stats;
+        }
         let adam = AdamW { beta1: o.beta1, beta2: o.beta2, eps: 1e-8, weight_decay: o.weight_decay };
         self.step += 1;
         adam.update(&mut self.params, &self.grads, &mut self.m, &mut self.v, &self.mask, lr, self.step, scale);
-        StepStats { loss, grad_norm: norm, lr }
+        stats
     }
 
     /// Mean loss over fixed batches (each (B, T) of this run's shape).
@@ -232,48 +296,82 @@ impl Trainer {
         String::from_utf8_lossy(&out).into_owned()
     }
 
-    /// Writes model.bin then state.bin, each atomically.
-    pub fn save(&self, dir: &Path, elapsed_now: f64) -> Result<()> {
+    /// Writes state.bin then model.bin, each atomically (see the module comment for why this
+    /// order). Non-finite weights are never written.
+    pub fn save(&mut self, dir: &Path, elapsed_now: f64) -> Result<()> {
+        if let Some(i) = first_non_finite(&self.params) {
+            bail!("not saving step {}: parameter {i} is {} (the run diverged)", self.step, self.params[i]);
+        }
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let header = checkpoint::encode_header(&self.config, checkpoint::VERSION_FP32);
-        write_atomic_with(&dir.join("model.bin"), |w| {
-            w.write_all(&header)?;
-            w.write_all(checkpoint::f32_bytes(&self.params))
-        })?;
+        let model_crc = {
+            let mut d = CRC64.digest();
+            d.update(&header);
+            d.update(checkpoint::f32_bytes(&self.params));
+            d.finalize()
+        };
         let state = StateHeader {
             shape: Shape::of(&self.config),
             options: self.options.clone(),
             step: self.step,
             rng_state: self.rng.state(),
             elapsed_seconds: self.elapsed_before + elapsed_now,
+            model_crc,
+            previous_model_crc: self.model_crc,
         };
         let json = serde_json::to_vec(&state)?;
         write_atomic_with(&dir.join("state.bin"), |w| {
+            let mut w = Crc64Writer { inner: w, digest: CRC64.digest() };
             w.write_all(STATE_MAGIC)?;
             w.write_all(&(json.len() as u64).to_le_bytes())?;
             w.write_all(&json)?;
             for buf in [&self.params, &self.m, &self.v] {
                 w.write_all(checkpoint::f32_bytes(buf))?;
             }
-            Ok(())
+            let crc = w.digest.finalize();
+            w.inner.write_all(&crc.to_le_bytes())
+        })?;
+        self.write_model(dir, &header)?;
+        self.model_crc = Some(model_crc);
+        Ok(())
+    }
+
+    fn write_model(&self, dir: &Path, header: &[u8]) -> Result<()> {
+        write_atomic_with(&dir.join("model.bin"), |w| {
+            w.write_all(header)?;
+            w.write_all(checkpoint::f32_bytes(&self.params))
         })
     }
 
-    /// Continues a run from DIR/state.bin.
+    /// Continues a run from DIR/state.bin, after checking its checksum and that DIR/model.bin
+    /// is the one saved with it.
     pub fn resume(dir: &Path) -> Result<Trainer> {
+        remove_stale_temporaries(dir, &RUN_FILES);
         let path = dir.join("state.bin");
         let bytes = std::fs::read(&path).with_context(|| format!("cannot resume: cannot read {}", path.display()))?;
         let bad = |why: &str| anyhow::anyhow!("cannot resume: {} is corrupt ({why})", path.display());
-        if bytes.len() < 16 || &bytes[..8] != STATE_MAGIC {
+        if bytes.len() >= 8 && &bytes[..8] == STATE_MAGIC_V1 {
+            bail!(
+                "cannot resume: {} was written by an older version of llm-baremetal (an older format, without a checksum), \
+                 which this version does not resume; start a new run from its weights with `train --init {}`",
+                path.display(),
+                dir.join("model.bin").display()
+            );
+        }
+        if bytes.len() < 24 || &bytes[..8] != STATE_MAGIC {
             return Err(bad("bad magic"));
         }
-        let jlen = u64::from_le_bytes(bytes[8..16].try_into().unwrap()) as usize;
-        let json = bytes.get(16..16usize.saturating_add(jlen)).ok_or_else(|| bad("truncated header"))?;
+        let (content, stored) = bytes.split_at(bytes.len() - 8);
+        if CRC64.checksum(content) != u64::from_le_bytes(stored.try_into().unwrap()) {
+            return Err(bad("checksum mismatch: the file was damaged or truncated"));
+        }
+        let jlen = u64::from_le_bytes(content[8..16].try_into().unwrap()) as usize;
+        let json = content.get(16..16usize.saturating_add(jlen)).ok_or_else(|| bad("truncated header"))?;
         let st: StateHeader = serde_json::from_slice(json).map_err(|e| bad(&e.to_string()))?;
         let config = st.shape.config();
         config.validate().map_err(|e| bad(&e.to_string()))?;
         let n = config.num_parameters();
-        let body = &bytes[16 + jlen..];
+        let body = &content[16 + jlen..];
         if body.len() != 3 * 4 * n {
             return Err(bad(&format!("expected {} bytes of weights and moments, found {}", 12 * n, body.len())));
         }
@@ -281,7 +379,39 @@ impl Trainer {
         let (p, rest) = floats.split_at(n);
         let (m, v) = rest.split_at(n);
         check_options(&config, &st.options)?;
-        Ok(Trainer::assemble(config, st.options, p.to_vec(), Some((m.to_vec(), v.to_vec())), st.step, Rng::from_state(st.rng_state), st.elapsed_seconds))
+        if let Some(i) = first_non_finite(p) {
+            return Err(bad(&format!("parameter {i} is {}", p[i])));
+        }
+        let mut t = Trainer::assemble(config, st.options, p.to_vec(), Some((m.to_vec(), v.to_vec())), st.step, Rng::from_state(st.rng_state), st.elapsed_seconds);
+        t.model_crc = Some(st.model_crc);
+        // model.bin must be the one saved with this state; one save behind (killed between
+        // writing state.bin and model.bin) or missing, it is rewritten from the state.
+        let model_path = dir.join("model.bin");
+        let header = checkpoint::encode_header(&config, checkpoint::VERSION_FP32);
+        match std::fs::read(&model_path) {
+            Ok(model) => {
+                let crc = CRC64.checksum(&model);
+                if crc != st.model_crc {
+                    if Some(crc) != st.previous_model_crc {
+                        bail!(
+                            "cannot resume: {} does not belong to {} (step {}): it is not the model.bin saved with it; \
+                             move it away to resume (model.bin is then rewritten from state.bin), or start a new run from it with `train --init`",
+                            model_path.display(),
+                            path.display(),
+                            st.step
+                        );
+                    }
+                    t.write_model(dir, &header)?;
+                    t.repaired_model = true;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                t.write_model(dir, &header)?;
+                t.repaired_model = true;
+            }
+            Err(e) => return Err(e).with_context(|| format!("cannot resume: cannot read {}", model_path.display())),
+        }
+        Ok(t)
     }
 }
 
@@ -358,6 +488,7 @@ pub fn run(mut trainer: Trainer, io: RunInputs) -> Result<RunSummary> {
     let stride = (val_set.len() / o.val_batches.max(1)).max(1);
     let val_quick: Vec<_> = val_set.iter().step_by(stride).take(o.val_batches.max(1)).cloned().collect();
     std::fs::create_dir_all(io.out_dir).with_context(|| format!("cannot create {}", io.out_dir.display()))?;
+    remove_stale_temporaries(io.out_dir, &RUN_FILES);
     let log_path = io.out_dir.join("log.csv");
     let mut log = open_log(&log_path, trainer.step)?;
     let mut samples = std::fs::OpenOptions::new().create(true).append(true).open(io.out_dir.join("samples.md"))?;
@@ -372,6 +503,7 @@ pub fn run(mut trainer: Trainer, io: RunInputs) -> Result<RunSummary> {
     let mut last_loss = f32::NAN;
     let mut interrupted = false;
     let mut done_here = 0;
+    let mut saved_step: Option<usize> = None;
     while trainer.step < o.steps {
         if io.interrupt.load(Ordering::SeqCst) {
             interrupted = true;
@@ -382,9 +514,17 @@ pub fn run(mut trainer: Trainer, io: RunInputs) -> Result<RunSummary> {
         }
         let t0 = Instant::now();
         let s = trainer.train_step(&train);
-        if !s.loss.is_finite() {
-            trainer.save(io.out_dir, start.elapsed().as_secs_f64())?;
-            bail!("training diverged at step {} (loss {}); the last good state is saved: try a lower --lr", trainer.step, s.loss);
+        // A diverged run stops without saving: the last checkpoint written stays as it was.
+        let kept = || match saved_step {
+            Some(k) => format!("{} keeps the checkpoint of step {k}", io.out_dir.display()),
+            None if io.out_dir.join("state.bin").exists() => format!("{} keeps its last checkpoint", io.out_dir.display()),
+            None => "no checkpoint was written".to_string(),
+        };
+        if s.diverged() {
+            bail!("training diverged at step {} (train loss {}, gradient norm {}): stopped without saving; {}: try a lower --lr", trainer.step + 1, s.loss, s.grad_norm, kept());
+        }
+        if let Some(i) = first_non_finite(&trainer.params) {
+            bail!("training diverged at step {}: the update made parameter {i} {}: stopped without saving; {}: try a lower --lr", trainer.step, trainer.params[i], kept());
         }
         let dt = t0.elapsed().as_secs_f64();
         done_here += 1;
@@ -393,6 +533,9 @@ pub fn run(mut trainer: Trainer, io: RunInputs) -> Result<RunSummary> {
         let mut val_cell = String::new();
         if step % o.eval_every.max(1) == 0 || step == o.steps {
             let vl = trainer.evaluate(&val_quick);
+            if !vl.is_finite() {
+                bail!("training diverged at step {step} (validation loss {vl}, train loss {}): stopped without saving; {}: try a lower --lr", s.loss, kept());
+            }
             best_val = Some(best_val.map_or(vl, |b: f32| b.min(vl)));
             last_val = Some(vl);
             val_cell = format!("{vl:.6}");
@@ -406,6 +549,7 @@ pub fn run(mut trainer: Trainer, io: RunInputs) -> Result<RunSummary> {
         if step % o.checkpoint_every.max(1) == 0 {
             log.flush()?;
             trainer.save(io.out_dir, start.elapsed().as_secs_f64())?;
+            saved_step = Some(step);
         }
         if let Some(b) = &bar {
             let tps = (step - start_step) as f64 * tokens_per_step / start.elapsed().as_secs_f64();

@@ -156,7 +156,7 @@ fn corrupt_state_and_missing_runs_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let e = Trainer::resume(dir.path()).err().unwrap().to_string();
     assert!(e.contains("cannot resume"), "{e}");
-    std::fs::write(dir.path().join("state.bin"), b"LLMBMST1\x05\0\0\0\0\0\0\0{bad}").unwrap();
+    std::fs::write(dir.path().join("state.bin"), b"LLMBMST2\x05\0\0\0\0\0\0\0{bad}").unwrap();
     let e = Trainer::resume(dir.path()).err().unwrap().to_string();
     assert!(e.contains("corrupt"), "{e}");
 }
@@ -182,4 +182,143 @@ fn trainer_forward_agrees_with_the_engine() {
             assert!((p - acts.probs[t * 256 + v]).abs() < 1e-5);
         }
     }
+}
+
+#[test]
+fn the_loss_is_never_clamped_and_a_diverged_step_changes_nothing() {
+    // -log p without a floor: a NaN logit gives NaN (it used to read 69.0776 = -ln 1e-30), and a
+    // target 200 below the best logit gives 200 (p underflows to 0 in f32; it used to read 69.08).
+    let v = 4;
+    let mut logits = vec![0.0, f32::NAN, 0.0, 0.0, 200.0, 0.0, 0.0, 0.0];
+    let mut losses = vec![0.0; 2];
+    llm_trainer::gpt::softmax_crossentropy_forward(&mut logits, &mut losses, &[0, 1], v);
+    assert!(losses[0].is_nan(), "{}", losses[0]);
+    assert!((losses[1] - 200.0).abs() < 1e-3, "{}", losses[1]);
+    // A trainer whose weights give a NaN loss applies nothing: same weights, step and PRNG.
+    let cfg = config(2, 2, 32, 32, 256, 256);
+    let tokens: Vec<u16> = b"First Citizen: Before we proceed!".iter().map(|&b| b as u16).collect();
+    let mut t = Trainer::new(cfg, options(10), Some(llm_testkit::random_params(&cfg, 3, 0.1))).unwrap();
+    assert!(!t.train_step(&tokens).diverged());
+    let last = t.params.len() - 1; // the final LayerNorm's last bias: every logit becomes NaN
+    t.params[last] = f32::NAN;
+    let before = (t.params.clone(), t.step, t.rng.state());
+    let s = t.train_step(&tokens);
+    assert!(s.diverged() && s.loss.is_nan());
+    assert_eq!((t.step, t.rng.state()), (before.1, before.2));
+    assert!(t.params.iter().zip(&before.0).all(|(a, b)| a.to_bits() == b.to_bits()));
+    // And such weights are never saved, nor accepted as a starting point.
+    let dir = tempfile::tempdir().unwrap();
+    let e = t.save(dir.path(), 0.0).unwrap_err().to_string();
+    assert!(e.contains("not saving") && e.contains("NaN"), "{e}");
+    assert!(!dir.path().join("model.bin").exists());
+    let e = Trainer::new(cfg, options(10), Some(t.params.clone())).err().unwrap().to_string();
+    assert!(e.contains("non-finite"), "{e}");
+}
+
+/// A run of `options(12)` in DIR/NAME, stopped (and saved) after `halt` steps.
+fn halted_run(dir: &Path, data: &Path, name: &str, seed: u64, halt: usize) -> std::path::PathBuf {
+    let out = dir.join(name);
+    let mut o = options(12);
+    o.seed = seed;
+    train_to(&out, data, Trainer::new(config(2, 2, 32, 32, 256, 256), o, None).unwrap(), Some(halt));
+    out
+}
+
+#[test]
+fn state_bin_is_checksummed_and_bound_to_its_model_bin() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = prepared(dir.path());
+    let run = halted_run(dir.path(), &d, "a", 1, 5);
+    let state = std::fs::read(run.join("state.bin")).unwrap();
+    // One flipped byte anywhere (here in the weights, and in the JSON header) is refused.
+    for at in [state.len() / 2, 20] {
+        let mut bad = state.clone();
+        bad[at] ^= 0x10;
+        std::fs::write(run.join("state.bin"), &bad).unwrap();
+        let e = Trainer::resume(&run).err().expect("a corrupt state.bin resumed").to_string();
+        assert!(e.contains("cannot resume") && e.contains("checksum"), "{e}");
+    }
+    // So is a truncated one.
+    std::fs::write(run.join("state.bin"), &state[..state.len() - 1]).unwrap();
+    assert!(Trainer::resume(&run).err().unwrap().to_string().contains("corrupt"));
+    std::fs::write(run.join("state.bin"), &state).unwrap();
+    assert_eq!(Trainer::resume(&run).unwrap().step, 5);
+    // Another run's model.bin next to this state.bin is refused, and left alone.
+    let other = halted_run(dir.path(), &d, "b", 2, 5);
+    let model = std::fs::read(run.join("model.bin")).unwrap();
+    let foreign = std::fs::read(other.join("model.bin")).unwrap();
+    std::fs::write(run.join("model.bin"), &foreign).unwrap();
+    let e = Trainer::resume(&run).err().expect("resumed beside another run's model.bin").to_string();
+    assert!(e.contains("cannot resume") && e.contains("model.bin") && e.contains("does not belong"), "{e}");
+    assert_eq!(std::fs::read(run.join("model.bin")).unwrap(), foreign);
+    std::fs::write(run.join("model.bin"), &model).unwrap();
+    assert_eq!(Trainer::resume(&run).unwrap().step, 5);
+    // A state file of the earlier format (no checksum) is refused with a clear reason.
+    let mut old = b"LLMBMST1".to_vec();
+    old.extend_from_slice(&state[8..]);
+    std::fs::write(run.join("state.bin"), &old).unwrap();
+    let e = Trainer::resume(&run).err().unwrap().to_string();
+    assert!(e.contains("older format") && e.contains("--init"), "{e}");
+}
+
+#[test]
+fn a_crash_between_writing_state_bin_and_model_bin_still_resumes_exactly() {
+    // state.bin is written first: a kill before model.bin is renamed leaves the previous
+    // model.bin beside the new state. Resume recognises it, rewrites model.bin from the state
+    // and continues bit for bit.
+    let dir = tempfile::tempdir().unwrap();
+    let d = prepared(dir.path());
+    let straight = dir.path().join("straight");
+    train_to(&straight, &d, Trainer::new(config(2, 2, 32, 32, 256, 256), options(12), None).unwrap(), None);
+    let split = halted_run(dir.path(), &d, "split", options(12).seed, 3);
+    let model_at_3 = std::fs::read(split.join("model.bin")).unwrap();
+    train_to(&split, &d, Trainer::resume(&split).unwrap(), Some(4));
+    std::fs::write(split.join("model.bin"), &model_at_3).unwrap();
+    let t = Trainer::resume(&split).unwrap();
+    assert_eq!(t.step, 7);
+    assert!(t.repaired_model);
+    assert_ne!(std::fs::read(split.join("model.bin")).unwrap(), model_at_3, "model.bin was not brought up to date");
+    // A missing model.bin is rewritten the same way.
+    std::fs::remove_file(split.join("model.bin")).unwrap();
+    let t = Trainer::resume(&split).unwrap();
+    assert!(t.repaired_model && split.join("model.bin").exists());
+    train_to(&split, &d, t, None);
+    assert!(std::fs::read(straight.join("model.bin")).unwrap() == std::fs::read(split.join("model.bin")).unwrap(), "the resumed run differs");
+}
+
+#[test]
+fn stale_temporary_files_of_a_killed_trainer_are_removed_on_start_and_resume() {
+    // A trainer killed (kill -9) while saving leaves `.model.bin.tmpPID` and friends: full-size
+    // copies. PID 999999999 is above any pid_max, so never alive.
+    let dir = tempfile::tempdir().unwrap();
+    let d = prepared(dir.path());
+    let stale = [".model.bin.tmp999999999", ".state.bin.tmp999999999", ".log.csv.tmp999999999", ".run.json.tmp999999999"];
+    let plant = |run: &Path| {
+        std::fs::create_dir_all(run).unwrap();
+        for name in stale {
+            std::fs::write(run.join(name), vec![7u8; 4096]).unwrap();
+        }
+        // Not ours to remove: another file, and (if /proc shows it alive) a live process's.
+        std::fs::write(run.join(".model.bin.notes"), b"keep").unwrap();
+        std::fs::write(run.join(".model.bin.tmp1"), b"pid 1 is alive").unwrap();
+    };
+    let check = |run: &Path| {
+        for name in stale {
+            assert!(!run.join(name).exists(), "{name} is still there");
+        }
+        assert!(run.join(".model.bin.notes").exists());
+        if Path::new("/proc/1").exists() {
+            assert!(run.join(".model.bin.tmp1").exists(), "a live process's temporary file was removed");
+        }
+    };
+    // On start.
+    let run = dir.path().join("run");
+    plant(&run);
+    train_to(&run, &d, Trainer::new(config(2, 2, 32, 32, 256, 256), options(12), None).unwrap(), Some(3));
+    check(&run);
+    // On resume, before anything else is read or written.
+    plant(&run);
+    let t = Trainer::resume(&run).unwrap();
+    check(&run);
+    drop(t);
 }
