@@ -422,3 +422,68 @@ fn train_init_refuses_a_checkpoint_with_non_finite_weights() {
         assert!(!out.join("model.bin").exists() && !out.join("state.bin").exists());
     }
 }
+
+/// A llama2.c checkpoint runs on the host with its SentencePiece tokenizer: inspect shows
+/// the family, generate needs the tokenizer (flag or tokenizer.bin beside the model) and
+/// prints the same text either way; the prompt's BOS and merges come from the tokenizer.
+#[test]
+fn llama2c_models_run_with_their_tokenizer() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = llama2c_model(dir.path(), "stories.bin");
+    let out = run(&["inspect", m.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let s = String::from_utf8_lossy(&out.stdout);
+    for want in ["llama2.c checkpoint (fp32, separate classifier)", "arch        llama", "NH = 8, 4 key/value heads (head size 8)", "F  = 172", "V  = 2000"] {
+        assert!(s.contains(want), "missing {want:?} in:\n{s}");
+    }
+    // No tokenizer: a clear error naming the fix.
+    let out = run(&["generate", m.to_str().unwrap(), "--prompt", "Once upon a time", "--steps", "5"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs its tokenizer"), "{}", String::from_utf8_lossy(&out.stderr));
+    // A tokenizer of the wrong format (llm.c's) is refused.
+    let wrong = dir.path().join("llmc-tok.bin");
+    std::fs::write(&wrong, llm_engine::Tokenizer::byte_table_file()).unwrap();
+    let out = run(&["generate", m.to_str().unwrap(), "--tokenizer", wrong.to_str().unwrap(), "--steps", "5"]);
+    assert!(!out.status.success());
+    let generate = |extra: &[&str]| {
+        let mut args = vec!["generate", m.to_str().unwrap(), "--prompt", "Once upon a time", "--steps", "30", "--temperature", "0"];
+        args.extend_from_slice(extra);
+        let out = run(&args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    };
+    let tok = spm_tokenizer();
+    let with_flag = generate(&["--tokenizer", tok.to_str().unwrap()]);
+    std::fs::copy(&tok, dir.path().join("tokenizer.bin")).unwrap();
+    let beside = generate(&[]);
+    assert_eq!(with_flag, beside);
+    assert!(!beside.is_empty());
+    // The greedy continuation is the reference's argmax chain (testkit's naive f64 Llama),
+    // starting from the tokenizer's encoding of the prompt (BOS + merges).
+    let bytes = std::fs::read(&m).unwrap();
+    let reference = llm_testkit::llama::LlamaRef::from_llama2c(&bytes);
+    let spm = llm_engine::tokenizer::spm::SpmTokenizer::from_llama2c_bytes(&std::fs::read(&tok).unwrap(), 2000).unwrap();
+    let mut ids = Vec::new();
+    spm.encode(b"Once upon a time", true, &mut ids);
+    assert_eq!(ids[0], 1, "BOS first");
+    let mut text = Vec::new();
+    for _ in 0..30 {
+        let logits = reference.logits_all(&ids);
+        let last = logits.last().unwrap();
+        let mut order: Vec<usize> = (0..last.len()).collect();
+        order.sort_by(|&a, &b| last[b].total_cmp(&last[a]));
+        assert!(last[order[0]] - last[order[1]] > 1e-3, "near tie: pick another seed");
+        let next = order[0] as u32;
+        if next == 1 || next == 2 {
+            break;
+        }
+        text.extend_from_slice(spm.decode(*ids.last().unwrap(), next));
+        ids.push(next);
+    }
+    // Printed through the console filter (control characters dropped, bad UTF-8 replaced).
+    let mut printed = String::new();
+    let mut p = llm_engine::Utf8Printer::new();
+    p.push(&text, &mut |c| printed.push(c));
+    p.flush(&mut |c| printed.push(c));
+    assert_eq!(String::from_utf8_lossy(&beside), printed);
+}

@@ -113,3 +113,26 @@ pub fn host_generate(model: &Path, args: &[&str]) -> String {
     assert!(out.status.success(), "generate failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }
+
+/// The SentencePiece tokenizer fixture (2000 tokens, llama2.c layout; see its README).
+pub fn spm_tokenizer() -> PathBuf {
+    root().join("engine/tests/fixtures/spm/tokenizer.bin")
+}
+
+/// A random llama2.c checkpoint (GQA, separate classifier) for the fixture tokenizer's
+/// 2000-token vocabulary, written to `dir/name`.
+pub fn llama2c_model(dir: &Path, name: &str) -> PathBuf {
+    let shape = llm_testkit::llama::LlamaShape {
+        dim: 64,
+        hidden_dim: 172,
+        n_layers: 2,
+        n_heads: 8,
+        n_kv_heads: 4,
+        vocab_size: 2000,
+        seq_len: 96,
+        shared_classifier: false,
+    };
+    let p = dir.join(name);
+    std::fs::write(&p, llm_testkit::llama::random_llama2c(&shape, 7, 0.4)).unwrap();
+    p
+}
