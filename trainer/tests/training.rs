@@ -169,8 +169,8 @@ fn trainer_forward_agrees_with_the_engine() {
     let tokens = llm_testkit::random_tokens(16, 256, 6);
     let mut acts = llm_trainer::gpt::Activations::new(&cfg, 1, 16);
     llm_trainer::gpt::forward(&cfg, &params, &mut acts, &tokens, &tokens);
-    let model = llm_engine::Model::from_params(cfg, params).unwrap();
-    let mut st = llm_engine::RunState::new(&cfg, llm_engine::KernelSet::Scalar);
+    let model = llm_engine::checkpoint::model_from_params(&cfg, &params).unwrap();
+    let mut st = model.new_state(llm_engine::Kernels::portable());
     let logits = model.forward_all(&mut st, &tokens, 0).unwrap();
     // Compare probabilities (the trainer keeps softmax, not logits).
     for t in 0..16 {
