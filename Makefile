@@ -10,7 +10,7 @@ UEFI_BUILD := RUSTC_BOOTSTRAP=1 cargo build --release -Zjson-target-spec \
 	-Zbuild-std=core,compiler_builtins,alloc -Zbuild-std-features=compiler-builtins-mem \
 	--target ../$(EFI_SPEC)
 
-.PHONY: all setup build efi efi-standalone image run chat test bench data default-model clean
+.PHONY: all setup build efi efi-standalone image run chat test fmt-check bench data default-model clean
 
 all: build efi
 
@@ -49,9 +49,14 @@ run: build efi build/disk.img
 chat: build
 	$(CLI) chat $(MODEL)
 
-test: build efi efi-standalone
+test: build efi efi-standalone fmt-check
 	LLM_BAREMETAL_EFI=$(abspath $(EFI)) LLM_BAREMETAL_EFI_STANDALONE=$(abspath build/BOOTX64-standalone.EFI) \
 		cargo test --release --workspace --no-fail-fast
+
+# The code stays rustfmt-clean (rustfmt.toml: 140 columns), the UEFI app included.
+fmt-check:
+	cargo fmt --all --check
+	cd uefi-app && cargo fmt --check
 
 bench: build
 	$(CLI) bench $(MODEL) --threads 0

@@ -3,7 +3,7 @@
 //! log, and an optional screenshot of the firmware's screen through QMP.
 
 use crate::image;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -171,7 +171,14 @@ pub fn boot(a: &BootArgs) -> Result<ExitCode> {
         }
         (None, Some(model)) => {
             let img = work.path().join("disk.img");
-            image::image(&image::ImageArgs { model: Some(model.clone()), config: a.config.clone(), tokenizer: a.tokenizer.clone(), efi: a.efi.clone(), out: img.clone(), unchecked: false })?;
+            image::image(&image::ImageArgs {
+                model: Some(model.clone()),
+                config: a.config.clone(),
+                tokenizer: a.tokenizer.clone(),
+                efi: a.efi.clone(),
+                out: img.clone(),
+                unchecked: false,
+            })?;
             img
         }
         _ => bail!("give a disk image or --model CKPT"),

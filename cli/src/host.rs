@@ -1,6 +1,6 @@
 //! Host plumbing shared by the subcommands: loading files, the thread pool, Ctrl-C.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use llm_engine::chat::Cores;
 use llm_engine::{Loaded, Parallel, Tokenizer};
 use std::path::Path;

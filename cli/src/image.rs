@@ -2,7 +2,7 @@
 //! EFI/BOOT/BOOTX64.EFI, the model and the config, built in pure Rust (gpt + fatfs): no
 //! mtools, no root, no loop devices. The image can be `dd`-ed to a USB stick.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -62,7 +62,12 @@ pub fn find_efi(explicit: Option<&Path>) -> Result<PathBuf> {
 pub fn image(a: &ImageArgs) -> Result<()> {
     check_output_is_a_file(&a.out)?;
     let efi = find_efi(a.efi.as_deref())?;
-    let inputs = [("--model", a.model.as_deref()), ("--config", a.config.as_deref()), ("--tokenizer", a.tokenizer.as_deref()), ("--efi", Some(efi.as_path()))];
+    let inputs = [
+        ("--model", a.model.as_deref()),
+        ("--config", a.config.as_deref()),
+        ("--tokenizer", a.tokenizer.as_deref()),
+        ("--efi", Some(efi.as_path())),
+    ];
     check_output_is_not_an_input(&a.out, &inputs)?;
     let mut tokenizer = a.tokenizer.clone();
     if let Some(m) = &a.model {
@@ -99,7 +104,12 @@ pub fn image(a: &ImageArgs) -> Result<()> {
         files.push(("tokenizer.bin", t.clone()));
     }
     let size = build_image(&a.out, &files)?;
-    println!("wrote {} ({:.1} MiB): GPT, FAT32 ESP at 1 MiB with {}", a.out.display(), size as f64 / MIB as f64, files.iter().map(|f| f.0).collect::<Vec<_>>().join(", "));
+    println!(
+        "wrote {} ({:.1} MiB): GPT, FAT32 ESP at 1 MiB with {}",
+        a.out.display(),
+        size as f64 / MIB as f64,
+        files.iter().map(|f| f.0).collect::<Vec<_>>().join(", ")
+    );
     Ok(())
 }
 
@@ -164,7 +174,11 @@ pub fn build_image(out: &Path, files: &[(&str, PathBuf)]) -> Result<u64> {
     let total = ESP_START + esp + MIB; // 1 MiB at the end for the backup GPT
     let name = out.file_name().with_context(|| format!("--out {}: not a file name", out.display()))?;
     let tmp = out.with_file_name(format!(".{}.tmp{}", name.to_string_lossy(), std::process::id()));
-    let mut disk = std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&tmp)
+    let mut disk = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
         .with_context(|| format!("cannot create {}", tmp.display()))?;
     let result = (|| -> Result<()> {
         disk.set_len(total)?;
@@ -191,21 +205,21 @@ pub fn build_image(out: &Path, files: &[(&str, PathBuf)]) -> Result<u64> {
 }
 
 fn copy_files<T: fatfs::ReadWriteSeek>(root: &fatfs::Dir<T>, files: &[(&str, PathBuf)]) -> Result<()> {
-            for (dest, src) in files {
-                let mut dir = root.clone();
-                let parts: Vec<&str> = dest.split('/').collect();
-                for d in &parts[..parts.len() - 1] {
-                    dir = match dir.open_dir(d) {
-                        Ok(x) => x,
-                        Err(_) => dir.create_dir(d)?,
-                    };
-                }
-                let mut f = dir.create_file(parts[parts.len() - 1])?;
-                f.truncate()?;
-                let mut input = std::fs::File::open(src).with_context(|| format!("cannot read {}", src.display()))?;
-                std::io::copy(&mut input, &mut f).with_context(|| format!("cannot copy {} onto the image", src.display()))?;
-                f.flush()?;
-            }
+    for (dest, src) in files {
+        let mut dir = root.clone();
+        let parts: Vec<&str> = dest.split('/').collect();
+        for d in &parts[..parts.len() - 1] {
+            dir = match dir.open_dir(d) {
+                Ok(x) => x,
+                Err(_) => dir.create_dir(d)?,
+            };
+        }
+        let mut f = dir.create_file(parts[parts.len() - 1])?;
+        f.truncate()?;
+        let mut input = std::fs::File::open(src).with_context(|| format!("cannot read {}", src.display()))?;
+        std::io::copy(&mut input, &mut f).with_context(|| format!("cannot copy {} onto the image", src.display()))?;
+        f.flush()?;
+    }
     Ok(())
 }
 

@@ -1,12 +1,12 @@
 //! inspect, generate, chat and bench: the engine on the host.
 
 use crate::host::{self, MappedFile, TextOut, Threads};
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use llm_engine::chat::{Chat, ChatIo, ChatSettings};
 use llm_engine::formats::Format;
 use llm_engine::kernels::Family;
-use llm_engine::{checkpoint, Kernels, Model, Parallel, SamplerConfig, Session, StopFilter};
+use llm_engine::{Kernels, Model, Parallel, SamplerConfig, Session, StopFilter, checkpoint};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -231,7 +231,13 @@ pub fn chat(a: &ChatArgs) -> Result<()> {
     let loaded = host::load_model(&a.checkpoint, &file)?;
     let tokenizer = host::load_tokenizer(a.sampling.tokenizer.as_deref(), &a.checkpoint, &loaded)?;
     let kernels = parse_kernels(&a.sampling.kernels)?;
-    let settings = ChatSettings { sampler: a.sampling.sampler()?, seed: a.sampling.seed, max_tokens: a.max_tokens.max(1), cores: a.sampling.threads.max(1), stop_at_blank_line: !a.no_stop };
+    let settings = ChatSettings {
+        sampler: a.sampling.sampler()?,
+        seed: a.sampling.seed,
+        max_tokens: a.max_tokens.max(1),
+        cores: a.sampling.threads.max(1),
+        stop_at_blank_line: !a.no_stop,
+    };
     let mut threads = Threads::new(settings.cores)?;
     let model = &loaded.model;
     let mut session = Session::new(model, kernels, settings.sampler, settings.seed);
@@ -241,7 +247,13 @@ pub fn chat(a: &ChatArgs) -> Result<()> {
     if interactive {
         println!(
             "llm-baremetal chat: {} L={} NH={} C={} maxT={} V={} | {} | /help for commands, Ctrl-C stops a reply, /quit or Ctrl-D leaves",
-            s.arch.name(), s.n_layers, s.n_heads, s.d_model, s.context, s.vocab_size, kernels.name()
+            s.arch.name(),
+            s.n_layers,
+            s.n_heads,
+            s.d_model,
+            s.context,
+            s.vocab_size,
+            kernels.name()
         );
     }
     let mut chat = Chat::new(settings, &mut session, &tokenizer);
@@ -297,12 +309,23 @@ pub struct BenchArgs {
 }
 
 pub fn parse_shape(s: &str) -> Result<llm_engine::Config> {
-    let v: Vec<usize> = s.split(',').map(|x| x.trim().parse::<usize>()).collect::<Result<_, _>>().with_context(|| format!("bad shape '{s}': expected L,NH,C,maxT[,V]"))?;
+    let v: Vec<usize> = s
+        .split(',')
+        .map(|x| x.trim().parse::<usize>())
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("bad shape '{s}': expected L,NH,C,maxT[,V]"))?;
     if v.len() != 4 && v.len() != 5 {
         bail!("bad shape '{s}': expected L,NH,C,maxT[,V]");
     }
     let vocab = v.get(4).copied().unwrap_or(256);
-    let cfg = llm_engine::Config { num_layers: v[0], num_heads: v[1], channels: v[2], max_seq_len: v[3], vocab_size: vocab, padded_vocab_size: vocab.next_multiple_of(64) };
+    let cfg = llm_engine::Config {
+        num_layers: v[0],
+        num_heads: v[1],
+        channels: v[2],
+        max_seq_len: v[3],
+        vocab_size: vocab,
+        padded_vocab_size: vocab.next_multiple_of(64),
+    };
     cfg.validate().map_err(|e| anyhow::anyhow!("bad shape '{s}': {e}"))?;
     Ok(cfg)
 }
@@ -328,7 +351,8 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
             (Some(p), _) => (p.0, p.1.to_vec()),
             (None, Some(path)) => {
                 let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-                let ck = checkpoint::parse(&bytes).map_err(|e| anyhow::anyhow!("{}: --train needs an llm.c checkpoint: {e}", path.display()))?;
+                let ck =
+                    checkpoint::parse(&bytes).map_err(|e| anyhow::anyhow!("{}: --train needs an llm.c checkpoint: {e}", path.display()))?;
                 (ck.config, ck.params.to_vec())
             }
             (None, None) => unreachable!("one of the two was given"),
@@ -344,7 +368,13 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
     let matrices = w.bytes() / 4 - embd + if c.tied_output { c.vocab_size * c.d_model } else { 0 };
     println!(
         "model: {} L={} NH={} C={} maxT={} V={} ({:.2}M parameters)",
-        c.arch.name(), c.n_layers, c.n_heads, c.d_model, c.context, c.vocab_size, w.bytes() as f64 / 4e6
+        c.arch.name(),
+        c.n_layers,
+        c.n_heads,
+        c.d_model,
+        c.context,
+        c.vocab_size,
+        w.bytes() as f64 / 4e6
     );
     let prefill_n = a.prefill.unwrap_or(c.context / 2).clamp(1, c.context);
     let decode_n = c.context - prefill_n;
@@ -395,8 +425,17 @@ fn bench_train(a: &BenchArgs, c: llm_engine::Config, params: Vec<f32>) -> Result
     let tokens = (a.steps * a.batch * seq) as f64;
     println!(
         "train: L={} NH={} C={} maxT={} V={} ({} parameters), B={} T={}, {} threads: {:.1} ms/step, {:.0} tokens/s",
-        c.num_layers, c.num_heads, c.channels, c.max_seq_len, c.vocab_size, c.num_parameters(), a.batch, seq,
-        rayon::current_num_threads(), dt * 1000.0 / a.steps as f64, tokens / dt
+        c.num_layers,
+        c.num_heads,
+        c.channels,
+        c.max_seq_len,
+        c.vocab_size,
+        c.num_parameters(),
+        a.batch,
+        seq,
+        rayon::current_num_threads(),
+        dt * 1000.0 / a.steps as f64,
+        tokens / dt
     );
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! prepare, train and report: the trainer from the command line.
 
 use crate::host;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use llm_engine::checkpoint::Config;
 use llm_trainer::run::{self, RunInputs, TrainOptions, Trainer};
@@ -22,7 +22,13 @@ pub struct PrepareArgs {
 
 pub fn prepare(a: &PrepareArgs) -> Result<()> {
     let p = llm_trainer::data::prepare(&a.texts, &a.out, a.val_fraction)?;
-    println!("wrote {} ({} tokens) and {} ({} tokens), byte-level vocabulary 256", p.train_path.display(), p.train_tokens, p.val_path.display(), p.val_tokens);
+    println!(
+        "wrote {} ({} tokens) and {} ({} tokens), byte-level vocabulary 256",
+        p.train_path.display(),
+        p.train_tokens,
+        p.val_path.display(),
+        p.val_tokens
+    );
     Ok(())
 }
 
@@ -136,7 +142,10 @@ pub fn train(a: &TrainArgs) -> Result<()> {
         let t = Trainer::resume(dir)?;
         let data = a.data.clone().or_else(|| read_data_dir(dir)).context("--data is needed to resume this run")?;
         if t.repaired_model {
-            println!("note: {} was missing or one save behind state.bin (stopped while saving): rewritten from state.bin", dir.join("model.bin").display());
+            println!(
+                "note: {} was missing or one save behind state.bin (stopped while saving): rewritten from state.bin",
+                dir.join("model.bin").display()
+            );
         }
         println!("resuming {} at step {} of {}", dir.display(), t.step, t.options.steps);
         (t, data, a.out.clone().unwrap_or(dir.clone()))
@@ -149,7 +158,11 @@ pub fn train(a: &TrainArgs) -> Result<()> {
                 // The trainer trains llm.c GPT-2 models: --init must be one.
                 let ck = llm_engine::checkpoint::parse(file.bytes()).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
                 if let Some(i) = run::first_non_finite(&ck.params) {
-                    bail!("{}: the checkpoint has non-finite weights (parameter {i} is {}): it cannot be trained", path.display(), ck.params[i]);
+                    bail!(
+                        "{}: the checkpoint has non-finite weights (parameter {i} is {}): it cannot be trained",
+                        path.display(),
+                        ck.params[i]
+                    );
                 }
                 (ck.config, Some(ck.params.into_owned()))
             }
@@ -192,12 +205,27 @@ pub fn train(a: &TrainArgs) -> Result<()> {
     let c = trainer.config;
     println!(
         "model L={} NH={} C={} maxT={} V={} ({} parameters); batch {} x {}; {} threads",
-        c.num_layers, c.num_heads, c.channels, c.max_seq_len, c.vocab_size, c.num_parameters(), trainer.options.batch, trainer.options.seq, rayon::current_num_threads()
+        c.num_layers,
+        c.num_heads,
+        c.channels,
+        c.max_seq_len,
+        c.vocab_size,
+        c.num_parameters(),
+        trainer.options.batch,
+        trainer.options.seq,
+        rayon::current_num_threads()
     );
     host::catch_ctrl_c()?;
     let summary = run::run(
         trainer,
-        RunInputs { data_dir: &data, out_dir: &out, command, interrupt: host::interrupt_flag(), progress: !a.quiet, halt_after: a.halt_after },
+        RunInputs {
+            data_dir: &data,
+            out_dir: &out,
+            command,
+            interrupt: host::interrupt_flag(),
+            progress: !a.quiet,
+            halt_after: a.halt_after,
+        },
     )?;
     if summary.interrupted {
         println!("interrupted at step {}: saved; continue with `llm-baremetal train --resume {}`", summary.steps_done, out.display());

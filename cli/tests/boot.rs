@@ -22,8 +22,29 @@ fn equality_script(cores: usize) -> String {
 
 fn check_equal_to_host(b: &Boot, kernels: &str, what: &str) {
     let model = default_model();
-    let greedy = host_generate(&model, &["--prompt", "ROMEO:\\n", "--stop", "\\n\\n", "--steps", "48", "--temperature", "0", "--kernels", kernels]);
-    let sampled = host_generate(&model, &["--prompt", "JULIET:\\n", "--stop", "\\n\\n", "--steps", "48", "--temperature", "0.9", "--top-k", "40", "--top-p", "0.95", "--seed", "11", "--kernels", kernels]);
+    let greedy =
+        host_generate(&model, &["--prompt", "ROMEO:\\n", "--stop", "\\n\\n", "--steps", "48", "--temperature", "0", "--kernels", kernels]);
+    let sampled = host_generate(
+        &model,
+        &[
+            "--prompt",
+            "JULIET:\\n",
+            "--stop",
+            "\\n\\n",
+            "--steps",
+            "48",
+            "--temperature",
+            "0.9",
+            "--top-k",
+            "40",
+            "--top-p",
+            "0.95",
+            "--seed",
+            "11",
+            "--kernels",
+            kernels,
+        ],
+    );
     assert!(!greedy.is_empty() && !sampled.is_empty());
     assert_eq!(reply_after(&b.log, "ROMEO:", 0), greedy, "{what}: greedy text differs from the host");
     assert_eq!(reply_after(&b.log, "JULIET:", 0), sampled, "{what}: sampled text differs from the host");
@@ -60,7 +81,10 @@ fn avx2_kernels_on_bare_metal_match_the_host_avx2_kernels() {
     let b = boot(&img, &["--cpu", "max"], 300);
     assert_clean_exit(&b, "cpu max");
     assert!(b.log.contains("AVX state enabled") && b.log.contains("kernels     AVX2+FMA"), "{}", b.log);
-    let host = host_generate(&default_model(), &["--prompt", "ROMEO:\\n", "--stop", "\\n\\n", "--steps", "16", "--temperature", "0", "--kernels", "avx2"]);
+    let host = host_generate(
+        &default_model(),
+        &["--prompt", "ROMEO:\\n", "--stop", "\\n\\n", "--steps", "16", "--temperature", "0", "--kernels", "avx2"],
+    );
     assert_eq!(reply_after(&b.log, "ROMEO:", 0), host);
 }
 
@@ -70,7 +94,10 @@ fn reply_longer_than_the_context_completes_and_matches_the_host() {
     // 300 tokens in a 128-token context: the sliding window runs on bare metal.
     let cfg = "temperature = 0.8\nseed = 5\nmax_tokens = 300\nstop_at_blank_line = false\nprompt = KING:\n";
     let img = image(dir.path(), "long", Some(&default_model()), Some(cfg), false);
-    let host = host_generate(&default_model(), &["--prompt", "KING:\\n", "--steps", "300", "--temperature", "0.8", "--seed", "5", "--kernels", "scalar"]);
+    let host = host_generate(
+        &default_model(),
+        &["--prompt", "KING:\\n", "--steps", "300", "--temperature", "0.8", "--seed", "5", "--kernels", "scalar"],
+    );
     for smp in ["1", "2"] {
         let b = boot(&img, &["--smp", smp], 300);
         assert_clean_exit(&b, &format!("long reply, smp {smp}"));
@@ -149,7 +176,13 @@ fn boot_without_qemu_or_ovmf_names_the_fix() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("apt-get install qemu-system-x86"), "{err}");
-    let out = cli().env("OVMF_CODE", "/nonexistent/code.fd").env("OVMF_VARS", "/nonexistent/vars.fd").args(["boot", "--model"]).arg(default_model()).output().unwrap();
+    let out = cli()
+        .env("OVMF_CODE", "/nonexistent/code.fd")
+        .env("OVMF_VARS", "/nonexistent/vars.fd")
+        .args(["boot", "--model"])
+        .arg(default_model())
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("OVMF_CODE=/nonexistent/code.fd"));
 }
@@ -159,7 +192,8 @@ fn interactive_chat_over_the_serial_console() {
     use std::io::{Read, Write};
     use std::sync::{Arc, Mutex};
     let dir = tempfile::tempdir().unwrap();
-    let img = image(dir.path(), "chat", Some(&default_model()), Some("temperature = 0\nmax_tokens = 24\nstop_at_blank_line = false\n"), false);
+    let img =
+        image(dir.path(), "chat", Some(&default_model()), Some("temperature = 0\nmax_tokens = 24\nstop_at_blank_line = false\n"), false);
     let settings = "/max 100000";
     let mut child = cli()
         .arg("boot")
@@ -246,7 +280,10 @@ fn standalone_efi_boots_its_built_in_model_without_model_bin() {
     let b = boot(&img, &[], 180);
     assert_clean_exit(&b, "standalone");
     assert!(b.log.contains("model       built into this binary"), "{}", b.log);
-    let host = host_generate(&default_model(), &["--prompt", "ROMEO:\\n", "--stop", "\\n\\n", "--steps", "32", "--temperature", "0", "--kernels", "scalar"]);
+    let host = host_generate(
+        &default_model(),
+        &["--prompt", "ROMEO:\\n", "--stop", "\\n\\n", "--steps", "32", "--temperature", "0", "--kernels", "scalar"],
+    );
     assert_eq!(reply_after(&b.log, "ROMEO:", 0), host);
 }
 
@@ -279,10 +316,45 @@ fn llama2c_model_boots_and_matches_the_host() {
     assert!(b.log.contains("format      llama2.c checkpoint (fp32, separate classifier)"), "{}", b.log);
     assert!(b.log.contains("tokenizer   \\tokenizer.bin (2000 tokens)"), "{}", b.log);
     let t = tok.to_str().unwrap();
-    let greedy = host_generate(&model, &["--tokenizer", t, "--prompt", "Once upon a time\\n", "--stop", "\\n\\n", "--steps", "24", "--temperature", "0", "--kernels", "scalar"]);
+    let greedy = host_generate(
+        &model,
+        &[
+            "--tokenizer",
+            t,
+            "--prompt",
+            "Once upon a time\\n",
+            "--stop",
+            "\\n\\n",
+            "--steps",
+            "24",
+            "--temperature",
+            "0",
+            "--kernels",
+            "scalar",
+        ],
+    );
     let sampled = host_generate(
         &model,
-        &["--tokenizer", t, "--prompt", "The king said\\n", "--stop", "\\n\\n", "--steps", "24", "--temperature", "0.9", "--top-k", "40", "--top-p", "0.95", "--seed", "11", "--kernels", "scalar"],
+        &[
+            "--tokenizer",
+            t,
+            "--prompt",
+            "The king said\\n",
+            "--stop",
+            "\\n\\n",
+            "--steps",
+            "24",
+            "--temperature",
+            "0.9",
+            "--top-k",
+            "40",
+            "--top-p",
+            "0.95",
+            "--seed",
+            "11",
+            "--kernels",
+            "scalar",
+        ],
     );
     assert!(!greedy.is_empty() && !sampled.is_empty());
     // OVMF's serial terminal (VT100) shows characters outside ASCII as '?'.

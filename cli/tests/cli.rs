@@ -33,7 +33,15 @@ fn inspect_reports_shape_size_and_format() {
     let out = run(&["inspect", m.to_str().unwrap()]);
     assert!(out.status.success());
     let s = String::from_utf8_lossy(&out.stdout);
-    for want in ["version 3 (fp32)", "L  = 2", "NH = 2 (head size 16)", "C  = 32", "maxT = 64", "V  = 256", &format!("{} bytes", 1024 + 4 * llm_testkit::config(2, 2, 32, 64, 256, 256).num_parameters())] {
+    for want in [
+        "version 3 (fp32)",
+        "L  = 2",
+        "NH = 2 (head size 16)",
+        "C  = 32",
+        "maxT = 64",
+        "V  = 256",
+        &format!("{} bytes", 1024 + 4 * llm_testkit::config(2, 2, 32, 64, 256, 256).num_parameters()),
+    ] {
         assert!(s.contains(want), "missing {want:?} in:\n{s}");
     }
 }
@@ -109,7 +117,13 @@ fn user_errors_are_one_line_and_non_zero() {
 fn chat_reads_lines_applies_commands_and_replies() {
     let dir = tempfile::tempdir().unwrap();
     let m = small_model(dir.path());
-    let mut child = cli().args(["chat", m.to_str().unwrap(), "--max-tokens", "12", "--no-stop"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = cli()
+        .args(["chat", m.to_str().unwrap(), "--max-tokens", "12", "--no-stop"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     child.stdin.take().unwrap().write_all(b"/temp 0\n/topk 5\nHello\n/stats\n/bogus\n/reset\nHello\n/quit\nnever read\n").unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
@@ -162,7 +176,30 @@ fn train_ctrl_c_saves_and_resume_finishes_then_report() {
     let data = dir.path().join("data");
     assert!(run(&["prepare", text.to_str().unwrap(), "--out", data.to_str().unwrap()]).status.success());
     let out_dir = dir.path().join("run");
-    let args = ["train", "--data", data.to_str().unwrap(), "--out", out_dir.to_str().unwrap(), "--layers", "1", "--heads", "2", "--channels", "32", "--context", "32", "--batch", "4", "--steps", "100000", "--eval-every", "20", "--sample-every", "20", "--quiet"];
+    let args = [
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--layers",
+        "1",
+        "--heads",
+        "2",
+        "--channels",
+        "32",
+        "--context",
+        "32",
+        "--batch",
+        "4",
+        "--steps",
+        "100000",
+        "--eval-every",
+        "20",
+        "--sample-every",
+        "20",
+        "--quiet",
+    ];
     let child = cli().args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     // Wait until it has trained a few steps, then Ctrl-C (SIGINT).
     let log = out_dir.join("log.csv");
@@ -205,7 +242,22 @@ fn checkpoints_use_llm_c_header_layout_and_train_init_fine_tunes_one() {
     let data = dir.path().join("d");
     assert!(run(&["prepare", text.to_str().unwrap(), "--out", data.to_str().unwrap()]).status.success());
     let out = dir.path().join("ft");
-    let r = run(&["train", "--data", data.to_str().unwrap(), "--out", out.to_str().unwrap(), "--init", m.to_str().unwrap(), "--seq", "32", "--batch", "2", "--steps", "3", "--quiet"]);
+    let r = run(&[
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--init",
+        m.to_str().unwrap(),
+        "--seq",
+        "32",
+        "--batch",
+        "2",
+        "--steps",
+        "3",
+        "--quiet",
+    ]);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let tuned = std::fs::read(out.join("model.bin")).unwrap();
     assert_eq!(&tuned[..1024], &bytes[..1024], "fine-tuning keeps the shape");
@@ -242,8 +294,20 @@ fn image_is_a_gpt_disk_with_an_aligned_fat32_esp() {
     // Bad inputs are refused by name.
     let bad = dir.path().join("bad.bin");
     std::fs::write(&bad, vec![0u8; 2000]).unwrap();
-    let out = run(&["image", "--efi", efi().to_str().unwrap(), "--model", bad.to_str().unwrap(), "--out", dir.path().join("y.img").to_str().unwrap()]);
-    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("not a model file this engine reads"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(&[
+        "image",
+        "--efi",
+        efi().to_str().unwrap(),
+        "--model",
+        bad.to_str().unwrap(),
+        "--out",
+        dir.path().join("y.img").to_str().unwrap(),
+    ]);
+    assert!(
+        !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("not a model file this engine reads"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// The default model prints exactly what the release before the engine redesign printed
@@ -255,7 +319,10 @@ fn default_model_output_is_pinned_for_both_kernel_families() {
     let cases: [(&str, &[&str]); 3] = [
         ("greedy-romeo-300.txt", &["--prompt", "ROMEO:", "--steps", "300", "--temperature", "0"]),
         ("sampled-juliet-seed7-300.txt", &["--prompt", "JULIET:", "--steps", "300", "--temperature", "0.8", "--seed", "7"]),
-        ("hot-henry-seed3-300.txt", &["--prompt", "KING HENRY:\\nWhat", "--steps", "300", "--temperature", "1.0", "--top-k", "0", "--top-p", "1", "--seed", "3"]),
+        (
+            "hot-henry-seed3-300.txt",
+            &["--prompt", "KING HENRY:\\nWhat", "--steps", "300", "--temperature", "1.0", "--top-k", "0", "--top-p", "1", "--seed", "3"],
+        ),
     ];
     let avx2 = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
     for (file, args) in cases {
@@ -302,7 +369,9 @@ fn image_refuses_an_output_that_is_not_a_regular_file() {
     assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the symlink was replaced");
     assert!(sub.is_dir());
     // No temporary file is left beside any of them, and a regular file is still replaced.
-    let names = |d: &std::path::Path| std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect::<std::collections::BTreeSet<_>>();
+    let names = |d: &std::path::Path| {
+        std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect::<std::collections::BTreeSet<_>>()
+    };
     assert_eq!(names(dir.path()), ["BOOTX64.EFI", "link-to-pipe", "pipe", "small.bin", "sub"].map(String::from).into());
     assert!(names(&sub).is_empty());
     let img = dir.path().join("old.img");
@@ -312,7 +381,15 @@ fn image_refuses_an_output_that_is_not_a_regular_file() {
     assert_eq!(&std::fs::read(&img).unwrap()[512..520], b"EFI PART");
     // A build that fails half-way (a directory where the tokenizer file should be) removes its
     // temporary file.
-    let r = run(&["image", "--efi", efi.to_str().unwrap(), "--tokenizer", sub.to_str().unwrap(), "--out", dir.path().join("new.img").to_str().unwrap()]);
+    let r = run(&[
+        "image",
+        "--efi",
+        efi.to_str().unwrap(),
+        "--tokenizer",
+        sub.to_str().unwrap(),
+        "--out",
+        dir.path().join("new.img").to_str().unwrap(),
+    ]);
     assert!(!r.status.success() && String::from_utf8_lossy(&r.stderr).contains("cannot copy"), "{}", String::from_utf8_lossy(&r.stderr));
     assert!(!names(dir.path()).iter().any(|n| n.contains("new") || n.contains("tmp")), "{:?}", names(dir.path()));
 }
@@ -374,8 +451,34 @@ fn diverging_training_stops_with_an_error_and_never_saves_non_finite_weights() {
     let data = prepared_data(dir.path(), 20_000);
     let out = dir.path().join("run");
     let r = run(&[
-        "train", "--data", data.to_str().unwrap(), "--out", out.to_str().unwrap(), "--layers", "1", "--heads", "2", "--channels", "32", "--context", "32",
-        "--batch", "2", "--steps", "30", "--lr", "1e10", "--warmup", "1", "--eval-every", "1000", "--checkpoint-every", "1", "--sample-every", "0", "--quiet",
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--layers",
+        "1",
+        "--heads",
+        "2",
+        "--channels",
+        "32",
+        "--context",
+        "32",
+        "--batch",
+        "2",
+        "--steps",
+        "30",
+        "--lr",
+        "1e10",
+        "--warmup",
+        "1",
+        "--eval-every",
+        "1000",
+        "--checkpoint-every",
+        "1",
+        "--sample-every",
+        "0",
+        "--quiet",
     ]);
     let err = String::from_utf8_lossy(&r.stderr);
     let stdout = String::from_utf8_lossy(&r.stdout);
@@ -391,16 +494,46 @@ fn diverging_training_stops_with_an_error_and_never_saves_non_finite_weights() {
     assert!(!log.to_lowercase().contains("nan") && !log.contains("inf") && !log.contains("69.07"), "{log}");
     let again = run(&["train", "--resume", out.to_str().unwrap(), "--quiet"]);
     let again_err = String::from_utf8_lossy(&again.stderr);
-    assert!(!again.status.success() && again_err.contains("diverged at step") && again_err.contains("keeps its last checkpoint"), "{again_err}");
+    assert!(
+        !again.status.success() && again_err.contains("diverged at step") && again_err.contains("keeps its last checkpoint"),
+        "{again_err}"
+    );
     assert_eq!(std::fs::read(out.join("model.bin")).unwrap(), model);
     // Diverging at the first validation, before any checkpoint, writes no model at all.
     let out2 = dir.path().join("run2");
     let r = run(&[
-        "train", "--data", data.to_str().unwrap(), "--out", out2.to_str().unwrap(), "--layers", "1", "--heads", "2", "--channels", "32", "--context", "32",
-        "--batch", "2", "--steps", "30", "--lr", "1e10", "--warmup", "1", "--eval-every", "1", "--sample-every", "0", "--quiet",
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out2.to_str().unwrap(),
+        "--layers",
+        "1",
+        "--heads",
+        "2",
+        "--channels",
+        "32",
+        "--context",
+        "32",
+        "--batch",
+        "2",
+        "--steps",
+        "30",
+        "--lr",
+        "1e10",
+        "--warmup",
+        "1",
+        "--eval-every",
+        "1",
+        "--sample-every",
+        "0",
+        "--quiet",
     ]);
     let err = String::from_utf8_lossy(&r.stderr);
-    assert!(!r.status.success() && err.contains("diverged at step 1 (validation loss") && err.contains("no checkpoint was written"), "{err}");
+    assert!(
+        !r.status.success() && err.contains("diverged at step 1 (validation loss") && err.contains("no checkpoint was written"),
+        "{err}"
+    );
     assert!(!out2.join("model.bin").exists() && !out2.join("state.bin").exists());
 }
 
@@ -415,7 +548,22 @@ fn train_init_refuses_a_checkpoint_with_non_finite_weights() {
         let m = dir.path().join("nan.bin");
         std::fs::write(&m, checkpoint::encode_v3(&cfg, &params)).unwrap();
         let out = dir.path().join("ft");
-        let r = run(&["train", "--data", data.to_str().unwrap(), "--out", out.to_str().unwrap(), "--init", m.to_str().unwrap(), "--seq", "32", "--batch", "2", "--steps", "3", "--quiet"]);
+        let r = run(&[
+            "train",
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--init",
+            m.to_str().unwrap(),
+            "--seq",
+            "32",
+            "--batch",
+            "2",
+            "--steps",
+            "3",
+            "--quiet",
+        ]);
         let err = String::from_utf8_lossy(&r.stderr);
         assert!(!r.status.success(), "training from a {bad} checkpoint succeeded");
         assert!(err.starts_with("error:") && err.contains("non-finite") && err.contains("nan.bin"), "{err}");
@@ -433,7 +581,13 @@ fn llama2c_models_run_with_their_tokenizer() {
     let out = run(&["inspect", m.to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let s = String::from_utf8_lossy(&out.stdout);
-    for want in ["llama2.c checkpoint (fp32, separate classifier)", "arch        llama", "NH = 8, 4 key/value heads (head size 8)", "F  = 172", "V  = 2000"] {
+    for want in [
+        "llama2.c checkpoint (fp32, separate classifier)",
+        "arch        llama",
+        "NH = 8, 4 key/value heads (head size 8)",
+        "F  = 172",
+        "V  = 2000",
+    ] {
         assert!(s.contains(want), "missing {want:?} in:\n{s}");
     }
     // No tokenizer: a clear error naming the fix.

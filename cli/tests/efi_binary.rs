@@ -13,7 +13,9 @@ fn efi_has_sse_and_avx_code_and_no_soft_float_helpers() {
     let out = Command::new("objdump").arg("-d").arg(&efi).output().expect("objdump (binutils) is needed: make setup installs it");
     assert!(out.status.success(), "objdump failed: {}", String::from_utf8_lossy(&out.stderr));
     let asm = String::from_utf8_lossy(&out.stdout);
-    let count = |mnemonics: &[&str]| asm.lines().filter(|l| l.split('\t').nth(2).is_some_and(|ins| mnemonics.iter().any(|m| ins.starts_with(m)))).count();
+    let count = |mnemonics: &[&str]| {
+        asm.lines().filter(|l| l.split('\t').nth(2).is_some_and(|ins| mnemonics.iter().any(|m| ins.starts_with(m)))).count()
+    };
     let sse = count(&["mulss", "addss", "mulps", "addps", "subss", "divss", "sqrtss", "maxss"]);
     let fma = count(&["vfmadd"]);
     assert!(sse > 100, "only {sse} SSE float instructions in {}: built soft-float?", efi.display());
@@ -22,7 +24,19 @@ fn efi_has_sse_and_avx_code_and_no_soft_float_helpers() {
     let map = efi.with_file_name("llm-baremetal.map");
     let map_text = std::fs::read_to_string(&map).unwrap_or_else(|_| panic!("{} missing: build with `make efi`", map.display()));
     assert!(map_text.contains("efi_main"), "the map file does not describe this binary");
-    for helper in ["__addsf3", "__subsf3", "__mulsf3", "__divsf3", "__addsf3vfp", "__gesf2", "__ltsf2", "__fixsfsi", "__floatsisf", "__adddf3", "__muldf3"] {
+    for helper in [
+        "__addsf3",
+        "__subsf3",
+        "__mulsf3",
+        "__divsf3",
+        "__addsf3vfp",
+        "__gesf2",
+        "__ltsf2",
+        "__fixsfsi",
+        "__floatsisf",
+        "__adddf3",
+        "__muldf3",
+    ] {
         assert!(!map_text.contains(helper), "soft-float helper {helper} is linked into {}", efi.display());
     }
 }

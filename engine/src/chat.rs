@@ -111,7 +111,14 @@ pub fn parse_line(line: &str) -> Result<Line<'_>, CommandError<'_>> {
     fn need<'a>(cmd: &'static str, arg: Option<&'a str>) -> Result<&'a str, CommandError<'a>> {
         arg.ok_or(CommandError::MissingValue(cmd))
     }
-    fn float<'a>(cmd: &'static str, arg: Option<&'a str>, lo: f32, hi: f32, lo_open: bool, expected: &'static str) -> Result<f32, CommandError<'a>> {
+    fn float<'a>(
+        cmd: &'static str,
+        arg: Option<&'a str>,
+        lo: f32,
+        hi: f32,
+        lo_open: bool,
+        expected: &'static str,
+    ) -> Result<f32, CommandError<'a>> {
         let v = need(cmd, arg)?;
         let bad = CommandError::BadValue { command: cmd, value: v, expected };
         let x: f32 = v.parse().map_err(|_| bad.clone())?;

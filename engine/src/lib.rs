@@ -33,7 +33,7 @@ pub mod weights;
 
 pub use formats::llmc as checkpoint;
 pub use formats::llmc::{CheckpointError, Config};
-pub use formats::{load, Format, LoadError, Loaded};
+pub use formats::{Format, LoadError, Loaded, load};
 pub use kernels::{Family, Kernels};
 pub use model::{EngineError, Model, ModelError, RunState};
 pub use parallel::{Parallel, Serial};

@@ -25,13 +25,22 @@ use core::fmt;
 /// Errors of a forward call: bad input from the caller, never a malformed model.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EngineError {
-    TokenOutOfRange { token: u32, vocab: usize },
-    ContextOverflow { needed: usize, max: usize },
+    TokenOutOfRange {
+        token: u32,
+        vocab: usize,
+    },
+    ContextOverflow {
+        needed: usize,
+        max: usize,
+    },
     EmptyInput,
     /// The run state was built for a model of another shape.
     StateMismatch,
     /// A context of 0 or longer than the model supports was asked for.
-    BadContext { asked: usize, max: usize },
+    BadContext {
+        asked: usize,
+        max: usize,
+    },
 }
 
 impl fmt::Display for EngineError {

@@ -35,7 +35,13 @@ impl<'m> Session<'m> {
     }
 
     /// A session with a shorter context than the model's (bounds the KV cache).
-    pub fn with_context(model: &'m Model<'m>, kernels: Kernels, context: usize, sampler: SamplerConfig, seed: u64) -> Result<Session<'m>, EngineError> {
+    pub fn with_context(
+        model: &'m Model<'m>,
+        kernels: Kernels,
+        context: usize,
+        sampler: SamplerConfig,
+        seed: u64,
+    ) -> Result<Session<'m>, EngineError> {
         Ok(Session::with_state(model, model.new_state_with_context(kernels, context)?, sampler, seed))
     }
 
@@ -188,9 +194,8 @@ impl StopFilter {
             return true;
         }
         // Keep the shortest tail that is a prefix of some stop string.
-        let hold_from = (0..self.pending.len())
-            .find(|&i| self.stops.iter().any(|s| s.starts_with(&self.pending[i..])))
-            .unwrap_or(self.pending.len());
+        let hold_from =
+            (0..self.pending.len()).find(|&i| self.stops.iter().any(|s| s.starts_with(&self.pending[i..]))).unwrap_or(self.pending.len());
         if hold_from > 0 {
             emit(&self.pending[..hold_from]);
             self.pending.drain(..hold_from);

@@ -124,13 +124,32 @@ pub const MAX_DIM: usize = 1 << 17;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum SpecError {
-    BadDimension { name: &'static str, value: usize, max: usize },
-    HeadsNotDivisible { heads: usize, kv_heads: usize },
-    OddHeadDim { head_dim: usize },
-    BadEpsilon { eps: f32 },
-    BadRopeBase { base: f32 },
-    BadSlidingWindow { window: usize, pattern: usize },
-    BadScale { name: &'static str, value: f32 },
+    BadDimension {
+        name: &'static str,
+        value: usize,
+        max: usize,
+    },
+    HeadsNotDivisible {
+        heads: usize,
+        kv_heads: usize,
+    },
+    OddHeadDim {
+        head_dim: usize,
+    },
+    BadEpsilon {
+        eps: f32,
+    },
+    BadRopeBase {
+        base: f32,
+    },
+    BadSlidingWindow {
+        window: usize,
+        pattern: usize,
+    },
+    BadScale {
+        name: &'static str,
+        value: f32,
+    },
     /// The sizes overflow what any machine could address.
     SizeOverflow,
 }

@@ -17,12 +17,24 @@ pub const TOKENIZER_MAGIC: u32 = 20240328;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TokenizerError {
     TooShort,
-    BadMagic { found: u32 },
-    UnsupportedVersion { found: u32 },
-    BadVocab { found: u32 },
-    Truncated { token: usize },
-    TrailingBytes { extra: usize },
-    EmptyToken { token: usize },
+    BadMagic {
+        found: u32,
+    },
+    UnsupportedVersion {
+        found: u32,
+    },
+    BadVocab {
+        found: u32,
+    },
+    Truncated {
+        token: usize,
+    },
+    TrailingBytes {
+        extra: usize,
+    },
+    EmptyToken {
+        token: usize,
+    },
     /// A llama2.c tokenizer.bin that does not parse.
     Spm(SpmError),
 }

@@ -33,12 +33,12 @@ pub struct Layer<'a> {
     pub wo: Tensor<'a>,             // (C, Q)
     pub bo: Option<Vector<'a>>,     // (C)
     pub post_attn_norm: Option<NormWeights<'a>>,
-    pub ffn_norm: NormWeights<'a>,  // (C)
+    pub ffn_norm: NormWeights<'a>,    // (C)
     pub ffn_gate: Option<Tensor<'a>>, // (F, C)
-    pub ffn_up: Tensor<'a>,         // (F, C)
-    pub b_up: Option<Vector<'a>>,   // (F)
-    pub ffn_down: Tensor<'a>,       // (C, F)
-    pub b_down: Option<Vector<'a>>, // (C)
+    pub ffn_up: Tensor<'a>,           // (F, C)
+    pub b_up: Option<Vector<'a>>,     // (F)
+    pub ffn_down: Tensor<'a>,         // (C, F)
+    pub b_down: Option<Vector<'a>>,   // (C)
     pub post_ffn_norm: Option<NormWeights<'a>>,
 }
 

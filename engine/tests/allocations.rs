@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use llm_engine::{checkpoint, Kernels, SamplerConfig, Serial, Session, StopFilter, Tokenizer};
+use llm_engine::{Kernels, SamplerConfig, Serial, Session, StopFilter, Tokenizer, checkpoint};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 

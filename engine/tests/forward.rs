@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use llm_engine::{checkpoint, Config, Kernels};
+use llm_engine::{Config, Kernels, checkpoint};
 
 fn reference_forward(cfg: &Config, p: &[f32], tokens: &[u32]) -> Vec<Vec<f64>> {
     let p64: Vec<f64> = p.iter().map(|&x| x as f64).collect();
@@ -16,9 +16,9 @@ fn shapes() -> Vec<Config> {
         config(2, 2, 64, 16, 256, 256),
         config(3, 4, 32, 12, 256, 320), // padded vocabulary
         config(4, 8, 128, 10, 256, 256),
-        config(2, 8, 64, 9, 300, 384),  // V not a byte vocabulary, padded
-        config(1, 3, 24, 7, 50, 64),    // head size 8, odd everything
-        config(2, 5, 40, 6, 97, 100),   // head size 8, C not a multiple of 16
+        config(2, 8, 64, 9, 300, 384), // V not a byte vocabulary, padded
+        config(1, 3, 24, 7, 50, 64),   // head size 8, odd everything
+        config(2, 5, 40, 6, 97, 100),  // head size 8, C not a multiple of 16
     ]
 }
 
@@ -122,12 +122,14 @@ impl llm_engine::Parallel for EveryCoreSplits {
         let next = std::sync::atomic::AtomicUsize::new(0);
         std::thread::scope(|s| {
             for _ in 0..self.0 {
-                s.spawn(|| loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    if i >= tasks {
-                        break;
+                s.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        if i >= tasks {
+                            break;
+                        }
+                        f(i);
                     }
-                    f(i);
                 });
             }
         });
@@ -146,9 +148,11 @@ fn results_are_identical_for_any_number_of_workers() {
         let want_next: Vec<u32> = model.forward(&mut serial, &tokens[20..21], 20).unwrap().iter().map(|x| x.to_bits()).collect();
         for n in [2, 3, 4] {
             let mut st = model.new_state(k);
-            let got: Vec<u32> = model.forward_with(&mut st, &tokens[..20], 0, &EveryCoreSplits(n)).unwrap().iter().map(|x| x.to_bits()).collect();
+            let got: Vec<u32> =
+                model.forward_with(&mut st, &tokens[..20], 0, &EveryCoreSplits(n)).unwrap().iter().map(|x| x.to_bits()).collect();
             assert_eq!(got, want, "{k:?}, {n} workers, prefill");
-            let got: Vec<u32> = model.forward_with(&mut st, &tokens[20..21], 20, &EveryCoreSplits(n)).unwrap().iter().map(|x| x.to_bits()).collect();
+            let got: Vec<u32> =
+                model.forward_with(&mut st, &tokens[20..21], 20, &EveryCoreSplits(n)).unwrap().iter().map(|x| x.to_bits()).collect();
             assert_eq!(got, want_next, "{k:?}, {n} workers, decode");
         }
     }

@@ -1,10 +1,10 @@
 //! Kernels against f64 computations and the SIMD kernels against the scalar references.
 mod common;
 
-use llm_engine::kernels::{portable, Family, Isa, Kernels};
+use llm_engine::Rng;
+use llm_engine::kernels::{Family, Isa, Kernels, portable};
 use llm_engine::layers as kernels_layers;
 use llm_engine::tensor::MatRef;
-use llm_engine::Rng;
 
 fn randv(rng: &mut Rng, n: usize, scale: f32) -> Vec<f32> {
     (0..n).map(|_| common::normal(rng) * scale).collect()
@@ -158,7 +158,11 @@ fn sse2_kernels_are_bit_identical_to_the_portable_scalar_loops() {
             let mut portable = vec![0.0; n * oc];
             sse2().matmul(&mut simd, &x, MatRef::f32(oc, ic, &w), bias);
             portable::matmul(&mut portable, &x, &w, bias, ic, oc);
-            assert_eq!(simd.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), portable.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), "n{n} ic{ic} oc{oc}");
+            assert_eq!(
+                simd.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                portable.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                "n{n} ic{ic} oc{oc}"
+            );
         }
         let (a, bb) = (&x[..ic], &w[..ic]);
         assert_eq!(sse2().dot(a, bb).to_bits(), portable::dot(a, bb).to_bits());

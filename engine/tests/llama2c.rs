@@ -20,15 +20,24 @@ mod common;
 
 use common::*;
 use llm_engine::formats::llama2c::{self, Llama2cConfig, Llama2cError, Llama2cLoadError};
-use llm_engine::{checkpoint, Format, Kernels, LoadError};
-use llm_testkit::llama::{random_llama2c, Llama2cWeights, LlamaRef, LlamaShape};
+use llm_engine::{Format, Kernels, LoadError, checkpoint};
+use llm_testkit::llama::{Llama2cWeights, LlamaRef, LlamaShape, random_llama2c};
 use proptest::prelude::*;
 
 const TOL: f64 = 1e-4;
 const SCALE: f32 = 0.15;
 
 #[allow(clippy::too_many_arguments)]
-fn shape(dim: usize, hidden_dim: usize, n_layers: usize, n_heads: usize, n_kv_heads: usize, vocab_size: usize, seq_len: usize, shared: bool) -> LlamaShape {
+fn shape(
+    dim: usize,
+    hidden_dim: usize,
+    n_layers: usize,
+    n_heads: usize,
+    n_kv_heads: usize,
+    vocab_size: usize,
+    seq_len: usize,
+    shared: bool,
+) -> LlamaShape {
     LlamaShape { dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len, shared_classifier: shared }
 }
 
@@ -98,7 +107,10 @@ fn engine_matches_naive_reference_on_random_llama2c_checkpoints() {
         );
         let sp = model.spec();
         assert_eq!(sp.arch, llm_engine::spec::Arch::Llama);
-        assert_eq!((sp.n_heads, sp.n_kv_heads, sp.head_dim, sp.ffn_dim, sp.context), (s.n_heads, s.n_kv_heads, s.head_size(), s.hidden_dim, s.seq_len));
+        assert_eq!(
+            (sp.n_heads, sp.n_kv_heads, sp.head_dim, sp.ffn_dim, sp.context),
+            (s.n_heads, s.n_kv_heads, s.head_size(), s.hidden_dim, s.seq_len)
+        );
         assert_eq!(sp.tied_output, s.shared_classifier);
 
         let v = s.vocab_size;
@@ -175,12 +187,14 @@ impl llm_engine::Parallel for EveryCoreSplits {
         let next = std::sync::atomic::AtomicUsize::new(0);
         std::thread::scope(|s| {
             for _ in 0..self.0 {
-                s.spawn(|| loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    if i >= tasks {
-                        break;
+                s.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        if i >= tasks {
+                            break;
+                        }
+                        f(i);
                     }
-                    f(i);
                 });
             }
         });
@@ -510,7 +524,8 @@ fn aligned_files_are_borrowed_and_unaligned_ones_load_identically() {
             assert!(o.is_borrowed());
         }
         // The borrowed norm gains are views into the file's bytes, at their place in it.
-        let rms_final_at = 28 + 4 * (s.vocab_size * s.dim + s.n_layers * (2 * s.dim + 2 * s.dim * s.dim + 2 * s.kv_dim() * s.dim + 3 * s.dim * s.hidden_dim));
+        let rms_final_at = 28
+            + 4 * (s.vocab_size * s.dim + s.n_layers * (2 * s.dim + 2 * s.dim * s.dim + 2 * s.kv_dim() * s.dim + 3 * s.dim * s.hidden_dim));
         assert_eq!(w.output_norm.weight.as_ptr() as usize, aligned.as_ptr() as usize + rms_final_at);
 
         let (_, mu) = load_llama(unaligned);

@@ -4,8 +4,8 @@ mod common;
 use common::*;
 use llm_engine::chat::{self, Command, Line};
 use llm_engine::config::BootConfig;
-use llm_engine::sampler::{argmax, Rng, Sampler, SamplerConfig};
-use llm_engine::{checkpoint, Kernels, Serial, Session, StopFilter, Tokenizer, Utf8Printer};
+use llm_engine::sampler::{Rng, Sampler, SamplerConfig, argmax};
+use llm_engine::{Kernels, Serial, Session, StopFilter, Tokenizer, Utf8Printer, checkpoint};
 
 fn cfg(temperature: f32, top_k: usize, top_p: f32, min_p: f32) -> SamplerConfig {
     SamplerConfig { temperature, top_k, top_p, min_p, repeat_penalty: 1.0, repeat_window: 64 }
@@ -264,7 +264,10 @@ fn llmc_tokenizer_files_decode_and_errors_are_named() {
     let mut v9 = file.clone();
     v9[4] = 9;
     assert!(matches!(Tokenizer::from_llmc_bytes(&v9), Err(llm_engine::tokenizer::TokenizerError::UnsupportedVersion { found: 9 })));
-    assert!(matches!(Tokenizer::from_llmc_bytes(&file[..file.len() - 2]), Err(llm_engine::tokenizer::TokenizerError::Truncated { token: 2 })));
+    assert!(matches!(
+        Tokenizer::from_llmc_bytes(&file[..file.len() - 2]),
+        Err(llm_engine::tokenizer::TokenizerError::Truncated { token: 2 })
+    ));
     let mut long = file.clone();
     long.push(0);
     assert!(matches!(Tokenizer::from_llmc_bytes(&long), Err(llm_engine::tokenizer::TokenizerError::TrailingBytes { extra: 1 })));
@@ -388,7 +391,9 @@ fn chat_lines_parse_into_shared_commands() {
     for (l, c) in [("/help", Command::Help), ("/reset", Command::Reset), ("/stats", Command::Stats), ("/quit", Command::Quit)] {
         assert_eq!(chat::parse_line(l), Ok(Line::Command(c)));
     }
-    for bad in ["/temp", "/temp -1", "/temp x", "/topp 0", "/topp 1.5", "/minp 2", "/max 0", "/topk -3", "/bogus", "/reset now", "/seed 1 2"] {
+    for bad in
+        ["/temp", "/temp -1", "/temp x", "/topp 0", "/topp 1.5", "/minp 2", "/max 0", "/topk -3", "/bogus", "/reset now", "/seed 1 2"]
+    {
         let e = chat::parse_line(bad).expect_err(bad);
         assert!(!e.to_string().is_empty());
     }
@@ -400,7 +405,8 @@ fn chat_lines_parse_into_shared_commands() {
 
 #[test]
 fn boot_config_parses_and_rejects_with_line_numbers() {
-    let c = BootConfig::parse("# demo\nmodel = \\m.bin\ntemperature = 0\nseed=7\nmax_tokens = 20\nprompt = ROMEO:\nprompt = /reset\n").unwrap();
+    let c =
+        BootConfig::parse("# demo\nmodel = \\m.bin\ntemperature = 0\nseed=7\nmax_tokens = 20\nprompt = ROMEO:\nprompt = /reset\n").unwrap();
     assert_eq!(c.model_path, "\\m.bin");
     assert_eq!(c.chat.sampler.temperature, 0.0);
     assert_eq!(c.chat.seed, 7);

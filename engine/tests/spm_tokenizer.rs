@@ -625,7 +625,11 @@ fn sentencepiece_fixture() {
         let back = decode_all(&tok, &got);
         if back != decoded || back != text {
             bad += 1;
-            eprintln!("ROUND TRIP {shown} -> {:?} (sentencepiece: {:?})", String::from_utf8_lossy(&back), String::from_utf8_lossy(&decoded));
+            eprintln!(
+                "ROUND TRIP {shown} -> {:?} (sentencepiece: {:?})",
+                String::from_utf8_lossy(&back),
+                String::from_utf8_lossy(&decoded)
+            );
         }
     }
     assert!(count >= 30, "only {count} cases in {dir}/cases.tsv");

@@ -3,8 +3,8 @@
 //! Both the engine's forward pass and the trainer's gradients are checked against it.
 //! The `llama` module does the same for Llama 2 (llama2.c checkpoints).
 
-use llm_engine::checkpoint::Config;
 use llm_engine::Rng;
+use llm_engine::checkpoint::Config;
 
 pub mod llama;
 
@@ -131,7 +131,8 @@ pub fn reference_forward(cfg: &Config, p: &[f64], tokens: &[u32]) -> Vec<Vec<f64
     let mut x: Vec<Vec<f64>> = (0..t_n).map(|t| (0..c).map(|i| wte[tokens[t] as usize * c + i] + wpe[t * c + i]).collect()).collect();
     for l in 0..l_n {
         let sl = |v: &[f64], n: usize| v[l * n..(l + 1) * n].to_vec();
-        let qkv: Vec<Vec<f64>> = x.iter().map(|row| linear(&ln(row, &sl(ln1w, c), &sl(ln1b, c)), &sl(qkvw, 3 * c * c), Some(&sl(qkvb, 3 * c)), 3 * c)).collect();
+        let qkv: Vec<Vec<f64>> =
+            x.iter().map(|row| linear(&ln(row, &sl(ln1w, c), &sl(ln1b, c)), &sl(qkvw, 3 * c * c), Some(&sl(qkvb, 3 * c)), 3 * c)).collect();
         let y = attention(&qkv, c, nh);
         for t in 0..t_n {
             let proj = linear(&y[t], &sl(attprojw, c * c), Some(&sl(attprojb, c)), c);

@@ -2,7 +2,7 @@
 //! run.c computes: a case worked out by hand, and properties that a wrong reading of the format
 //! or a wrong GQA / RoPE / classifier convention would break.
 
-use llm_testkit::llama::{random_llama2c, rope, Llama2cWeights, LlamaRef, LlamaShape};
+use llm_testkit::llama::{Llama2cWeights, LlamaRef, LlamaShape, random_llama2c, rope};
 use llm_testkit::random_tokens;
 
 fn max_abs_diff(a: &[Vec<f64>], b: &[Vec<f64>]) -> f64 {
@@ -19,7 +19,16 @@ fn max_abs_diff(a: &[Vec<f64>], b: &[Vec<f64>]) -> f64 {
 
 #[allow(clippy::too_many_arguments)] // mirrors the 7-field header plus the classifier flag
 fn shape(dim: usize, hidden: usize, layers: usize, heads: usize, kv: usize, vocab: usize, seq: usize, shared: bool) -> LlamaShape {
-    LlamaShape { dim, hidden_dim: hidden, n_layers: layers, n_heads: heads, n_kv_heads: kv, vocab_size: vocab, seq_len: seq, shared_classifier: shared }
+    LlamaShape {
+        dim,
+        hidden_dim: hidden,
+        n_layers: layers,
+        n_heads: heads,
+        n_kv_heads: kv,
+        vocab_size: vocab,
+        seq_len: seq,
+        shared_classifier: shared,
+    }
 }
 
 /// The tiny hand-checked model, written byte by byte (not with Llama2cWeights, so the reader is

@@ -4,7 +4,7 @@
 //! `prepare` writes byte-level tokens (vocabulary 256) as DIR/train.bin and DIR/val.bin.
 
 use crate::io::write_atomic;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use llm_engine::Rng;
 use std::path::{Path, PathBuf};
 

@@ -11,7 +11,7 @@
 
 use llm_engine::checkpoint::{Config, NUM_TENSORS};
 // The engine's exp and tanh: plain arithmetic, so the compiler vectorises them here too.
-use llm_engine::layers::{exp, tanh, GELU_SCALE};
+use llm_engine::layers::{GELU_SCALE, exp, tanh};
 use llm_engine::parallel::SharedMut;
 use multiversion::multiversion;
 use rayon::prelude::*;
@@ -93,19 +93,16 @@ pub fn encoder_backward(dwte: &mut [f32], dwpe: &mut [f32], dout: &[f32], tokens
 
 /// out (BT, C) = LayerNorm(inp) * w + b; mean, rstd (BT) are kept for the backward pass.
 pub fn layernorm_forward(out: &mut [f32], mean: &mut [f32], rstd: &mut [f32], inp: &[f32], w: &[f32], b: &[f32], c: usize) {
-    out.par_chunks_mut(c)
-        .zip(inp.par_chunks(c))
-        .zip(mean.par_iter_mut().zip(rstd.par_iter_mut()))
-        .for_each(|((o, x), (m, s))| {
-            let mu = x.iter().sum::<f32>() / c as f32;
-            let var = x.iter().map(|v| (v - mu) * (v - mu)).sum::<f32>() / c as f32;
-            let rs = 1.0 / (var + 1e-5).sqrt();
-            for i in 0..c {
-                o[i] = (x[i] - mu) * rs * w[i] + b[i];
-            }
-            *m = mu;
-            *s = rs;
-        });
+    out.par_chunks_mut(c).zip(inp.par_chunks(c)).zip(mean.par_iter_mut().zip(rstd.par_iter_mut())).for_each(|((o, x), (m, s))| {
+        let mu = x.iter().sum::<f32>() / c as f32;
+        let var = x.iter().map(|v| (v - mu) * (v - mu)).sum::<f32>() / c as f32;
+        let rs = 1.0 / (var + 1e-5).sqrt();
+        for i in 0..c {
+            o[i] = (x[i] - mu) * rs * w[i] + b[i];
+        }
+        *m = mu;
+        *s = rs;
+    });
 }
 
 /// dinp (BT, C) += LayerNorm backward; dw, db (C) += sums over rows.
@@ -164,7 +161,20 @@ pub fn layernorm_backward(
 
 /// C (m, n) = alpha-free a (m, k) @ b (k, n) + beta * C, with arbitrary strides.
 #[allow(clippy::too_many_arguments)]
-fn sgemm(m: usize, k: usize, n: usize, a: &[f32], rsa: isize, csa: isize, b: &[f32], rsb: isize, csb: isize, beta: f32, out: &mut [f32], rso: isize) {
+fn sgemm(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    rsa: isize,
+    csa: isize,
+    b: &[f32],
+    rsb: isize,
+    csb: isize,
+    beta: f32,
+    out: &mut [f32],
+    rso: isize,
+) {
     debug_assert!(out.len() >= m * n);
     // SAFETY: the callers pass slices whose extents cover the strided ranges (checked by the
     // debug assertions in the matmul functions and the tests against naive loops).
@@ -301,7 +311,17 @@ pub fn attention_backward(dqkv: &mut [f32], dout: &[f32], qkv: &[f32], att: &[f3
 
 #[multiversion(targets("x86_64+avx2+fma"))]
 #[allow(clippy::too_many_arguments)]
-fn attention_head_backward(dqkv: SharedMut, dout: &[f32], qkv: &[f32], att_bh: &[f32], b: usize, h: usize, t_n: usize, c: usize, nh: usize) {
+fn attention_head_backward(
+    dqkv: SharedMut,
+    dout: &[f32],
+    qkv: &[f32],
+    att_bh: &[f32],
+    b: usize,
+    h: usize,
+    t_n: usize,
+    c: usize,
+    nh: usize,
+) {
     let hs = c / nh;
     let scale = 1.0 / (hs as f32).sqrt();
     let mut datt = vec![0.0f32; t_n];
@@ -525,17 +545,40 @@ pub fn forward(cfg: &Config, params: &[f32], acts: &mut Activations, tokens: &[u
         let r_4c = l * bt * 4 * c..(l + 1) * bt * 4 * c;
         let r_1 = l * bt..(l + 1) * bt;
         let residual: &[f32] = if l == 0 { &a.encoded } else { &a.residual3[(l - 1) * bt * c..l * bt * c] };
-        layernorm_forward(&mut a.ln1[r_c.clone()], &mut a.ln1_mean[r_1.clone()], &mut a.ln1_rstd[r_1.clone()], residual, layer(p[LN1W], l, nl), layer(p[LN1B], l, nl), c);
+        layernorm_forward(
+            &mut a.ln1[r_c.clone()],
+            &mut a.ln1_mean[r_1.clone()],
+            &mut a.ln1_rstd[r_1.clone()],
+            residual,
+            layer(p[LN1W], l, nl),
+            layer(p[LN1B], l, nl),
+            c,
+        );
         matmul_forward(&mut a.qkv[r_3c.clone()], &a.ln1[r_c.clone()], layer(p[QKVW], l, nl), Some(layer(p[QKVB], l, nl)), c, 3 * c);
         let att = &mut a.att[l * b * nh * t * t..(l + 1) * b * nh * t * t];
         attention_forward(&mut a.atty[r_c.clone()], att, &a.qkv[r_3c.clone()], t, c, nh);
         matmul_forward(&mut a.attproj[r_c.clone()], &a.atty[r_c.clone()], layer(p[ATTPROJW], l, nl), Some(layer(p[ATTPROJB], l, nl)), c, c);
         let residual: &[f32] = if l == 0 { &a.encoded } else { &a.residual3[(l - 1) * bt * c..l * bt * c] };
         residual_forward(&mut a.residual2[r_c.clone()], residual, &a.attproj[r_c.clone()]);
-        layernorm_forward(&mut a.ln2[r_c.clone()], &mut a.ln2_mean[r_1.clone()], &mut a.ln2_rstd[r_1.clone()], &a.residual2[r_c.clone()], layer(p[LN2W], l, nl), layer(p[LN2B], l, nl), c);
+        layernorm_forward(
+            &mut a.ln2[r_c.clone()],
+            &mut a.ln2_mean[r_1.clone()],
+            &mut a.ln2_rstd[r_1.clone()],
+            &a.residual2[r_c.clone()],
+            layer(p[LN2W], l, nl),
+            layer(p[LN2B], l, nl),
+            c,
+        );
         matmul_forward(&mut a.fch[r_4c.clone()], &a.ln2[r_c.clone()], layer(p[FCW], l, nl), Some(layer(p[FCB], l, nl)), c, 4 * c);
         gelu_forward(&mut a.fch_gelu[r_4c.clone()], &a.fch[r_4c.clone()]);
-        matmul_forward(&mut a.fcproj[r_c.clone()], &a.fch_gelu[r_4c.clone()], layer(p[FCPROJW], l, nl), Some(layer(p[FCPROJB], l, nl)), 4 * c, c);
+        matmul_forward(
+            &mut a.fcproj[r_c.clone()],
+            &a.fch_gelu[r_4c.clone()],
+            layer(p[FCPROJW], l, nl),
+            Some(layer(p[FCPROJB], l, nl)),
+            4 * c,
+            c,
+        );
         residual_forward(&mut a.residual3[l * bt * c..(l + 1) * bt * c], &a.residual2[r_c.clone()], &a.fcproj[r_c]);
     }
     let last = &a.residual3[(nl - 1) * bt * c..nl * bt * c];
@@ -572,24 +615,80 @@ pub fn backward(cfg: &Config, params: &[f32], grads: &mut [f32], acts: &mut Acti
 
         // residual3 = residual2 + fcproj: dresidual flows to both unchanged.
         a.dfch_gelu.fill(0.0);
-        matmul_backward(&mut a.dfch_gelu, layer_mut(dfcprojw, l, nl), Some(layer_mut(dfcprojb, l, nl)), &a.dresidual, &a.fch_gelu[r_4c.clone()], layer(p[FCPROJW], l, nl), 4 * c, c);
+        matmul_backward(
+            &mut a.dfch_gelu,
+            layer_mut(dfcprojw, l, nl),
+            Some(layer_mut(dfcprojb, l, nl)),
+            &a.dresidual,
+            &a.fch_gelu[r_4c.clone()],
+            layer(p[FCPROJW], l, nl),
+            4 * c,
+            c,
+        );
         a.dfch.fill(0.0);
         gelu_backward(&mut a.dfch, &a.fch[r_4c.clone()], &a.dfch_gelu);
         a.dln.fill(0.0);
-        matmul_backward(&mut a.dln, layer_mut(dfcw, l, nl), Some(layer_mut(dfcb, l, nl)), &a.dfch, &a.ln2[r_c.clone()], layer(p[FCW], l, nl), c, 4 * c);
+        matmul_backward(
+            &mut a.dln,
+            layer_mut(dfcw, l, nl),
+            Some(layer_mut(dfcb, l, nl)),
+            &a.dfch,
+            &a.ln2[r_c.clone()],
+            layer(p[FCW], l, nl),
+            c,
+            4 * c,
+        );
         {
-            layernorm_backward(&mut a.dresidual, layer_mut(dln2w, l, nl), layer_mut(dln2b, l, nl), &a.dln, &a.residual2[r_c.clone()], layer(p[LN2W], l, nl), &a.ln2_mean[r_1.clone()], &a.ln2_rstd[r_1.clone()], c);
+            layernorm_backward(
+                &mut a.dresidual,
+                layer_mut(dln2w, l, nl),
+                layer_mut(dln2b, l, nl),
+                &a.dln,
+                &a.residual2[r_c.clone()],
+                layer(p[LN2W], l, nl),
+                &a.ln2_mean[r_1.clone()],
+                &a.ln2_rstd[r_1.clone()],
+                c,
+            );
         }
         // residual2 = residual + attproj.
         a.datty.fill(0.0);
-        matmul_backward(&mut a.datty, layer_mut(dattprojw, l, nl), Some(layer_mut(dattprojb, l, nl)), &a.dresidual, &a.atty[r_c.clone()], layer(p[ATTPROJW], l, nl), c, c);
+        matmul_backward(
+            &mut a.datty,
+            layer_mut(dattprojw, l, nl),
+            Some(layer_mut(dattprojb, l, nl)),
+            &a.dresidual,
+            &a.atty[r_c.clone()],
+            layer(p[ATTPROJW], l, nl),
+            c,
+            c,
+        );
         a.dqkv.fill(0.0);
         let att = &a.att[l * b * nh * t * t..(l + 1) * b * nh * t * t];
         attention_backward(&mut a.dqkv, &a.datty, &a.qkv[r_3c.clone()], att, b, t, c, nh);
         a.dln.fill(0.0);
-        matmul_backward(&mut a.dln, layer_mut(dqkvw, l, nl), Some(layer_mut(dqkvb, l, nl)), &a.dqkv, &a.ln1[r_c.clone()], layer(p[QKVW], l, nl), c, 3 * c);
+        matmul_backward(
+            &mut a.dln,
+            layer_mut(dqkvw, l, nl),
+            Some(layer_mut(dqkvb, l, nl)),
+            &a.dqkv,
+            &a.ln1[r_c.clone()],
+            layer(p[QKVW], l, nl),
+            c,
+            3 * c,
+        );
         {
-            layernorm_backward(&mut a.dresidual, layer_mut(dln1w, l, nl), layer_mut(dln1b, l, nl), &a.dln, residual, layer(p[LN1W], l, nl), &a.ln1_mean[r_1.clone()], &a.ln1_rstd[r_1], c);
+            layernorm_backward(
+                &mut a.dresidual,
+                layer_mut(dln1w, l, nl),
+                layer_mut(dln1b, l, nl),
+                &a.dln,
+                residual,
+                layer(p[LN1W], l, nl),
+                &a.ln1_mean[r_1.clone()],
+                &a.ln1_rstd[r_1],
+                c,
+            );
         }
     }
     encoder_backward(dwte, dwpe, &a.dresidual, tokens, t, c);

@@ -43,16 +43,22 @@ pub struct AdamW {
 impl AdamW {
     /// One update at 1-based step `t`; grads are scaled by `grad_scale` (clipping) first.
     #[allow(clippy::too_many_arguments)]
-    pub fn update(&self, params: &mut [f32], grads: &[f32], m: &mut [f32], v: &mut [f32], mask: &[bool], lr: f32, t: usize, grad_scale: f32) {
+    pub fn update(
+        &self,
+        params: &mut [f32],
+        grads: &[f32],
+        m: &mut [f32],
+        v: &mut [f32],
+        mask: &[bool],
+        lr: f32,
+        t: usize,
+        grad_scale: f32,
+    ) {
         let (b1, b2, eps, wd) = (self.beta1, self.beta2, self.eps, self.weight_decay);
         let c1 = 1.0 - b1.powi(t as i32);
         let c2 = 1.0 - b2.powi(t as i32);
-        params
-            .par_iter_mut()
-            .zip(grads.par_iter())
-            .zip(m.par_iter_mut().zip(v.par_iter_mut()))
-            .zip(mask.par_iter())
-            .for_each(|(((p, &g), (m, v)), &decay)| {
+        params.par_iter_mut().zip(grads.par_iter()).zip(m.par_iter_mut().zip(v.par_iter_mut())).zip(mask.par_iter()).for_each(
+            |(((p, &g), (m, v)), &decay)| {
                 let g = g * grad_scale;
                 *m = b1 * *m + (1.0 - b1) * g;
                 *v = b2 * *v + (1.0 - b2) * g * g;
@@ -60,6 +66,7 @@ impl AdamW {
                 let vhat = *v / c2;
                 let wd_term = if decay { wd * *p } else { 0.0 };
                 *p -= lr * (mhat / (vhat.sqrt() + eps) + wd_term);
-            });
+            },
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! `report RUNDIR`: a loss-curve picture (SVG) and a Markdown summary of a run.
 
 use crate::run::RunSummary;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};
 
@@ -65,13 +65,11 @@ pub fn plot_losses(rows: &[LogRow], out: &Path, title: &str) -> Result<()> {
         .x_label_area_size(40)
         .y_label_area_size(56)
         .build_cartesian_2d(0.0..max_step.max(1.0), (ymin - 0.1).max(0.0)..ymax + 0.1)?;
+    chart.configure_mesh().x_desc("step").y_desc("loss (nats/token)").x_label_formatter(&|x| format!("{}", *x as i64)).draw()?;
     chart
-        .configure_mesh()
-        .x_desc("step")
-        .y_desc("loss (nats/token)")
-        .x_label_formatter(&|x| format!("{}", *x as i64))
-        .draw()?;
-    chart.draw_series(LineSeries::new(smooth, &BLUE))?.label("train (mean of 20 steps)").legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE));
+        .draw_series(LineSeries::new(smooth, &BLUE))?
+        .label("train (mean of 20 steps)")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE));
     chart
         .draw_series(LineSeries::new(val.clone(), RED.stroke_width(2)))?
         .label("validation")
@@ -88,11 +86,17 @@ pub fn report(dir: &Path) -> Result<(PathBuf, PathBuf)> {
         bail!("{} is not a run directory", dir.display());
     }
     let rows = read_log(&dir.join("log.csv"))?;
-    let summary: RunSummary = serde_json::from_slice(&std::fs::read(dir.join("run.json")).with_context(|| format!("cannot read {}", dir.join("run.json").display()))?)
-        .with_context(|| format!("{} is malformed", dir.join("run.json").display()))?;
+    let summary: RunSummary = serde_json::from_slice(
+        &std::fs::read(dir.join("run.json")).with_context(|| format!("cannot read {}", dir.join("run.json").display()))?,
+    )
+    .with_context(|| format!("{} is malformed", dir.join("run.json").display()))?;
     let svg = dir.join("loss.svg");
     let s = &summary.shape;
-    plot_losses(&rows, &svg, &format!("L={} NH={} C={} T={} ({:.2}M params)", s.layers, s.heads, s.channels, s.context, summary.parameters as f64 / 1e6))?;
+    plot_losses(
+        &rows,
+        &svg,
+        &format!("L={} NH={} C={} T={} ({:.2}M params)", s.layers, s.heads, s.channels, s.context, summary.parameters as f64 / 1e6),
+    )?;
     let samples = std::fs::read_to_string(dir.join("samples.md")).unwrap_or_default();
     let best = rows.iter().filter_map(|r| r.val_loss.map(|v| (r.step, v))).min_by(|a, b| a.1.total_cmp(&b.1));
     let o = &summary.options;
@@ -102,10 +106,18 @@ pub fn report(dir: &Path) -> Result<(PathBuf, PathBuf)> {
     writeln!(md, "![loss curve](loss.svg)\n")?;
     writeln!(md, "| | |\n|---|---|")?;
     writeln!(md, "| command | `{}` |", summary.command)?;
-    writeln!(md, "| model | L={} NH={} C={} maxT={} V={} ({} parameters) |", s.layers, s.heads, s.channels, s.context, s.vocab, summary.parameters)?;
+    writeln!(
+        md,
+        "| model | L={} NH={} C={} maxT={} V={} ({} parameters) |",
+        s.layers, s.heads, s.channels, s.context, s.vocab, summary.parameters
+    )?;
     writeln!(md, "| batch x sequence | {} x {} |", o.batch, o.seq)?;
     writeln!(md, "| steps | {} of {}{} |", summary.steps_done, o.steps, if summary.interrupted { " (interrupted)" } else { "" })?;
-    writeln!(md, "| optimiser | AdamW lr {} (warmup {}, cosine to {}x), betas ({}, {}), weight decay {}, clip {} |", o.lr, o.warmup, o.min_lr_fraction, o.beta1, o.beta2, o.weight_decay, o.grad_clip)?;
+    writeln!(
+        md,
+        "| optimiser | AdamW lr {} (warmup {}, cosine to {}x), betas ({}, {}), weight decay {}, clip {} |",
+        o.lr, o.warmup, o.min_lr_fraction, o.beta1, o.beta2, o.weight_decay, o.grad_clip
+    )?;
     writeln!(md, "| seed, threads | {}, {} |", o.seed, summary.threads)?;
     writeln!(md, "| training time | {:.1} s ({:.1} min) |", summary.train_seconds, summary.train_seconds / 60.0)?;
     writeln!(md, "| throughput | {:.0} tokens/s |", summary.tokens_per_second)?;

@@ -14,7 +14,7 @@ use crate::data;
 use crate::gpt::{self, Activations};
 use crate::io::{remove_stale_temporaries, write_atomic, write_atomic_with};
 use crate::optim::{self, AdamW};
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use llm_engine::checkpoint::{self, Config};
 use llm_engine::{Kernels, Rng, SamplerConfig, Serial, Session, StopFilter, Tokenizer};
 use serde::{Deserialize, Serialize};
@@ -88,7 +88,14 @@ impl Shape {
         }
     }
     pub fn of(c: &Config) -> Shape {
-        Shape { layers: c.num_layers, heads: c.num_heads, channels: c.channels, context: c.max_seq_len, vocab: c.vocab_size, padded_vocab: c.padded_vocab_size }
+        Shape {
+            layers: c.num_layers,
+            heads: c.num_heads,
+            channels: c.channels,
+            context: c.max_seq_len,
+            vocab: c.vocab_size,
+            padded_vocab: c.padded_vocab_size,
+        }
     }
 }
 
@@ -225,7 +232,15 @@ impl Trainer {
         Ok(Trainer::assemble(config, options, params, None, 0, rng, 0.0))
     }
 
-    fn assemble(config: Config, options: TrainOptions, params: Vec<f32>, moments: Option<(Vec<f32>, Vec<f32>)>, step: usize, rng: Rng, elapsed_before: f64) -> Trainer {
+    fn assemble(
+        config: Config,
+        options: TrainOptions,
+        params: Vec<f32>,
+        moments: Option<(Vec<f32>, Vec<f32>)>,
+        step: usize,
+        rng: Rng,
+        elapsed_before: f64,
+    ) -> Trainer {
         let n = params.len();
         let (m, v) = moments.unwrap_or_else(|| (vec![0.0; n], vec![0.0; n]));
         Trainer {
@@ -382,7 +397,15 @@ impl Trainer {
         if let Some(i) = first_non_finite(p) {
             return Err(bad(&format!("parameter {i} is {}", p[i])));
         }
-        let mut t = Trainer::assemble(config, st.options, p.to_vec(), Some((m.to_vec(), v.to_vec())), st.step, Rng::from_state(st.rng_state), st.elapsed_seconds);
+        let mut t = Trainer::assemble(
+            config,
+            st.options,
+            p.to_vec(),
+            Some((m.to_vec(), v.to_vec())),
+            st.step,
+            Rng::from_state(st.rng_state),
+            st.elapsed_seconds,
+        );
         t.model_crc = Some(st.model_crc);
         // model.bin must be the one saved with this state; one save behind (killed between
         // writing state.bin and model.bin) or missing, it is rewritten from the state.
@@ -521,10 +544,21 @@ pub fn run(mut trainer: Trainer, io: RunInputs) -> Result<RunSummary> {
             None => "no checkpoint was written".to_string(),
         };
         if s.diverged() {
-            bail!("training diverged at step {} (train loss {}, gradient norm {}): stopped without saving; {}: try a lower --lr", trainer.step + 1, s.loss, s.grad_norm, kept());
+            bail!(
+                "training diverged at step {} (train loss {}, gradient norm {}): stopped without saving; {}: try a lower --lr",
+                trainer.step + 1,
+                s.loss,
+                s.grad_norm,
+                kept()
+            );
         }
         if let Some(i) = first_non_finite(&trainer.params) {
-            bail!("training diverged at step {}: the update made parameter {i} {}: stopped without saving; {}: try a lower --lr", trainer.step, trainer.params[i], kept());
+            bail!(
+                "training diverged at step {}: the update made parameter {i} {}: stopped without saving; {}: try a lower --lr",
+                trainer.step,
+                trainer.params[i],
+                kept()
+            );
         }
         let dt = t0.elapsed().as_secs_f64();
         done_here += 1;
@@ -534,7 +568,11 @@ pub fn run(mut trainer: Trainer, io: RunInputs) -> Result<RunSummary> {
         if step % o.eval_every.max(1) == 0 || step == o.steps {
             let vl = trainer.evaluate(&val_quick);
             if !vl.is_finite() {
-                bail!("training diverged at step {step} (validation loss {vl}, train loss {}): stopped without saving; {}: try a lower --lr", s.loss, kept());
+                bail!(
+                    "training diverged at step {step} (validation loss {vl}, train loss {}): stopped without saving; {}: try a lower --lr",
+                    s.loss,
+                    kept()
+                );
             }
             best_val = Some(best_val.map_or(vl, |b: f32| b.min(vl)));
             last_val = Some(vl);

@@ -59,7 +59,9 @@ fn layernorm_backward_matches_finite_differences() {
     gpt::layernorm_forward(&mut out, &mut mean, &mut rstd, &x, &w, &b, c);
     let (mut dx, mut dw, mut db) = (vec![0.0; n * c], vec![0.0; c], vec![0.0; c]);
     gpt::layernorm_backward(&mut dx, &mut dw, &mut db, &r, &x, &w, &mean, &rstd, c);
-    let loss = |x: &[f64], w: &[f64], b: &[f64]| -> f64 { x.chunks(c).enumerate().map(|(i, row)| dot(&ln(row, w, b), &r[i * c..(i + 1) * c])).sum() };
+    let loss = |x: &[f64], w: &[f64], b: &[f64]| -> f64 {
+        x.chunks(c).enumerate().map(|(i, row)| dot(&ln(row, w, b), &r[i * c..(i + 1) * c])).sum()
+    };
     let (x64, w64, b64) = (f64s(&x), f64s(&w), f64s(&b));
     assert_close("layernorm dx", &dx, &numeric_grad(&x64, |x| loss(x, &w64, &b64)));
     assert_close("layernorm dw", &dw, &numeric_grad(&w64, |w| loss(&x64, w, &b64)));
@@ -77,7 +79,9 @@ fn matmul_backward_matches_finite_differences() {
     gpt::matmul_forward(&mut out, &x, &w, Some(&b), ic, oc);
     let (mut dx, mut dw, mut db) = (vec![0.0; n * ic], vec![0.0; oc * ic], vec![0.0; oc]);
     gpt::matmul_backward(&mut dx, &mut dw, Some(&mut db), &r, &x, &w, ic, oc);
-    let loss = |x: &[f64], w: &[f64], b: &[f64]| -> f64 { x.chunks(ic).enumerate().map(|(i, row)| dot(&linear(row, w, Some(b), oc), &r[i * oc..(i + 1) * oc])).sum() };
+    let loss = |x: &[f64], w: &[f64], b: &[f64]| -> f64 {
+        x.chunks(ic).enumerate().map(|(i, row)| dot(&linear(row, w, Some(b), oc), &r[i * oc..(i + 1) * oc])).sum()
+    };
     let (x64, w64, b64) = (f64s(&x), f64s(&w), f64s(&b));
     // The forward too, against the naive loop.
     let fwd: Vec<f64> = x64.chunks(ic).flat_map(|row| linear(row, &w64, Some(&b64), oc)).collect();
@@ -109,7 +113,9 @@ fn attention_backward_matches_finite_differences() {
     };
     let q64 = f64s(&qkv);
     let fwd: Vec<f64> = (0..b)
-        .flat_map(|bi| attention(&(0..t).map(|ti| q64[(bi * t + ti) * 3 * c..(bi * t + ti + 1) * 3 * c].to_vec()).collect::<Vec<_>>(), c, nh).concat())
+        .flat_map(|bi| {
+            attention(&(0..t).map(|ti| q64[(bi * t + ti) * 3 * c..(bi * t + ti + 1) * 3 * c].to_vec()).collect::<Vec<_>>(), c, nh).concat()
+        })
         .collect();
     assert_close("attention forward", &out, &fwd);
     assert_close("attention dqkv", &dqkv, &numeric_grad(&q64, loss));

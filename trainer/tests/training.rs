@@ -64,7 +64,18 @@ fn prepare_splits_the_last_tenth_and_rejects_bad_input() {
 }
 
 fn options(steps: usize) -> TrainOptions {
-    TrainOptions { batch: 4, seq: 32, steps, lr: 3e-3, warmup: 5, eval_every: 5, val_batches: 2, sample_every: 0, checkpoint_every: 1000, ..TrainOptions::default() }
+    TrainOptions {
+        batch: 4,
+        seq: 32,
+        steps,
+        lr: 3e-3,
+        warmup: 5,
+        eval_every: 5,
+        val_batches: 2,
+        sample_every: 0,
+        checkpoint_every: 1000,
+        ..TrainOptions::default()
+    }
 }
 
 fn prepared(dir: &Path) -> std::path::PathBuf {
@@ -102,7 +113,11 @@ fn a_small_model_overfits_one_batch() {
 
 fn train_to(dir: &Path, data: &Path, trainer: Trainer, halt: Option<usize>) -> run::RunSummary {
     let stop = AtomicBool::new(false);
-    run::run(trainer, RunInputs { data_dir: data, out_dir: dir, command: "test".into(), interrupt: &stop, progress: false, halt_after: halt }).unwrap()
+    run::run(
+        trainer,
+        RunInputs { data_dir: data, out_dir: dir, command: "test".into(), interrupt: &stop, progress: false, halt_after: halt },
+    )
+    .unwrap()
 }
 
 #[test]
@@ -283,7 +298,10 @@ fn a_crash_between_writing_state_bin_and_model_bin_still_resumes_exactly() {
     let t = Trainer::resume(&split).unwrap();
     assert!(t.repaired_model && split.join("model.bin").exists());
     train_to(&split, &d, t, None);
-    assert!(std::fs::read(straight.join("model.bin")).unwrap() == std::fs::read(split.join("model.bin")).unwrap(), "the resumed run differs");
+    assert!(
+        std::fs::read(straight.join("model.bin")).unwrap() == std::fs::read(split.join("model.bin")).unwrap(),
+        "the resumed run differs"
+    );
 }
 
 #[test]

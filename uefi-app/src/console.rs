@@ -5,7 +5,7 @@
 use core::fmt;
 use llm_engine::Utf8Printer;
 use uefi::proto::console::text::{Key, ScanCode};
-use uefi::{boot, system, CStr16};
+use uefi::{CStr16, boot, system};
 
 /// Writes text to ConOut, which OVMF also mirrors to the serial port.
 pub struct Console {

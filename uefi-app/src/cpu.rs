@@ -4,7 +4,7 @@
 use core::arch::x86_64::_rdtsc;
 use core::time::Duration;
 use uefi::runtime::{self, ResetType};
-use uefi::{boot, Status};
+use uefi::{Status, boot};
 
 /// What the processor offers: the engine's CPUID module (one place for feature checks).
 pub use llm_engine::cpu::CpuFeatures as CpuInfo;

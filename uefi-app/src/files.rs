@@ -4,9 +4,9 @@ use crate::say;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::ptr::NonNull;
+use uefi::CString16;
 use uefi::boot::{self, AllocateType, MemoryType};
 use uefi::proto::media::file::{File, FileAttribute, FileInfo, FileMode};
-use uefi::CString16;
 
 pub enum FileError {
     NoVolume,
@@ -77,7 +77,8 @@ pub fn read_pages(path: &str) -> Result<PageBuffer, FileError> {
     let size = info.file_size();
     let len = usize::try_from(size).map_err(|_| FileError::TooLarge { bytes: size })?;
     let pages = len.div_ceil(4096).max(1);
-    let ptr = boot::allocate_pages(AllocateType::AnyPages, MemoryType::LOADER_DATA, pages).map_err(|_| FileError::TooLarge { bytes: size })?;
+    let ptr =
+        boot::allocate_pages(AllocateType::AnyPages, MemoryType::LOADER_DATA, pages).map_err(|_| FileError::TooLarge { bytes: size })?;
     // SAFETY: freshly allocated, `pages * 4096 >= len` bytes, exclusively ours.
     let buf = unsafe { core::slice::from_raw_parts_mut(ptr.as_ptr(), len) };
     const STEP: usize = 1 << 20;

@@ -148,11 +148,20 @@ fn main() -> Status {
     sayln!("format      {}", loaded.format.describe());
     sayln!(
         "shape       {} L={} NH={} NKV={} C={} maxT={} V={} ({} MiB of weights, {} KiB working memory)",
-        c.arch.name(), c.n_layers, c.n_heads, c.n_kv_heads, c.d_model, c.context, c.vocab_size, model.weights().bytes() >> 20, need >> 10
+        c.arch.name(),
+        c.n_layers,
+        c.n_heads,
+        c.n_kv_heads,
+        c.d_model,
+        c.context,
+        c.vocab_size,
+        model.weights().bytes() >> 20,
+        need >> 10
     );
     let tokenizer = if loaded.format.needs_tokenizer_file() {
-        let bytes = files::read_small(TOKENIZER_PATH)
-            .unwrap_or_else(|e| fatal(&info, &alloc::format!("this model (V = {}) needs {TOKENIZER_PATH}: {}", c.vocab_size, e.describe())));
+        let bytes = files::read_small(TOKENIZER_PATH).unwrap_or_else(|e| {
+            fatal(&info, &alloc::format!("this model (V = {}) needs {TOKENIZER_PATH}: {}", c.vocab_size, e.describe()))
+        });
         let t = Tokenizer::for_format(&loaded.format, &bytes).unwrap_or_else(|e| fatal(&info, &alloc::format!("{TOKENIZER_PATH}: {e}")));
         if t.vocab_size() < c.vocab_size {
             fatal(&info, &alloc::format!("{TOKENIZER_PATH} has {} tokens but the model has V = {}", t.vocab_size(), c.vocab_size));

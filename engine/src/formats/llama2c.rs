@@ -14,7 +14,7 @@
 use crate::layers::RopeStyle;
 use crate::model::{Model, ModelError};
 use crate::spec::{self, Arch, Mlp, ModelSpec, Norm, NormKind, Positions, Rope};
-use crate::tensor::{f32_cow, Tensor};
+use crate::tensor::{Tensor, f32_cow};
 use crate::weights::{Layer, NormWeights, Weights};
 use alloc::borrow::Cow;
 use alloc::vec::Vec;
@@ -38,14 +38,31 @@ pub struct Llama2cConfig {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Llama2cError {
-    TooShort { len: usize },
-    BadDimension { name: &'static str, value: i64, max: usize },
-    DimNotDivisible { dim: usize, heads: usize },
-    HeadsNotDivisible { heads: usize, kv_heads: usize },
-    OddHeadSize { head_size: usize },
+    TooShort {
+        len: usize,
+    },
+    BadDimension {
+        name: &'static str,
+        value: i64,
+        max: usize,
+    },
+    DimNotDivisible {
+        dim: usize,
+        heads: usize,
+    },
+    HeadsNotDivisible {
+        heads: usize,
+        kv_heads: usize,
+    },
+    OddHeadSize {
+        head_size: usize,
+    },
     SizeOverflow,
     /// The header predicts another file size (or this is not a llama2.c file).
-    SizeMismatch { expected: usize, found: usize },
+    SizeMismatch {
+        expected: usize,
+        found: usize,
+    },
 }
 
 impl fmt::Display for Llama2cError {
@@ -85,18 +102,18 @@ impl Llama2cConfig {
         let lc = m(l, c)?;
         let k = self.kv_dim();
         Some([
-            m(v, c)?,                                      // token_embedding
-            lc,                                            // rms_att
-            m(lc, c)?,                                     // wq
-            m(lc, k)?,                                     // wk
-            m(lc, k)?,                                     // wv
-            m(lc, c)?,                                     // wo
-            lc,                                            // rms_ffn
-            m(lc, f)?,                                     // w1
-            m(lc, f)?,                                     // w2
-            m(lc, f)?,                                     // w3
-            c,                                             // rms_final
-            m(self.seq_len, self.head_size())?,            // old freq_cis real + imag (skipped)
+            m(v, c)?,                                          // token_embedding
+            lc,                                                // rms_att
+            m(lc, c)?,                                         // wq
+            m(lc, k)?,                                         // wk
+            m(lc, k)?,                                         // wv
+            m(lc, c)?,                                         // wo
+            lc,                                                // rms_ffn
+            m(lc, f)?,                                         // w1
+            m(lc, f)?,                                         // w2
+            m(lc, f)?,                                         // w3
+            c,                                                 // rms_final
+            m(self.seq_len, self.head_size())?,                // old freq_cis real + imag (skipped)
             if self.shared_classifier { 0 } else { m(v, c)? }, // wcls
         ])
     }
@@ -200,12 +217,16 @@ pub fn load(bytes: &[u8]) -> Result<(Llama2cConfig, Model<'_>), Llama2cLoadError
     let body = &bytes[HEADER_BYTES..];
     let take = |at: usize, n: usize| -> Cow<'_, [f32]> { f32_cow(&body[at * 4..(at + n) * 4]) };
     let (c, f, k, v, l_n) = (cfg.dim, cfg.hidden_dim, cfg.kv_dim(), cfg.vocab_size, cfg.n_layers);
-    let shape = |e: crate::tensor::ShapeError| Llama2cLoadError::Model(ModelError::Weights(crate::weights::WeightsError {
-        tensor: alloc::string::String::from("llama2.c tensor"),
-        problem: alloc::format!("{e}"),
-    }));
+    let shape = |e: crate::tensor::ShapeError| {
+        Llama2cLoadError::Model(ModelError::Weights(crate::weights::WeightsError {
+            tensor: alloc::string::String::from("llama2.c tensor"),
+            problem: alloc::format!("{e}"),
+        }))
+    };
     // Layer l's (rows, cols) matrix inside section s.
-    let mat = |s: usize, l: usize, rows: usize, cols: usize| Tensor::f32(rows, cols, take(starts[s] + l * rows * cols, rows * cols)).map_err(shape);
+    let mat = |s: usize, l: usize, rows: usize, cols: usize| {
+        Tensor::f32(rows, cols, take(starts[s] + l * rows * cols, rows * cols)).map_err(shape)
+    };
     let mut layers = Vec::with_capacity(l_n);
     for l in 0..l_n {
         layers.push(Layer {

@@ -11,7 +11,7 @@
 
 use crate::model::{Model, ModelError};
 use crate::spec::{Arch, Mlp, ModelSpec, Norm, NormKind, Positions};
-use crate::tensor::{f32_cow, Tensor, Vector};
+use crate::tensor::{Tensor, Vector, f32_cow};
 use crate::weights::{Layer, NormWeights, Weights};
 use alloc::borrow::Cow;
 use alloc::vec::Vec;
@@ -70,16 +70,10 @@ impl Config {
             }
         }
         if self.channels % self.num_heads != 0 {
-            return Err(CheckpointError::ChannelsNotDivisible {
-                channels: self.channels,
-                heads: self.num_heads,
-            });
+            return Err(CheckpointError::ChannelsNotDivisible { channels: self.channels, heads: self.num_heads });
         }
         if self.vocab_size > self.padded_vocab_size {
-            return Err(CheckpointError::VocabExceedsPadded {
-                vocab: self.vocab_size,
-                padded: self.padded_vocab_size,
-            });
+            return Err(CheckpointError::VocabExceedsPadded { vocab: self.vocab_size, padded: self.padded_vocab_size });
         }
         let n = self.num_parameters_checked().ok_or(CheckpointError::SizeOverflow)?;
         if n > MAX_PARAMS {
@@ -94,22 +88,22 @@ impl Config {
         let m = |a: usize, b: usize| a.checked_mul(b);
         let lc = m(l, c)?;
         Some([
-            m(vp, c)?,           // wte
-            m(t, c)?,            // wpe
-            lc,                  // ln1w
-            lc,                  // ln1b
-            m(lc, m(3, c)?)?,    // qkvw
-            m(3, lc)?,           // qkvb
-            m(lc, c)?,           // attprojw
-            lc,                  // attprojb
-            lc,                  // ln2w
-            lc,                  // ln2b
-            m(lc, m(4, c)?)?,    // fcw
-            m(4, lc)?,           // fcb
-            m(lc, m(4, c)?)?,    // fcprojw
-            lc,                  // fcprojb
-            c,                   // lnfw
-            c,                   // lnfb
+            m(vp, c)?,        // wte
+            m(t, c)?,         // wpe
+            lc,               // ln1w
+            lc,               // ln1b
+            m(lc, m(3, c)?)?, // qkvw
+            m(3, lc)?,        // qkvb
+            m(lc, c)?,        // attprojw
+            lc,               // attprojb
+            lc,               // ln2w
+            lc,               // ln2b
+            m(lc, m(4, c)?)?, // fcw
+            m(4, lc)?,        // fcb
+            m(lc, m(4, c)?)?, // fcprojw
+            lc,               // fcprojb
+            c,                // lnfw
+            c,                // lnfb
         ])
     }
 
@@ -142,61 +136,67 @@ impl Config {
 
 pub const NUM_TENSORS: usize = 16;
 pub const TENSOR_NAMES: [&str; NUM_TENSORS] = [
-    "wte", "wpe", "ln1w", "ln1b", "qkvw", "qkvb", "attprojw", "attprojb", "ln2w", "ln2b", "fcw",
-    "fcb", "fcprojw", "fcprojb", "lnfw", "lnfb",
+    "wte", "wpe", "ln1w", "ln1b", "qkvw", "qkvb", "attprojw", "attprojb", "ln2w", "ln2b", "fcw", "fcb", "fcprojw", "fcprojb", "lnfw",
+    "lnfb",
 ];
 
 /// Everything that can be wrong with checkpoint bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CheckpointError {
     /// Shorter than the 1024-byte header.
-    TooShortForHeader { len: usize },
-    BadMagic { found: i32 },
-    UnsupportedVersion { found: i32 },
-    BadDimension { name: &'static str, value: i64, max: usize },
-    ChannelsNotDivisible { channels: usize, heads: usize },
-    VocabExceedsPadded { vocab: usize, padded: usize },
+    TooShortForHeader {
+        len: usize,
+    },
+    BadMagic {
+        found: i32,
+    },
+    UnsupportedVersion {
+        found: i32,
+    },
+    BadDimension {
+        name: &'static str,
+        value: i64,
+        max: usize,
+    },
+    ChannelsNotDivisible {
+        channels: usize,
+        heads: usize,
+    },
+    VocabExceedsPadded {
+        vocab: usize,
+        padded: usize,
+    },
     /// The sizes in the header overflow or exceed what any machine could hold.
     SizeOverflow,
-    Truncated { expected: usize, found: usize },
-    TrailingBytes { expected: usize, found: usize },
+    Truncated {
+        expected: usize,
+        found: usize,
+    },
+    TrailingBytes {
+        expected: usize,
+        found: usize,
+    },
 }
 
 impl fmt::Display for CheckpointError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use CheckpointError::*;
         match self {
-            TooShortForHeader { len } => write!(
-                f,
-                "file is {len} bytes, shorter than the {HEADER_BYTES}-byte llm.c checkpoint header"
-            ),
-            BadMagic { found } => write!(
-                f,
-                "bad magic number {found} (an llm.c checkpoint starts with {CHECKPOINT_MAGIC})"
-            ),
-            UnsupportedVersion { found } => write!(
-                f,
-                "unsupported checkpoint version {found} (supported: 3 = fp32, 5 = bf16)"
-            ),
+            TooShortForHeader { len } => write!(f, "file is {len} bytes, shorter than the {HEADER_BYTES}-byte llm.c checkpoint header"),
+            BadMagic { found } => write!(f, "bad magic number {found} (an llm.c checkpoint starts with {CHECKPOINT_MAGIC})"),
+            UnsupportedVersion { found } => write!(f, "unsupported checkpoint version {found} (supported: 3 = fp32, 5 = bf16)"),
             BadDimension { name, value, max } => {
                 write!(f, "bad dimension {name} = {value} (must be between 1 and {max})")
             }
-            ChannelsNotDivisible { channels, heads } => write!(
-                f,
-                "channels C = {channels} is not divisible by the number of heads NH = {heads}"
-            ),
+            ChannelsNotDivisible { channels, heads } => {
+                write!(f, "channels C = {channels} is not divisible by the number of heads NH = {heads}")
+            }
             VocabExceedsPadded { vocab, padded } => {
                 write!(f, "vocabulary V = {vocab} is larger than padded vocabulary Vp = {padded}")
             }
             SizeOverflow => write!(f, "parameter sizes in the header overflow (absurd dimensions)"),
-            Truncated { expected, found } => write!(
-                f,
-                "checkpoint is truncated: expected {expected} bytes, found {found}"
-            ),
-            TrailingBytes { expected, found } => write!(
-                f,
-                "checkpoint is over-long: expected {expected} bytes, found {found}"
-            ),
+            Truncated { expected, found } => write!(f, "checkpoint is truncated: expected {expected} bytes, found {found}"),
+            TrailingBytes { expected, found } => write!(f, "checkpoint is over-long: expected {expected} bytes, found {found}"),
         }
     }
 }
@@ -227,11 +227,7 @@ pub fn parse_header(bytes: &[u8]) -> Result<(Config, i32), CheckpointError> {
     }
     let dim = |i: usize, name: &'static str, max: usize| -> Result<usize, CheckpointError> {
         let v = header_int(bytes, i);
-        if v <= 0 || v as usize > max {
-            Err(CheckpointError::BadDimension { name, value: v as i64, max })
-        } else {
-            Ok(v as usize)
-        }
+        if v <= 0 || v as usize > max { Err(CheckpointError::BadDimension { name, value: v as i64, max }) } else { Ok(v as usize) }
     };
     let config = Config {
         max_seq_len: dim(2, "maxT", MAX_SEQ_LEN)?,
@@ -439,7 +435,10 @@ fn build<'a>(cfg: &Config, take: &mut dyn FnMut(usize, usize) -> Cow<'a, [f32]>)
 }
 
 fn shape_error(tensor: usize, e: crate::tensor::ShapeError) -> ModelError {
-    ModelError::Weights(crate::weights::WeightsError { tensor: alloc::string::String::from(TENSOR_NAMES[tensor]), problem: alloc::format!("{e}") })
+    ModelError::Weights(crate::weights::WeightsError {
+        tensor: alloc::string::String::from(TENSOR_NAMES[tensor]),
+        problem: alloc::format!("{e}"),
+    })
 }
 
 // Positions of the tensors in the file (and in `TENSOR_NAMES`): the format's table.

@@ -46,7 +46,10 @@ pub enum LoadError {
     Llmc(llmc::LlmcLoadError),
     Llama2c(llama2c::Llama2cLoadError),
     /// Neither format: no llm.c magic number, and not a consistent llama2.c file.
-    Unrecognized { first_word: Option<i32>, llama2c: llama2c::Llama2cError },
+    Unrecognized {
+        first_word: Option<i32>,
+        llama2c: llama2c::Llama2cError,
+    },
 }
 
 impl fmt::Display for LoadError {

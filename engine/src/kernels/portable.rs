@@ -101,7 +101,6 @@ fn dot2(a: &[f32], b: &[f32], w: &[f32]) -> (f32, f32) {
     (combine_lanes(&acc_a), combine_lanes(&acc_b))
 }
 
-
 /// out += a * x, elementwise, without FMA.
 pub fn axpy(out: &mut [f32], a: f32, x: &[f32]) {
     for (o, &xi) in out.iter_mut().zip(x) {

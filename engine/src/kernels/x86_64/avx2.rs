@@ -6,8 +6,8 @@
 
 #![allow(unsafe_op_in_unsafe_fn)] // the whole module is SIMD intrinsics on raw pointers
 
-use crate::kernels::LANES;
 use super::sse_combine;
+use crate::kernels::LANES;
 use core::arch::x86_64::*;
 
 /// The canonical combine in registers: (l0+l4, l1+l5, l2+l6, l3+l7), then
@@ -78,7 +78,8 @@ unsafe fn matmul_rows2(out: &mut [f32], x: &[f32], w: &[f32], bias: Option<&[f32
     let chunks = ic / LANES;
     let rest = chunks * LANES;
     let (x0, x1) = (x.as_ptr(), x.as_ptr().add(ic));
-    let (t0, t1) = if rest < ic { (load_tail(&x[rest..ic]), load_tail(&x[ic + rest..])) } else { (_mm256_setzero_ps(), _mm256_setzero_ps()) };
+    let (t0, t1) =
+        if rest < ic { (load_tail(&x[rest..ic]), load_tail(&x[ic + rest..])) } else { (_mm256_setzero_ps(), _mm256_setzero_ps()) };
     let mut o = 0;
     while o + 4 <= oc {
         let wp = [w.as_ptr().add(o * ic), w.as_ptr().add((o + 1) * ic), w.as_ptr().add((o + 2) * ic), w.as_ptr().add((o + 3) * ic)];
@@ -163,4 +164,3 @@ pub(crate) unsafe fn axpy_avx2(out: &mut [f32], a: f32, x: &[f32]) {
         out[i] = _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(a), _mm_set_ss(x[i]), _mm_set_ss(out[i])));
     }
 }
-

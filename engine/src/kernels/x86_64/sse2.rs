@@ -2,8 +2,8 @@
 //! and 4-7); each lane rounds the product then the sum, exactly as `portable::dot`. SSE2 is
 //! part of x86_64, so these need no detection. `Kernels` checks every slice length first.
 
-use crate::kernels::LANES;
 use super::sse_combine;
+use crate::kernels::LANES;
 use core::arch::x86_64::*;
 
 #[inline]
