@@ -27,6 +27,7 @@ pub mod parallel;
 pub mod sampler;
 pub mod session;
 pub mod spec;
+pub mod template;
 pub mod tensor;
 pub mod tokenizer;
 pub mod weights;
