@@ -24,6 +24,7 @@ pub mod kernels;
 pub mod layers;
 pub mod model;
 pub mod parallel;
+pub mod quant;
 pub mod sampler;
 pub mod session;
 pub mod spec;

@@ -1,0 +1,91 @@
+//! The 256-weight "k-quant" super-blocks: Q4_K, Q5_K, Q6_K (block formats from ggml,
+//! llama.cpp, MIT; our own code). Decoding only (quantizing them is not implemented yet).
+//!
+//! Layouts (little-endian; `d`, `dmin` are f16):
+//! - Q4_K (144 bytes): d, dmin, scales[12] (8 packed 6-bit scales and 8 6-bit mins, see
+//!   [`scale_min`]), qs[128]. 8 sub-blocks of 32; within the 64 weights of chunk c (bytes
+//!   qs[32c..32c+32]) the low nibbles are sub-block 2c, the high nibbles sub-block 2c+1.
+//!   w = (d*sc) * q - (dmin*m), each product and the difference rounded separately.
+//! - Q5_K (176): d, dmin, scales[12], qh[32], qs[128]; as Q4_K plus bit 4 of weight l of
+//!   sub-block j in bit j of qh[l].
+//! - Q6_K (210): ql[128], qh[64], i8 scales[16], d. In each half h (128 weights) weight
+//!   32g + l (g < 4) takes 4 low bits from ql[64h + 32(g&1) + l] (low nibble for g < 2, high
+//!   for g >= 2) and 2 high bits from qh[32h + l] >> 2g; w = (d*scales[e/16]) * (q - 32).
+
+use super::f16::read_f16;
+
+pub(crate) const QK_K: usize = 256;
+
+/// Scale and min of sub-block j (0..8) from the 12 packed bytes: for j < 4 the low 6 bits of
+/// bytes j and j+4; otherwise the nibbles of byte j+4 with the top 2 bits of bytes j-4, j.
+#[inline]
+pub(crate) fn scale_min(s: &[u8], j: usize) -> (u8, u8) {
+    if j < 4 {
+        (s[j] & 63, s[j + 4] & 63)
+    } else {
+        ((s[j + 4] & 0x0f) | ((s[j - 4] >> 6) << 4), (s[j + 4] >> 4) | ((s[j] >> 6) << 4))
+    }
+}
+
+/// The per-sub-block factors d*sc and dmin*m of a Q4_K/Q5_K block, rounded to f32.
+#[inline]
+pub(crate) fn k_factors(b: &[u8]) -> ([f32; 8], [f32; 8]) {
+    let (d, dmin) = (read_f16(&b[0..2]), read_f16(&b[2..4]));
+    let s = &b[4..16];
+    let (mut ds, mut ms) = ([0.0f32; 8], [0.0f32; 8]);
+    for j in 0..8 {
+        let (sc, m) = scale_min(s, j);
+        ds[j] = d * sc as f32;
+        ms[j] = dmin * m as f32;
+    }
+    (ds, ms)
+}
+
+pub(crate) fn decode_q4_k(b: &[u8], out: &mut [f32]) {
+    let (ds, ms) = k_factors(b);
+    let qs = &b[16..144];
+    for c in 0..4 {
+        let (lo, hi) = (2 * c, 2 * c + 1);
+        for l in 0..32 {
+            let q = qs[32 * c + l];
+            out[64 * c + l] = ds[lo] * (q & 0x0f) as f32 - ms[lo];
+            out[64 * c + 32 + l] = ds[hi] * (q >> 4) as f32 - ms[hi];
+        }
+    }
+}
+
+pub(crate) fn decode_q5_k(b: &[u8], out: &mut [f32]) {
+    let (ds, ms) = k_factors(b);
+    let (qh, qs) = (&b[16..48], &b[48..176]);
+    for c in 0..4 {
+        let (lo, hi) = (2 * c, 2 * c + 1);
+        for l in 0..32 {
+            let q = qs[32 * c + l];
+            let q0 = (q & 0x0f) | (((qh[l] >> lo) & 1) << 4);
+            let q1 = (q >> 4) | (((qh[l] >> hi) & 1) << 4);
+            out[64 * c + l] = ds[lo] * q0 as f32 - ms[lo];
+            out[64 * c + 32 + l] = ds[hi] * q1 as f32 - ms[hi];
+        }
+    }
+}
+
+pub(crate) fn decode_q6_k(b: &[u8], out: &mut [f32]) {
+    let (ql, qh, sc) = (&b[0..128], &b[128..192], &b[192..208]);
+    let d = read_f16(&b[208..210]);
+    let mut ds = [0.0f32; 16];
+    for (f, &s) in ds.iter_mut().zip(sc) {
+        *f = d * (s as i8) as f32;
+    }
+    for h in 0..2 {
+        for g in 0..4 {
+            for l in 0..32 {
+                let lb = ql[64 * h + 32 * (g & 1) + l];
+                let low = if g < 2 { lb & 0x0f } else { lb >> 4 };
+                let high = (qh[32 * h + l] >> (2 * g)) & 3;
+                let q = (low | (high << 4)) as i32 - 32;
+                let e = 128 * h + 32 * g + l;
+                out[e] = ds[e / 16] * q as f32;
+            }
+        }
+    }
+}

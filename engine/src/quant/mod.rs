@@ -1,0 +1,270 @@
+//! GGML/GGUF weight block formats: dequantization, quantization, and dot products of a
+//! quantized weight row with an f32 vector. Block formats from ggml (llama.cpp, MIT); the
+//! code here is our own.
+//!
+//! One file per family: [`f16`] (F16/BF16 conversions), `legacy` (Q8_0, Q4_0, Q4_1, Q5_0,
+//! Q5_1: 32-weight blocks), `kquants` (Q4_K, Q5_K, Q6_K: 256-weight super-blocks), and
+//! `x86_64_avx2` (AVX2+FMA dot products). A new type is a new row of [`TABLE`] plus its
+//! decoder (and quantizer) in its family's file.
+//!
+//! # The canonical order of `dot_row`
+//!
+//! A row is a sequence of blocks; each weight is decoded with exactly the roundings of
+//! [`dequantize_row`] (e.g. Q4_K: `(d*sc)*q - (dmin*m)`, each operation rounded to f32), so a
+//! decoded weight is one exact function of the block bytes. The dot product then follows
+//! `kernels::portable`'s canonical order over the decoded weights: weight `i` of the row
+//! goes into lane `i % 8` (blocks are multiples of 8 weights, so block boundaries never
+//! shift the lanes), the lanes are combined as `((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7))`, and
+//! a ragged tail (only F32/F16/BF16 rows can have one) is padded with 0*0 like `dot`'s.
+//! Therefore, bit for bit:
+//!
+//! - [`dot_row`]`(t, row, x) == portable::dot(&dequantized_row, x)` (no-FMA family:
+//!   `lane += w*x` rounds the product then the sum);
+//! - [`dot_row_fma`]`(t, row, x) == portable::dot_fma(&dequantized_row, x)` (FMA family);
+//! - the AVX2+FMA kernels ([`dot_row_with`] given an AVX2 `Kernels`) equal `dot_row_fma`.
+//!
+//! So a quantized model gives the same numbers whether its rows are dequantized up front or
+//! used in place, and every SIMD version has an exact target. The price: the scale cannot be
+//! factored out of a block's sum (llama.cpp's integer dot products do that, and quantize x
+//! too), so each weight costs a multiply (and an add or subtract) before the multiply-add.
+//!
+//! Every entry point checks its slice lengths with `assert!` (also in release builds): safe
+//! code cannot make these functions read or write out of bounds.
+
+pub mod f16;
+mod kquants;
+mod legacy;
+#[cfg(target_arch = "x86_64")]
+mod x86_64_avx2;
+
+use crate::kernels::{Isa, Kernels, LANES};
+use crate::kernels::portable::combine_lanes;
+
+/// A GGML tensor element type (the ones this engine reads).
+#[allow(non_camel_case_types)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BlockType {
+    F32,
+    F16,
+    BF16,
+    Q8_0,
+    Q4_0,
+    Q4_1,
+    Q5_0,
+    Q5_1,
+    Q4_K,
+    Q5_K,
+    Q6_K,
+}
+
+/// Decodes one block into its weights.
+type DecodeFn = fn(&[u8], &mut [f32]);
+/// Encodes one block's weights into the block.
+type QuantizeFn = fn(&[f32], &mut [u8]);
+
+/// One row of the type table.
+pub struct TypeInfo {
+    pub t: BlockType,
+    pub name: &'static str,
+    /// The id in GGUF tensor infos (`enum ggml_type`).
+    pub ggml_id: u32,
+    /// Weights per block.
+    pub block_elems: usize,
+    /// Bytes per block.
+    pub block_bytes: usize,
+    /// Decodes one block (`block_bytes` bytes) into `block_elems` weights.
+    decode: DecodeFn,
+    /// Encodes `block_elems` weights into one block, where implemented.
+    quantize: Option<QuantizeFn>,
+}
+
+const fn row(
+    t: BlockType,
+    name: &'static str,
+    ggml_id: u32,
+    block_elems: usize,
+    block_bytes: usize,
+    decode: DecodeFn,
+    quantize: Option<QuantizeFn>,
+) -> TypeInfo {
+    TypeInfo { t, name, ggml_id, block_elems, block_bytes, decode, quantize }
+}
+
+fn decode_f32(b: &[u8], out: &mut [f32]) {
+    out[0] = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+}
+fn decode_f16(b: &[u8], out: &mut [f32]) {
+    out[0] = f16::read_f16(b);
+}
+fn decode_bf16(b: &[u8], out: &mut [f32]) {
+    out[0] = f16::bf16_to_f32(u16::from_le_bytes([b[0], b[1]]));
+}
+fn encode_f32(x: &[f32], b: &mut [u8]) {
+    b[..4].copy_from_slice(&x[0].to_le_bytes());
+}
+fn encode_f16(x: &[f32], b: &mut [u8]) {
+    b[..2].copy_from_slice(&f16::f32_to_f16(x[0]).to_le_bytes());
+}
+fn encode_bf16(x: &[f32], b: &mut [u8]) {
+    b[..2].copy_from_slice(&f16::f32_to_bf16(x[0]).to_le_bytes());
+}
+
+/// Every supported type, in [`BlockType`] order (`TABLE[t as usize].t == t`).
+pub const TABLE: [TypeInfo; 11] = {
+    use BlockType::*;
+    [
+        row(F32, "F32", 0, 1, 4, decode_f32, Some(encode_f32)),
+        row(F16, "F16", 1, 1, 2, decode_f16, Some(encode_f16)),
+        row(BF16, "BF16", 30, 1, 2, decode_bf16, Some(encode_bf16)),
+        row(Q8_0, "Q8_0", 8, 32, 34, legacy::decode_q8_0, Some(legacy::quantize_q8_0)),
+        row(Q4_0, "Q4_0", 2, 32, 18, legacy::decode_q4_0, Some(legacy::quantize_q4_0)),
+        row(Q4_1, "Q4_1", 3, 32, 20, legacy::decode_q4_1, Some(legacy::quantize_q4_1)),
+        row(Q5_0, "Q5_0", 6, 32, 22, legacy::decode_q5_0, Some(legacy::quantize_q5_0)),
+        row(Q5_1, "Q5_1", 7, 32, 24, legacy::decode_q5_1, Some(legacy::quantize_q5_1)),
+        row(Q4_K, "Q4_K", 12, 256, 144, kquants::decode_q4_k, None),
+        row(Q5_K, "Q5_K", 13, 256, 176, kquants::decode_q5_k, None),
+        row(Q6_K, "Q6_K", 14, 256, 210, kquants::decode_q6_k, None),
+    ]
+};
+
+impl BlockType {
+    /// Every type, in table order.
+    pub const ALL: [BlockType; 11] = {
+        use BlockType::*;
+        [F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K]
+    };
+
+    pub fn info(self) -> &'static TypeInfo {
+        &TABLE[self as usize]
+    }
+
+    pub fn name(self) -> &'static str {
+        self.info().name
+    }
+
+    pub fn ggml_id(self) -> u32 {
+        self.info().ggml_id
+    }
+
+    pub fn from_ggml_id(id: u32) -> Option<BlockType> {
+        TABLE.iter().find(|r| r.ggml_id == id).map(|r| r.t)
+    }
+
+    /// Weights per block (1 for F32, F16, BF16).
+    pub fn block_elems(self) -> usize {
+        self.info().block_elems
+    }
+
+    pub fn block_bytes(self) -> usize {
+        self.info().block_bytes
+    }
+
+    /// Bytes of a row of `n` weights; None if `n` is not a multiple of the block (or the
+    /// size overflows).
+    pub fn row_bytes(self, n: usize) -> Option<usize> {
+        let i = self.info();
+        if !n.is_multiple_of(i.block_elems) {
+            return None;
+        }
+        (n / i.block_elems).checked_mul(i.block_bytes)
+    }
+
+    /// Whether [`quantize_row`] supports this type.
+    pub fn can_quantize(self) -> bool {
+        self.info().quantize.is_some()
+    }
+}
+
+/// Panics unless `bytes` is exactly a row of `n` weights of type `t`.
+#[inline]
+fn check_row(what: &str, t: BlockType, n: usize, bytes: usize) {
+    match t.row_bytes(n) {
+        Some(b) => assert!(b == bytes, "{what}: a {} row of {n} weights is {b} bytes, got {bytes}", t.name()),
+        None => panic!("{what}: {n} weights is not a whole number of {} blocks of {}", t.name(), t.block_elems()),
+    }
+}
+
+/// Decodes a row: `src` must be exactly `t.row_bytes(out.len())` bytes (panics otherwise).
+pub fn dequantize_row(t: BlockType, src: &[u8], out: &mut [f32]) {
+    check_row("dequantize_row", t, out.len(), src.len());
+    let info = t.info();
+    for (b, o) in src.chunks_exact(info.block_bytes).zip(out.chunks_exact_mut(info.block_elems)) {
+        (info.decode)(b, o);
+    }
+}
+
+/// Encodes a row (round to nearest, as ggml's `quantize_row_*_ref`): `out` must be exactly
+/// `t.row_bytes(src.len())` bytes. Panics for a type that `can_quantize` says no to.
+pub fn quantize_row(t: BlockType, src: &[f32], out: &mut [u8]) {
+    check_row("quantize_row", t, src.len(), out.len());
+    let info = t.info();
+    let Some(q) = info.quantize else { panic!("quantize_row: quantizing to {} is not implemented", t.name()) };
+    for (x, b) in src.chunks_exact(info.block_elems).zip(out.chunks_exact_mut(info.block_bytes)) {
+        q(x, b);
+    }
+}
+
+/// Weights decoded at a time on the stack (one k-quant block, 8 legacy blocks, or 256
+/// floats).
+const CHUNK: usize = 256;
+
+/// The canonical dot product over a row (see the module docs); `FMA` picks the family.
+fn dot_impl<const FMA: bool>(t: BlockType, row: &[u8], x: &[f32]) -> f32 {
+    let info = t.info();
+    let per_chunk = CHUNK / info.block_elems; // blocks per chunk (CHUNK is a multiple)
+    let mut acc = [0.0f32; LANES];
+    let mut buf = [0.0f32; CHUNK];
+    for (c, xs) in x.chunks(CHUNK).enumerate() {
+        let n = xs.len();
+        let bytes = &row[c * per_chunk * info.block_bytes..][..n / info.block_elems * info.block_bytes];
+        for (b, o) in bytes.chunks_exact(info.block_bytes).zip(buf[..n].chunks_exact_mut(info.block_elems)) {
+            (info.decode)(b, o);
+        }
+        // Only the last chunk can be ragged (then it is padded with 0*0, like `dot`'s tail).
+        let padded = n.div_ceil(LANES) * LANES;
+        for i in 0..padded {
+            let (w, v) = if i < n { (buf[i], xs[i]) } else { (0.0, 0.0) };
+            let l = &mut acc[i % LANES];
+            *l = if FMA { libm::fmaf(w, v, *l) } else { *l + w * v };
+        }
+    }
+    combine_lanes(&acc)
+}
+
+/// Dot product of a weight row (`t.row_bytes(x.len())` bytes, else panics) with `x`, in the
+/// no-FMA family: bit for bit `portable::dot(&dequantized_row, x)`.
+pub fn dot_row(t: BlockType, row: &[u8], x: &[f32]) -> f32 {
+    check_row("dot_row", t, x.len(), row.len());
+    dot_impl::<false>(t, row, x)
+}
+
+/// As [`dot_row`] in the FMA family (with `libm::fmaf`: slow, the reference for SIMD
+/// kernels): bit for bit `portable::dot_fma(&dequantized_row, x)`.
+pub fn dot_row_fma(t: BlockType, row: &[u8], x: &[f32]) -> f32 {
+    check_row("dot_row_fma", t, x.len(), row.len());
+    dot_impl::<true>(t, row, x)
+}
+
+/// Whether `k` has a SIMD `dot_row` kernel for `t` (otherwise [`dot_row_with`] runs the
+/// portable loop of `k`'s family).
+pub fn has_simd_dot(k: Kernels, t: BlockType) -> bool {
+    k.isa() == Isa::Avx2 && cfg!(target_arch = "x86_64") && matches!(t, BlockType::Q8_0 | BlockType::Q5_0 | BlockType::Q4_K | BlockType::Q6_K)
+}
+
+/// [`dot_row`] or [`dot_row_fma`] per `k`'s numeric family, with `k`'s SIMD kernel where one
+/// exists (same bits as the portable function of the family).
+pub fn dot_row_with(k: Kernels, t: BlockType, row: &[u8], x: &[f32]) -> f32 {
+    check_row("dot_row_with", t, x.len(), row.len());
+    #[cfg(target_arch = "x86_64")]
+    if k.isa() == Isa::Avx2 {
+        // SAFETY: a Kernels with Isa::Avx2 exists only after `avx2_fma_usable` said yes, and
+        // the row length was checked above.
+        if let Some(v) = unsafe { x86_64_avx2::dot_row(t, row, x) } {
+            return v;
+        }
+    }
+    match k.family() {
+        crate::kernels::Family::NoFma => dot_impl::<false>(t, row, x),
+        crate::kernels::Family::Fma => dot_impl::<true>(t, row, x),
+    }
+}

@@ -1,0 +1,363 @@
+//! GGML block formats (engine/src/quant) against gguf's numpy reference (fixtures made by
+//! scripts/make-quant-fixtures.py), and the quantized dot products against the canonical dot
+//! of the dequantized row, bit for bit.
+mod common;
+
+use llm_engine::cpu::CpuFeatures;
+use llm_engine::kernels::{portable, Family, Isa, Kernels};
+use llm_engine::quant::f16::{bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16};
+use llm_engine::quant::{self, dequantize_row, dot_row, dot_row_fma, dot_row_with, quantize_row, BlockType};
+use llm_engine::Rng;
+
+const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/quant");
+
+fn read(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{DIR}/{name}")).unwrap_or_else(|e| panic!("{DIR}/{name}: {e}"))
+}
+
+fn read_f32(name: &str) -> Vec<f32> {
+    read(name).chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+}
+
+fn assert_bits_eq(what: &str, got: &[f32], want: &[f32]) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert_eq!(g.to_bits(), w.to_bits(), "{what}: element {i}: {g:e} vs numpy {w:e}");
+    }
+}
+
+#[test]
+fn type_table_matches_ggml() {
+    use BlockType::*;
+    let want = [
+        (F32, 0, 1, 4),
+        (F16, 1, 1, 2),
+        (BF16, 30, 1, 2),
+        (Q8_0, 8, 32, 34),
+        (Q4_0, 2, 32, 18),
+        (Q4_1, 3, 32, 20),
+        (Q5_0, 6, 32, 22),
+        (Q5_1, 7, 32, 24),
+        (Q4_K, 12, 256, 144),
+        (Q5_K, 13, 256, 176),
+        (Q6_K, 14, 256, 210),
+    ];
+    assert_eq!(BlockType::ALL.len(), want.len());
+    for (t, id, elems, bytes) in want {
+        assert_eq!((t.ggml_id(), t.block_elems(), t.block_bytes()), (id, elems, bytes), "{t:?}");
+        assert_eq!(BlockType::from_ggml_id(id), Some(t));
+        assert_eq!(t.row_bytes(0), Some(0));
+        assert_eq!(t.row_bytes(elems * 7), Some(bytes * 7));
+        if elems > 1 {
+            assert_eq!(t.row_bytes(elems + 1), None, "{t:?}");
+            assert_eq!(t.row_bytes(elems / 2), None, "{t:?}");
+        }
+        if bytes > elems {
+            assert_eq!(t.row_bytes(usize::MAX / elems * elems), None, "{t:?}: overflow");
+        }
+        assert_eq!(t.can_quantize(), !matches!(t, Q4_K | Q5_K | Q6_K));
+    }
+    for id in [4, 5, 9, 10, 11, 15, 16, 29, 31, 1000] {
+        assert_eq!(BlockType::from_ggml_id(id), None, "{id}");
+    }
+}
+
+#[test]
+fn dequantize_row_equals_numpy_for_every_type() {
+    for t in BlockType::ALL {
+        let raw = read(&format!("{}.blocks", t.name()));
+        let want = read_f32(&format!("{}.blocks.f32", t.name()));
+        assert_eq!(t.row_bytes(want.len()), Some(raw.len()), "{t:?} fixture sizes");
+        let mut got = vec![0.0f32; want.len()];
+        dequantize_row(t, &raw, &mut got);
+        assert_bits_eq(t.name(), &got, &want);
+        // Row by row, too (rows of 1 and of 3 blocks).
+        for nb in [1, 3] {
+            let (rb, re) = (nb * t.block_bytes(), nb * t.block_elems());
+            for (r, w) in raw.chunks_exact(rb).zip(want.chunks_exact(re)) {
+                let mut g = vec![0.0f32; re];
+                dequantize_row(t, r, &mut g);
+                assert_bits_eq(t.name(), &g, w);
+            }
+        }
+    }
+}
+
+#[test]
+fn quantize_row_equals_numpy_for_the_types_it_quantizes() {
+    for t in BlockType::ALL.into_iter().filter(|t| t.can_quantize() && *t != BlockType::F32) {
+        let src = read_f32(&format!("{}.src.f32", t.name()));
+        let want = read(&format!("{}.quant", t.name()));
+        let mut got = vec![0u8; t.row_bytes(src.len()).unwrap()];
+        quantize_row(t, &src, &mut got);
+        assert_eq!(got.len(), want.len(), "{t:?}");
+        for (b, (g, w)) in got.chunks(t.block_bytes()).zip(want.chunks(t.block_bytes())).enumerate() {
+            assert_eq!(g, w, "{t:?} block {b} (source {:?}...)", &src[b * t.block_elems()..][..4.min(t.block_elems())]);
+        }
+    }
+}
+
+/// The value of an f16 bit pattern by the formula, in f64 (None for NaN).
+fn f16_formula(h: u16) -> Option<f64> {
+    let s = if h & 0x8000 != 0 { -1.0 } else { 1.0 };
+    let (e, m) = (((h >> 10) & 0x1f) as i32, (h & 0x3ff) as f64);
+    match e {
+        0 => Some(s * m * 2f64.powi(-24)),
+        31 if m == 0.0 => Some(s * f64::INFINITY),
+        31 => None,
+        _ => Some(s * (1.0 + m / 1024.0) * 2f64.powi(e - 15)),
+    }
+}
+
+#[test]
+fn f16_to_f32_is_exact_for_all_65536_patterns() {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for h in 0..=u16::MAX {
+        let f = f16_to_f32(h);
+        match f16_formula(h) {
+            Some(v) => {
+                assert_eq!(f as f64, v, "f16 {h:#06x}");
+                assert_eq!(f.is_sign_negative(), h & 0x8000 != 0, "f16 {h:#06x} sign");
+            }
+            None => {
+                // NaN: sign and payload kept, not quieted.
+                assert!(f.is_nan(), "f16 {h:#06x}");
+                assert_eq!(f.to_bits(), ((h as u32 & 0x8000) << 16) | 0x7f80_0000 | ((h as u32 & 0x3ff) << 13));
+            }
+        }
+        assert_eq!(f32_to_f16(f), h, "f16 {h:#06x} round trip");
+        for byte in f.to_le_bytes() {
+            hash = (hash ^ byte as u64).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    let want = String::from_utf8(read("f16-table.fnv1a64")).unwrap();
+    assert_eq!(format!("{hash:016x}"), want.trim(), "hash of numpy's table of all f16 values");
+}
+
+#[test]
+fn f32_to_f16_rounds_to_nearest_even() {
+    let mut rng = Rng::new(7);
+    let finite_f16: Vec<u16> = (0..0x7c00u16).collect();
+    for k in 0..200_000 {
+        // Random magnitudes spread over the f16 range and beyond, both signs.
+        let bits = match k % 3 {
+            0 => rng.next_u32(),
+            1 => (rng.next_u32() & 0x807f_ffff) | ((rng.next_u32() % 48 + 100) << 23),
+            _ => f16_to_f32((rng.next_u32() & 0xffff) as u16).to_bits() ^ (rng.next_u32() & 0x3fff),
+        };
+        let x = f32::from_bits(bits);
+        if x.is_nan() {
+            assert!(f16_to_f32(f32_to_f16(x)).is_nan());
+            continue;
+        }
+        let h = f32_to_f16(x);
+        let a = x.abs() as f64;
+        // Reference: the nearest finite f16 magnitude (ties to even mantissa), or inf at or
+        // past 65520.
+        let want = if a >= 65520.0 {
+            0x7c00
+        } else {
+            let i = finite_f16.partition_point(|&c| f16_formula(c).unwrap() < a);
+            let up = i.min(0x7bff) as u16;
+            let down = up.saturating_sub(1);
+            let (du, dd) = (f16_formula(up).unwrap() - a, a - f16_formula(down).unwrap());
+            if up == down || du < dd || (du == dd && up & 1 == 0) { up } else { down }
+        };
+        let sign = if x.is_sign_negative() { 0x8000 } else { 0 };
+        assert_eq!(h, want | sign, "f32 {x:e} ({bits:#010x})");
+    }
+}
+
+#[test]
+fn bf16_conversions() {
+    for h in 0..=u16::MAX {
+        let f = bf16_to_f32(h);
+        assert_eq!(f.to_bits(), (h as u32) << 16);
+        let back = f32_to_bf16(f);
+        if f.is_nan() {
+            assert_eq!(back, h | 0x40, "NaN {h:#06x} is quieted");
+        } else {
+            assert_eq!(back, h);
+        }
+    }
+    // Ties to even, carries into the exponent, overflow to inf.
+    assert_eq!(f32_to_bf16(f32::from_bits(0x3f80_8000)), 0x3f80);
+    assert_eq!(f32_to_bf16(f32::from_bits(0x3f81_8000)), 0x3f82);
+    assert_eq!(f32_to_bf16(f32::from_bits(0x3f80_8001)), 0x3f81);
+    assert_eq!(f32_to_bf16(f32::from_bits(0x3fff_ffff)), 0x4000);
+    assert_eq!(f32_to_bf16(f32::MAX), 0x7f80);
+}
+
+/// A random row of `n` weights: random bytes with sane f16 scales for the block types, random
+/// normal floats (encoded) for F32/F16/BF16.
+fn random_row(rng: &mut Rng, t: BlockType, n: usize) -> Vec<u8> {
+    let mut row = vec![0u8; t.row_bytes(n).unwrap()];
+    if t.block_elems() == 1 {
+        let x: Vec<f32> = (0..n).map(|_| common::normal(rng) * 0.5).collect();
+        quantize_row(t, &x, &mut row);
+        return row;
+    }
+    for b in row.iter_mut() {
+        *b = rng.next_u32() as u8;
+    }
+    let f16 = |v: f32| f32_to_f16(v).to_le_bytes();
+    for blk in row.chunks_exact_mut(t.block_bytes()) {
+        let d = 1e-3 + rng.next_f32() * 0.099;
+        match t {
+            BlockType::Q6_K => blk[208..210].copy_from_slice(&f16(d)),
+            BlockType::Q4_K | BlockType::Q5_K => {
+                blk[0..2].copy_from_slice(&f16(d));
+                blk[2..4].copy_from_slice(&f16(1e-3 + rng.next_f32() * 0.099));
+            }
+            _ => {
+                let sign = if rng.next_u32() & 1 == 0 { 1.0 } else { -1.0 };
+                blk[0..2].copy_from_slice(&f16(sign * d));
+                if matches!(t, BlockType::Q4_1 | BlockType::Q5_1) {
+                    blk[2..4].copy_from_slice(&f16(rng.next_f32() * 2.0 - 1.0));
+                }
+            }
+        }
+    }
+    row
+}
+
+fn check_dots(t: BlockType, row: &[u8], x: &[f32], what: &str) {
+    let mut w = vec![0.0f32; x.len()];
+    dequantize_row(t, row, &mut w);
+    let (nofma, fma) = (portable::dot(&w, x), portable::dot_fma(&w, x));
+    assert_eq!(dot_row(t, row, x).to_bits(), nofma.to_bits(), "{what}: dot_row vs dot");
+    assert_eq!(dot_row_fma(t, row, x).to_bits(), fma.to_bits(), "{what}: dot_row_fma vs dot_fma");
+    for k in Kernels::available() {
+        let want = if k.family() == Family::Fma { fma } else { nofma };
+        assert_eq!(dot_row_with(k, t, row, x).to_bits(), want.to_bits(), "{what}: {}", k.name());
+    }
+}
+
+fn random_x(rng: &mut Rng, n: usize) -> Vec<f32> {
+    // Mixed magnitudes (activation outliers) so the order of the sums matters.
+    (0..n).map(|i| common::normal(rng) * if i % 37 == 5 { 300.0 } else { 1.0 }).collect()
+}
+
+#[test]
+fn dot_row_equals_the_canonical_dot_of_the_dequantized_row() {
+    let mut rng = Rng::new(42);
+    for t in BlockType::ALL {
+        let lengths: Vec<usize> = if t.block_elems() == 1 {
+            (0..=70).chain([255, 256, 257, 511, 513, 1000]).collect()
+        } else {
+            (1..=8).map(|b| b * t.block_elems()).collect()
+        };
+        for &n in &lengths {
+            for rep in 0..4 {
+                let row = random_row(&mut rng, t, n);
+                let x = random_x(&mut rng, n);
+                check_dots(t, &row, &x, &format!("{t:?} n {n} rep {rep}"));
+            }
+        }
+        // The numpy fixture blocks as rows, too (their subnormal and zero scales included).
+        let raw = read(&format!("{}.blocks", t.name()));
+        let n = raw.len() / t.block_bytes() * t.block_elems();
+        let x = random_x(&mut rng, n);
+        if t.block_elems() > 1 {
+            check_dots(t, &raw, &x, &format!("{t:?} fixture"));
+        }
+    }
+}
+
+#[test]
+fn avx2_kernels_are_used_and_equal_the_fma_family() {
+    let usable = CpuFeatures::read().avx2_fma_usable();
+    let Some(k) = Kernels::detect_family(Family::Fma).filter(|k| k.isa() == Isa::Avx2) else {
+        assert!(!usable || !cfg!(target_arch = "x86_64"), "AVX2+FMA usable but no AVX2 kernels");
+        eprintln!("no AVX2+FMA here: skipped");
+        return;
+    };
+    let mut rng = Rng::new(9);
+    for t in [BlockType::Q8_0, BlockType::Q5_0, BlockType::Q4_K, BlockType::Q6_K] {
+        assert!(quant::has_simd_dot(k, t), "{t:?}");
+        for nb in 1..=8 {
+            for _ in 0..8 {
+                let n = nb * t.block_elems();
+                let row = random_row(&mut rng, t, n);
+                let x = random_x(&mut rng, n);
+                assert_eq!(dot_row_with(k, t, &row, &x).to_bits(), dot_row_fma(t, &row, &x).to_bits(), "{t:?} n {n}");
+            }
+        }
+    }
+    assert!(!quant::has_simd_dot(Kernels::portable(), BlockType::Q8_0));
+}
+
+#[test]
+fn quantize_then_dequantize_is_close() {
+    let mut rng = Rng::new(3);
+    for t in [BlockType::Q8_0, BlockType::Q4_0, BlockType::Q4_1, BlockType::Q5_0, BlockType::Q5_1] {
+        let x: Vec<f32> = (0..256).map(|_| common::normal(&mut rng)).collect();
+        let mut q = vec![0u8; t.row_bytes(256).unwrap()];
+        quantize_row(t, &x, &mut q);
+        let mut y = vec![0.0f32; 256];
+        dequantize_row(t, &q, &mut y);
+        for (xb, yb) in x.chunks(32).zip(y.chunks(32)) {
+            let range = xb.iter().fold(0.0f32, |a, v| a.max(v.abs())) * 2.0;
+            let levels = match t {
+                BlockType::Q8_0 => 254.0,
+                BlockType::Q4_0 | BlockType::Q4_1 => 15.0,
+                _ => 31.0,
+            };
+            for (a, b) in xb.iter().zip(yb) {
+                assert!((a - b).abs() <= range / levels * 0.51 + 1e-3 * range, "{t:?}: {a} -> {b}");
+            }
+        }
+    }
+}
+
+#[test]
+#[should_panic(expected = "bytes")]
+fn dequantize_row_rejects_a_short_source() {
+    let src = vec![0u8; 143];
+    let mut out = vec![0.0f32; 256];
+    dequantize_row(BlockType::Q4_K, &src, &mut out);
+}
+
+#[test]
+#[should_panic(expected = "whole number")]
+fn dequantize_row_rejects_a_partial_block() {
+    let src = vec![0u8; 34];
+    let mut out = vec![0.0f32; 33];
+    dequantize_row(BlockType::Q8_0, &src, &mut out);
+}
+
+#[test]
+#[should_panic(expected = "bytes")]
+fn dot_row_rejects_a_long_row() {
+    dot_row(BlockType::Q6_K, &[0u8; 211], &[0.0f32; 256]);
+}
+
+#[test]
+#[should_panic(expected = "bytes")]
+fn dot_row_fma_rejects_a_short_row() {
+    dot_row_fma(BlockType::F16, &[0u8; 5], &[0.0f32; 3]);
+}
+
+#[test]
+#[should_panic(expected = "bytes")]
+fn dot_row_with_rejects_a_short_row() {
+    dot_row_with(Kernels::detect(), BlockType::Q8_0, &[0u8; 33], &[0.0f32; 32]);
+}
+
+#[test]
+#[should_panic(expected = "whole number")]
+fn dot_row_with_rejects_a_partial_block() {
+    dot_row_with(Kernels::detect(), BlockType::Q4_K, &[0u8; 144], &[0.0f32; 255]);
+}
+
+#[test]
+#[should_panic(expected = "bytes")]
+fn quantize_row_rejects_a_wrong_output() {
+    quantize_row(BlockType::Q5_1, &[0.0f32; 64], &mut [0u8; 47]);
+}
+
+#[test]
+#[should_panic(expected = "not implemented")]
+fn quantize_row_refuses_k_quants() {
+    quantize_row(BlockType::Q4_K, &[0.0f32; 256], &mut [0u8; 144]);
+}
