@@ -3,7 +3,8 @@
 //!
 //! A tensor's data always has exactly rows * cols elements (checked when it is made; the
 //! fields are private), so kernels given a [`MatRef`] cannot be driven out of bounds.
-//! New weight types (f16, quantized blocks) are new [`DType`] variants with their kernels.
+//! Weight types other than f32 (f16, bf16, GGML's quantized blocks) are rows of blocks,
+//! described by [`BlockType`]'s table in `quant/`; a new type is a new row there.
 
 use alloc::borrow::Cow;
 use alloc::vec::Vec;
@@ -13,18 +14,9 @@ use core::ops::Range;
 /// A 1-D f32 parameter (norm gains, biases), borrowed or owned.
 pub type Vector<'a> = Cow<'a, [f32]>;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DType {
-    F32,
-}
-
-impl DType {
-    pub fn name(self) -> &'static str {
-        match self {
-            DType::F32 => "f32",
-        }
-    }
-}
+/// A tensor's element type: f32, or rows of GGML blocks.
+pub use crate::quant::BlockType as DType;
+use crate::quant::{self, BlockType};
 
 /// A tensor whose element count does not match its shape.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,6 +34,8 @@ impl fmt::Display for ShapeError {
 
 enum TensorData<'a> {
     F32(Cow<'a, [f32]>),
+    /// Rows of `row_bytes` bytes of blocks of one type (never f32).
+    Blocks { btype: BlockType, row_bytes: usize, data: Cow<'a, [u8]> },
 }
 
 /// A weight matrix (or a row of vectors, like an embedding table).
@@ -59,6 +53,27 @@ impl<'a> Tensor<'a> {
         Ok(Tensor { rows, cols, data: TensorData::F32(data) })
     }
 
+    /// A matrix of `btype` blocks: each of `rows` rows holds `cols` elements in whole blocks.
+    /// An f32 `btype` is read as little-endian floats (zero-copy when aligned).
+    pub fn blocks(btype: BlockType, rows: usize, cols: usize, data: Cow<'a, [u8]>) -> Result<Tensor<'a>, ShapeError> {
+        let bad = ShapeError { rows, cols, len: data.len() };
+        if btype == BlockType::F32 {
+            if rows.checked_mul(cols).and_then(|n| n.checked_mul(4)) != Some(data.len()) {
+                return Err(bad);
+            }
+            let floats = match data {
+                Cow::Borrowed(b) => f32_cow(b),
+                Cow::Owned(v) => Cow::Owned(f32_cow(&v).into_owned()),
+            };
+            return Tensor::f32(rows, cols, floats);
+        }
+        let row_bytes = btype.row_bytes(cols).ok_or(bad.clone())?;
+        if rows.checked_mul(row_bytes) != Some(data.len()) {
+            return Err(bad);
+        }
+        Ok(Tensor { rows, cols, data: TensorData::Blocks { btype, row_bytes, data } })
+    }
+
     pub fn rows(&self) -> usize {
         self.rows
     }
@@ -69,7 +84,8 @@ impl<'a> Tensor<'a> {
 
     pub fn dtype(&self) -> DType {
         match self.data {
-            TensorData::F32(_) => DType::F32,
+            TensorData::F32(_) => BlockType::F32,
+            TensorData::Blocks { btype, .. } => btype,
         }
     }
 
@@ -77,6 +93,7 @@ impl<'a> Tensor<'a> {
     pub fn bytes(&self) -> usize {
         match &self.data {
             TensorData::F32(d) => d.len() * 4,
+            TensorData::Blocks { data, .. } => data.len(),
         }
     }
 
@@ -84,6 +101,7 @@ impl<'a> Tensor<'a> {
     pub fn as_f32(&self) -> Option<&[f32]> {
         match &self.data {
             TensorData::F32(d) => Some(d),
+            TensorData::Blocks { .. } => None,
         }
     }
 
@@ -91,12 +109,14 @@ impl<'a> Tensor<'a> {
     pub fn is_borrowed(&self) -> bool {
         match &self.data {
             TensorData::F32(d) => matches!(d, Cow::Borrowed(_)),
+            TensorData::Blocks { data, .. } => matches!(data, Cow::Borrowed(_)),
         }
     }
 
     pub fn view(&self) -> MatRef<'_> {
         let data = match &self.data {
             TensorData::F32(d) => MatData::F32(d),
+            TensorData::Blocks { btype, row_bytes, data } => MatData::Blocks { btype: *btype, row_bytes: *row_bytes, data },
         };
         MatRef { rows: self.rows, cols: self.cols, data }
     }
@@ -107,20 +127,25 @@ impl<'a> Tensor<'a> {
         assert_eq!(out.len(), self.cols, "output row length");
         match &self.data {
             TensorData::F32(d) => out.copy_from_slice(&d[r * self.cols..(r + 1) * self.cols]),
+            TensorData::Blocks { btype, row_bytes, data } => quant::dequantize_row(*btype, &data[r * row_bytes..(r + 1) * row_bytes], out),
         }
     }
 
     /// Every element, converted to f32 (for export and tests).
     pub fn to_f32_vec(&self) -> Vec<f32> {
-        match &self.data {
-            TensorData::F32(d) => d.to_vec(),
+        let mut out = alloc::vec![0.0; self.rows * self.cols];
+        for (r, row) in out.chunks_exact_mut(self.cols.max(1)).enumerate().take(self.rows) {
+            self.row_into(r, row);
         }
+        out
     }
 }
 
 #[derive(Clone, Copy)]
 pub enum MatData<'t> {
     F32(&'t [f32]),
+    /// Rows of `row_bytes` bytes of `btype` blocks.
+    Blocks { btype: BlockType, row_bytes: usize, data: &'t [u8] },
 }
 
 /// A borrowed matrix view, the form kernels take: always rows * cols elements.
@@ -156,6 +181,7 @@ impl<'t> MatRef<'t> {
         let c = self.cols;
         let data = match self.data {
             MatData::F32(d) => MatData::F32(&d[r.start * c..r.end * c]),
+            MatData::Blocks { btype, row_bytes, data } => MatData::Blocks { btype, row_bytes, data: &data[r.start * row_bytes..r.end * row_bytes] },
         };
         MatRef { rows: r.end - r.start, cols: c, data }
     }

@@ -132,7 +132,22 @@ impl Kernels {
         if let Some(b) = bias {
             assert_eq!(b.len(), oc, "matmul: bias must have {oc} elements");
         }
-        let MatData::F32(wd) = w.data();
+        let wd = match w.data() {
+            MatData::F32(wd) => wd,
+            MatData::Blocks { btype, row_bytes, data } => {
+                // Quantized rows: one dot product per output, read from the blocks directly.
+                for (xr, orow) in x.chunks_exact(ic).zip(out.chunks_exact_mut(oc)) {
+                    for (o, ov) in orow.iter_mut().enumerate() {
+                        let d = crate::quant::dot_row_with(self, btype, &data[o * row_bytes..(o + 1) * row_bytes], xr);
+                        *ov = match bias {
+                            Some(b) => d + b[o],
+                            None => d,
+                        };
+                    }
+                }
+                return;
+            }
+        };
         // MatRef guarantees wd.len() == oc * ic.
         match self.isa {
             Isa::Portable => portable::matmul(out, x, wd, bias, ic, oc),
