@@ -10,6 +10,7 @@ use crate::model::EngineError;
 use crate::parallel::Parallel;
 use crate::sampler::SamplerConfig;
 use crate::session::{Session, StopFilter};
+use crate::template::Template;
 use crate::tokenizer::Tokenizer;
 use alloc::format;
 use alloc::string::String;
@@ -249,6 +250,10 @@ pub struct Chat<'s, 'm> {
     pub tokenizer: &'s Tokenizer,
     /// Print the stats line after each reply (the host does only on a terminal).
     pub show_stats: bool,
+    template: Template,
+    system: Option<String>,
+    /// The template's end-of-turn token in this vocabulary.
+    end_of_turn: Option<u32>,
     last: String,
 }
 
@@ -263,8 +268,22 @@ pub struct TurnStats {
 }
 
 impl<'s, 'm> Chat<'s, 'm> {
+    /// A chat in continuation mode (no template): each line plus a newline is fed as is.
     pub fn new(settings: ChatSettings, session: &'s mut Session<'m>, tokenizer: &'s Tokenizer) -> Chat<'s, 'm> {
-        Chat { settings, session, tokenizer, show_stats: true, last: String::from("no reply yet") }
+        Chat { settings, session, tokenizer, show_stats: true, template: Template::Raw, system: None, end_of_turn: None, last: String::from("no reply yet") }
+    }
+
+    /// Writes turns in a chat template's layout (with an optional system message); replies
+    /// end at the template's end-of-turn token instead of a blank line.
+    pub fn with_template(mut self, template: Template, system: Option<String>) -> Chat<'s, 'm> {
+        self.end_of_turn = template.end_of_turn().and_then(|p| self.tokenizer.token_id(p.as_bytes()));
+        self.template = template;
+        self.system = system;
+        self
+    }
+
+    pub fn template(&self) -> Template {
+        self.template
     }
 
     /// The stats line of the last reply.
@@ -302,15 +321,16 @@ impl<'s, 'm> Chat<'s, 'm> {
         let t0 = io.now();
         let mut tokens = Vec::with_capacity(text.len() + 2);
         let at_start = self.session.context().is_empty();
-        let mut line = String::with_capacity(text.len() + 1);
-        line.push_str(text);
-        line.push('\n');
+        let mut line = String::with_capacity(text.len() + 64);
+        self.template.user_turn(self.system.as_deref(), text, at_start, &mut line);
         self.tokenizer.encode_prompt(line.as_bytes(), at_start, &mut tokens);
         self.session.feed(&tokens, par)?;
         let t1 = io.now();
         let mut stopped = false;
-        let mut stops = reply_stops(&self.settings);
-        let result = self.session.generate(self.tokenizer, self.settings.max_tokens, &mut stops, par, &mut |b| {
+        // A template ends the reply with its own token; a blank line is part of an answer.
+        let mut stops = if self.template == Template::Raw { reply_stops(&self.settings) } else { StopFilter::none() };
+        let (tokenizer, end, max) = (self.tokenizer, self.end_of_turn, self.settings.max_tokens);
+        let result = self.session.generate_until(tokenizer, end, max, &mut stops, par, &mut |b| {
             if io.cancel_requested() {
                 stopped = true;
                 return false;

@@ -2,11 +2,12 @@
 //! (whole lines, or the rest of a line except in `prompt` values).
 //!
 //! Keys: model, temperature, top_k, top_p, min_p, repeat_penalty, seed, max_tokens,
-//! cores (default: all),
+//! cores (default: all), template (auto or a name), system (verbatim), context (positions),
 //! stop_at_blank_line (true/false), and `prompt` (repeatable): prompts run in order without a keyboard, after which the
 //! machine powers off. A prompt may also be a slash command (for example `/reset`).
 
 use crate::chat::ChatSettings;
+use crate::template::Template;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt;
@@ -16,13 +17,19 @@ pub struct BootConfig {
     pub model_path: String,
     pub chat: ChatSettings,
     pub script: Vec<String>,
+    /// "auto" (from the model file), or a template name (`Template::from_name`).
+    pub template: String,
+    /// A system message for templates that have one.
+    pub system: Option<String>,
+    /// Positions of context to allocate (None: the model's, at most `DEFAULT_MAX_CONTEXT`).
+    pub context: Option<usize>,
 }
 
 impl Default for BootConfig {
     fn default() -> Self {
         // cores = 0: every core the firmware reports (the app clamps it).
         let chat = ChatSettings { cores: 0, ..ChatSettings::default() };
-        BootConfig { model_path: String::from("\\model.bin"), chat, script: Vec::new() }
+        BootConfig { model_path: String::from("\\model.bin"), chat, script: Vec::new(), template: String::from("auto"), system: None, context: None }
     }
 }
 
@@ -53,7 +60,7 @@ impl BootConfig {
             };
             let key = key.trim();
             // `#` starts a comment, except in prompts, which are taken verbatim.
-            let value = if key == "prompt" { value } else { value.split('#').next().unwrap_or("") };
+            let value = if key == "prompt" || key == "system" { value } else { value.split('#').next().unwrap_or("") };
             let value = value.trim();
             let num = |what: &str| -> Result<f32, ConfigError> {
                 value.parse::<f32>().ok().filter(|x| x.is_finite()).ok_or_else(|| err(alloc::format!("{key}: '{value}' is not {what}")))
@@ -73,6 +80,14 @@ impl BootConfig {
                 "max_tokens" => cfg.chat.max_tokens = int()?.max(1) as usize,
                 "cores" => cfg.chat.cores = int()?.max(1) as usize,
                 "prompt" => cfg.script.push(value.to_string()),
+                "system" => cfg.system = Some(value.to_string()),
+                "context" => cfg.context = Some(int()?.max(1) as usize),
+                "template" => {
+                    if value != "auto" && Template::from_name(value).is_none() {
+                        return Err(err(alloc::format!("template: '{value}' is not one of {}", Template::NAMES)));
+                    }
+                    cfg.template = value.to_string();
+                }
                 "stop_at_blank_line" => {
                     cfg.chat.stop_at_blank_line = match value {
                         "true" | "yes" | "1" => true,

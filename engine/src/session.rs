@@ -132,13 +132,28 @@ impl<'m> Session<'m> {
         par: &dyn Parallel,
         out: &mut dyn FnMut(&[u8]) -> bool,
     ) -> Result<usize, EngineError> {
+        self.generate_until(tokenizer, None, max_tokens, stops, par, out)
+    }
+
+    /// As [`Session::generate`], also ending at `end` (a chat template's end-of-turn token).
+    /// The end token is fed to the model (it closes the turn in the context) but not printed.
+    #[allow(clippy::too_many_arguments)]
+    pub fn generate_until(
+        &mut self,
+        tokenizer: &Tokenizer,
+        end: Option<u32>,
+        max_tokens: usize,
+        stops: &mut StopFilter,
+        par: &dyn Parallel,
+        out: &mut dyn FnMut(&[u8]) -> bool,
+    ) -> Result<usize, EngineError> {
         let mut made = 0;
         let mut go_on = true;
         while made < max_tokens && go_on {
             let prev = self.context.last().copied();
             let token = self.next_token(par)?;
             made += 1;
-            if tokenizer.is_end(token) {
+            if tokenizer.is_end(token) || Some(token) == end {
                 break;
             }
             let mut emit = |b: &[u8]| go_on &= out(b);

@@ -155,6 +155,15 @@ impl Tokenizer {
         }
     }
 
+    /// The id of a token given its exact bytes (special tokens included).
+    pub fn token_id(&self, piece: &[u8]) -> Option<u32> {
+        match self {
+            Tokenizer::Bytes => (piece.len() == 1).then(|| piece[0] as u32),
+            Tokenizer::Table(_) => (0..self.vocab_size() as u32).find(|&t| self.decode(t) == piece),
+            Tokenizer::Spm(t) => t.id(piece),
+        }
+    }
+
     /// True for a token that ends generation (end-of-text).
     pub fn is_end(&self, token: u32) -> bool {
         match self {
