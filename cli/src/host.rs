@@ -34,10 +34,11 @@ pub fn load_model<'a>(path: &Path, file: &'a MappedFile) -> Result<Loaded<'a>> {
 
 /// The tokenizer for a model: `--tokenizer FILE` if given, else `tokenizer.bin` beside the
 /// model for formats that need one (llama2.c), else bytes for llm.c models with V = 256.
-pub fn load_tokenizer(explicit: Option<&Path>, model_path: &Path, loaded: &Loaded<'_>) -> Result<Tokenizer> {
+pub fn load_tokenizer(explicit: Option<&Path>, model_path: &Path, loaded: &mut Loaded<'_>) -> Result<Tokenizer> {
     let vocab = loaded.model.spec().vocab_size;
     let beside = model_path.with_file_name("tokenizer.bin");
     let path = match explicit {
+        None if loaded.tokenizer.is_some() => return Ok(loaded.tokenizer.take().expect("checked")),
         Some(p) => p.to_path_buf(),
         None if !loaded.format.needs_tokenizer_file() => return Ok(Tokenizer::Bytes),
         None if beside.is_file() => beside,

@@ -76,8 +76,8 @@ pub fn image(a: &ImageArgs) -> Result<()> {
         match llm_engine::load(file.bytes()) {
             // The tokenizer the firmware will load must parse and cover the vocabulary; a
             // model that needs one gets tokenizer.bin from beside it when none is named.
-            Ok(loaded) if !a.unchecked && (tokenizer.is_some() || loaded.format.needs_tokenizer_file()) => {
-                crate::host::load_tokenizer(tokenizer.as_deref(), m, &loaded)?;
+            Ok(mut loaded) if !a.unchecked && (tokenizer.is_some() || loaded.format.needs_tokenizer_file()) => {
+                crate::host::load_tokenizer(tokenizer.as_deref(), m, &mut loaded)?;
                 tokenizer = tokenizer.or_else(|| Some(m.with_file_name("tokenizer.bin")));
                 check_output_is_not_an_input(&a.out, &[("the tokenizer", tokenizer.as_deref())])?;
             }

@@ -101,10 +101,42 @@ pub fn inspect(path: &Path) -> Result<()> {
             println!("vocabulary  V  = {}", spec.vocab_size);
             println!("parameters  {}", weights.bytes() / 4);
         }
+        Format::Gguf { .. } => {
+            let g = llm_engine::formats::gguf::Gguf::parse(bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            if let Ok(name) = g.get_str("general.name") {
+                println!("name        {name}");
+            }
+            println!("vocabulary  V  = {}", spec.vocab_size);
+            if let Some(llm_engine::Tokenizer::Gguf(t)) = &loaded.tokenizer {
+                println!("tokenizer   {}, {} tokens, BOS {:?}{}, end tokens {:?}", t.describe(), t.vocab_size(), t.bos(), if t.add_bos() { " (added)" } else { "" }, t.end_tokens());
+            }
+            let template = llm_engine::template::Template::detect(loaded.chat_template);
+            println!("template    {}", if loaded.chat_template.is_none() { "none (a base model: continuation)".to_string() } else { template.name().to_string() });
+            if let Some(w) = spec.sliding_window {
+                println!("sliding     window {} on layers l % {} < {}", w.window, w.pattern, w.pattern - 1);
+            }
+            let mut counts: std::collections::BTreeMap<&str, (usize, usize)> = Default::default();
+            let mut elems = 0u64;
+            for t in g.tensors() {
+                let e = counts.entry(t.ggml_type.name()).or_default();
+                e.0 += 1;
+                e.1 += t.n_bytes;
+                elems += t.n_elements();
+            }
+            println!("parameters  {elems}");
+            let list: Vec<String> = counts.iter().map(|(k, (n, b))| format!("{k} {n} ({:.1} MiB)", *b as f64 / (1 << 20) as f64)).collect();
+            println!("tensors     {}: {}", g.tensors().len(), list.join(", "));
+        }
     }
     println!("output      {}", if spec.tied_output { "tied to the token embedding" } else { "separate classifier" });
-    println!("weights     {:.2} MiB ({})", weights.bytes() as f64 / (1 << 20) as f64, weights.token_embd.dtype().name());
-    println!("run state   {:.2} MiB (activations + KV cache)", loaded.model.state_bytes(spec.context) as f64 / (1 << 20) as f64);
+    println!("weights     {:.2} MiB (token embedding {})", weights.bytes() as f64 / (1 << 20) as f64, weights.token_embd.dtype().name());
+    let ctx = spec.context.min(llm_engine::session::DEFAULT_MAX_CONTEXT);
+    println!(
+        "run state   {:.2} MiB for a context of {ctx} (activations + KV cache; {:.2} MiB for the full {})",
+        loaded.model.state_bytes(ctx) as f64 / (1 << 20) as f64,
+        loaded.model.state_bytes(spec.context) as f64 / (1 << 20) as f64,
+        spec.context
+    );
     Ok(())
 }
 
@@ -149,8 +181,8 @@ pub fn unescape(s: &str) -> String {
 
 pub fn generate(a: &GenerateArgs) -> Result<()> {
     let file = MappedFile::open(&a.checkpoint)?;
-    let loaded = host::load_model(&a.checkpoint, &file)?;
-    let tokenizer = host::load_tokenizer(a.sampling.tokenizer.as_deref(), &a.checkpoint, &loaded)?;
+    let mut loaded = host::load_model(&a.checkpoint, &file)?;
+    let tokenizer = host::load_tokenizer(a.sampling.tokenizer.as_deref(), &a.checkpoint, &mut loaded)?;
     let kernels = parse_kernels(&a.sampling.kernels)?;
     let threads = Threads::new(a.sampling.threads)?;
     let model = &loaded.model;
@@ -228,8 +260,8 @@ impl ChatIo for TerminalIo {
 
 pub fn chat(a: &ChatArgs) -> Result<()> {
     let file = MappedFile::open(&a.checkpoint)?;
-    let loaded = host::load_model(&a.checkpoint, &file)?;
-    let tokenizer = host::load_tokenizer(a.sampling.tokenizer.as_deref(), &a.checkpoint, &loaded)?;
+    let mut loaded = host::load_model(&a.checkpoint, &file)?;
+    let tokenizer = host::load_tokenizer(a.sampling.tokenizer.as_deref(), &a.checkpoint, &mut loaded)?;
     let kernels = parse_kernels(&a.sampling.kernels)?;
     let settings = ChatSettings {
         sampler: a.sampling.sampler()?,

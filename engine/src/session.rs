@@ -15,6 +15,10 @@ use crate::sampler::{Sampler, SamplerConfig};
 use crate::tokenizer::Tokenizer;
 use alloc::vec::Vec;
 
+/// The context a session allocates when not told otherwise: min(model's, this). Keeps the KV
+/// cache of long-context models (32,768 positions) bounded.
+pub const DEFAULT_MAX_CONTEXT: usize = 2048;
+
 pub struct Session<'m> {
     pub model: &'m Model<'m>,
     state: RunState,

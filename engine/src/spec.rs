@@ -69,6 +69,9 @@ pub struct SlidingWindow {
 pub enum Arch {
     Gpt2,
     Llama,
+    Qwen2,
+    Qwen3,
+    Gemma3,
 }
 
 impl Arch {
@@ -76,6 +79,9 @@ impl Arch {
         match self {
             Arch::Gpt2 => "gpt2",
             Arch::Llama => "llama",
+            Arch::Qwen2 => "qwen2",
+            Arch::Qwen3 => "qwen3",
+            Arch::Gemma3 => "gemma3",
         }
     }
 }

@@ -5,6 +5,8 @@
 //! llm.c's tokenizer file: uint32 header[256] = {20240328, version, vocab_size, eot (v2)},
 //! then for each token a u8 length and that many bytes.
 
+pub mod bpe;
+pub mod gguf;
 pub mod spm;
 
 use crate::formats::Format;
@@ -66,6 +68,8 @@ pub enum Tokenizer {
     Table(TokenTable),
     /// SentencePiece pieces and scores (llama2.c's tokenizer.bin).
     Spm(SpmTokenizer),
+    /// The tokenizer stored in a GGUF file (SentencePiece or byte-level BPE).
+    Gguf(alloc::boxed::Box<gguf::GgufTokenizer>),
 }
 
 pub struct TokenTable {
@@ -82,6 +86,8 @@ impl Tokenizer {
         match format {
             Format::Llmc { .. } => Tokenizer::from_llmc_bytes(bytes),
             Format::Llama2c(c) => SpmTokenizer::from_llama2c_bytes(bytes, c.vocab_size).map(Tokenizer::Spm).map_err(TokenizerError::Spm),
+            // A GGUF file carries its tokenizer; a separate file would be llm.c's format.
+            Format::Gguf { .. } => Tokenizer::from_llmc_bytes(bytes),
         }
     }
 
@@ -143,6 +149,7 @@ impl Tokenizer {
             Tokenizer::Bytes => 256,
             Tokenizer::Table(t) => t.starts.len() - 1,
             Tokenizer::Spm(t) => t.vocab_size(),
+            Tokenizer::Gguf(t) => t.vocab_size(),
         }
     }
 
@@ -152,6 +159,7 @@ impl Tokenizer {
             Tokenizer::Bytes => None,
             Tokenizer::Table(t) => t.eot,
             Tokenizer::Spm(t) => t.eos(),
+            Tokenizer::Gguf(t) => t.eos(),
         }
     }
 
@@ -161,6 +169,7 @@ impl Tokenizer {
             Tokenizer::Bytes => (piece.len() == 1).then(|| piece[0] as u32),
             Tokenizer::Table(_) => (0..self.vocab_size() as u32).find(|&t| self.decode(t) == piece),
             Tokenizer::Spm(t) => t.id(piece),
+            Tokenizer::Gguf(t) => t.token_id(piece),
         }
     }
 
@@ -171,6 +180,7 @@ impl Tokenizer {
             Tokenizer::Table(t) => Some(token) == t.eot,
             // llama2.c ends a sample at EOS, and at BOS, which starts the next one.
             Tokenizer::Spm(t) => Some(token) == t.eos() || Some(token) == t.bos(),
+            Tokenizer::Gguf(t) => t.is_end(token),
         }
     }
 
@@ -179,6 +189,7 @@ impl Tokenizer {
     pub fn decode_after(&self, prev: Option<u32>, token: u32) -> &[u8] {
         match self {
             Tokenizer::Spm(t) => t.decode(prev.unwrap_or(u32::MAX), token),
+            Tokenizer::Gguf(t) => t.decode(prev, token),
             _ => self.decode(token),
         }
     }
@@ -188,6 +199,7 @@ impl Tokenizer {
     pub fn encode_prompt(&self, text: &[u8], at_start: bool, out: &mut Vec<u32>) {
         match self {
             Tokenizer::Spm(t) => t.encode(text, at_start, out),
+            Tokenizer::Gguf(t) => t.encode_prompt(text, at_start, out),
             _ => self.encode(text, out),
         }
     }
@@ -212,6 +224,7 @@ impl Tokenizer {
                 if i + 1 < t.starts.len() { &t.blob[t.starts[i] as usize..t.starts[i + 1] as usize] } else { &[] }
             }
             Tokenizer::Spm(t) => t.decode(u32::MAX, token),
+            Tokenizer::Gguf(t) => t.decode(None, token),
         }
     }
 
@@ -222,6 +235,7 @@ impl Tokenizer {
         match self {
             Tokenizer::Bytes => out.extend(text.iter().map(|&b| b as u32)),
             Tokenizer::Spm(t) => t.encode(text, false, out),
+            Tokenizer::Gguf(t) => t.encode_prompt(text, false, out),
             Tokenizer::Table(t) => {
                 let mut at = 0;
                 while at < text.len() {

@@ -1,0 +1,238 @@
+//! The tokenizer stored in a GGUF file: `tokenizer.ggml.model` = `llama` (SentencePiece by
+//! scores, `spm.rs`) or `gpt2` (byte-level BPE by merge rank, `bpe.rs`), with the file's
+//! special tokens, BOS/EOS and end-of-generation set, as llama.cpp's `llama-vocab.cpp` reads
+//! them (keys and token types from GGUF's specification, llama.cpp/ggml, MIT).
+//!
+//! Control and user-defined tokens written out in a prompt (`<start_of_turn>`,
+//! `<|im_start|>`) are matched whole, as chat templates need; control tokens print nothing.
+
+use super::bpe::{BpeError, BpeTokenizer, PreTokenizer};
+use super::spm::{SpmError, SpmTokenizer};
+use crate::formats::gguf::{Gguf, GgufError};
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+
+const TOKEN_TYPE_CONTROL: i32 = 3;
+const TOKEN_TYPE_USER_DEFINED: i32 = 4;
+
+/// Texts llama.cpp treats as end of generation when the vocabulary has them.
+const END_TEXTS: [&str; 8] = ["<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<EOT>", "<|end_of_text|>", "<|eom_id|>"];
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum GgufTokenizerError {
+    File(GgufError),
+    UnknownModel(String),
+    Spm(SpmError),
+    Bpe(BpeError),
+    Mismatch { what: &'static str, found: usize, tokens: usize },
+}
+
+impl fmt::Display for GgufTokenizerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GgufTokenizerError::File(e) => write!(f, "tokenizer: {e}"),
+            GgufTokenizerError::UnknownModel(m) => {
+                write!(f, "tokenizer.ggml.model = '{m}' is not supported (supported: llama, gpt2)")
+            }
+            GgufTokenizerError::Spm(e) => e.fmt(f),
+            GgufTokenizerError::Bpe(e) => e.fmt(f),
+            GgufTokenizerError::Mismatch { what, found, tokens } => {
+                write!(f, "tokenizer: {found} {what} for {tokens} tokens")
+            }
+        }
+    }
+}
+
+impl core::error::Error for GgufTokenizerError {}
+
+enum Kind {
+    Spm(SpmTokenizer),
+    Bpe(BpeTokenizer),
+}
+
+pub struct GgufTokenizer {
+    kind: Kind,
+    token_types: Vec<i32>,
+    /// Control and user-defined tokens matched whole in prompts: (text, id), longest first.
+    specials: Vec<(Vec<u8>, u32)>,
+    /// Tokens that end generation.
+    end: Vec<u32>,
+    bos: Option<u32>,
+    add_bos: bool,
+    model: &'static str,
+}
+
+fn id_key(g: &Gguf<'_>, key: &str) -> Option<u32> {
+    g.get_usize(key).ok().and_then(|v| u32::try_from(v).ok())
+}
+
+impl GgufTokenizer {
+    pub fn from_gguf(g: &Gguf<'_>) -> Result<GgufTokenizer, GgufTokenizerError> {
+        let model = g.get_str("tokenizer.ggml.model").map_err(GgufTokenizerError::File)?;
+        let tokens_arr = g.get_array("tokenizer.ggml.tokens").map_err(GgufTokenizerError::File)?;
+        let strings = tokens_arr.strings().ok_or(GgufTokenizerError::UnknownModel(String::from("(tokens are not strings)")))?;
+        let tokens: Vec<Vec<u8>> = strings.map(|s| s.to_vec()).collect();
+        let n = tokens.len();
+        let token_types: Vec<i32> = match g.get_array("tokenizer.ggml.token_type") {
+            Ok(a) => a.i32s().map(|it| it.collect()).unwrap_or_default(),
+            Err(_) => Vec::new(),
+        };
+        if !token_types.is_empty() && token_types.len() != n {
+            return Err(GgufTokenizerError::Mismatch { what: "token types", found: token_types.len(), tokens: n });
+        }
+        let bos = id_key(g, "tokenizer.ggml.bos_token_id").filter(|&b| (b as usize) < n);
+        let eos = id_key(g, "tokenizer.ggml.eos_token_id").filter(|&e| (e as usize) < n);
+        let (kind, model_name, default_bos) = match model {
+            "llama" => {
+                let scores: Vec<f32> = match g.get_array("tokenizer.ggml.scores") {
+                    Ok(a) => a.f32s().map(|it| it.collect()).unwrap_or_default(),
+                    Err(_) => alloc::vec![0.0; n],
+                };
+                if scores.len() != n {
+                    return Err(GgufTokenizerError::Mismatch { what: "scores", found: scores.len(), tokens: n });
+                }
+                let prefix = g.get_bool("tokenizer.ggml.add_space_prefix").unwrap_or(true);
+                let spm = SpmTokenizer::new(tokens.clone(), scores, bos, eos, prefix, true).map_err(GgufTokenizerError::Spm)?;
+                (Kind::Spm(spm), "SentencePiece (llama)", true)
+            }
+            "gpt2" => {
+                let pre_name = g.get_str("tokenizer.ggml.pre").unwrap_or("default");
+                let pre = PreTokenizer::from_gguf_name(pre_name).map_err(GgufTokenizerError::Bpe)?;
+                let merges = g.get_array("tokenizer.ggml.merges").map_err(GgufTokenizerError::File)?;
+                let merges = merges.strings().ok_or(GgufTokenizerError::UnknownModel(String::from("(merges are not strings)")))?;
+                let bpe = BpeTokenizer::new(tokens.clone(), merges, &token_types, pre, bos, eos, false).map_err(GgufTokenizerError::Bpe)?;
+                (Kind::Bpe(bpe), "byte-level BPE (gpt2)", false)
+            }
+            other => return Err(GgufTokenizerError::UnknownModel(String::from(other))),
+        };
+        let add_bos = g.get_bool("tokenizer.ggml.add_bos_token").unwrap_or(default_bos) && bos.is_some();
+        let mut specials: Vec<(Vec<u8>, u32)> = token_types
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| **t == TOKEN_TYPE_CONTROL || **t == TOKEN_TYPE_USER_DEFINED)
+            .filter(|(i, _)| !tokens[*i].is_empty())
+            .map(|(i, _)| (tokens[i].clone(), i as u32))
+            .collect();
+        specials.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(&b.1)));
+        let mut end: Vec<u32> = Vec::new();
+        for id in [eos, id_key(g, "tokenizer.ggml.eot_token_id"), id_key(g, "tokenizer.ggml.eom_token_id")].into_iter().flatten() {
+            if (id as usize) < n && !end.contains(&id) {
+                end.push(id);
+            }
+        }
+        for text in END_TEXTS {
+            if let Some((i, _)) = tokens.iter().enumerate().find(|(_, t)| t.as_slice() == text.as_bytes()) {
+                if !end.contains(&(i as u32)) {
+                    end.push(i as u32);
+                }
+            }
+        }
+        Ok(GgufTokenizer { kind, token_types, specials, end, bos, add_bos, model: model_name })
+    }
+
+    pub fn describe(&self) -> &'static str {
+        self.model
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        match &self.kind {
+            Kind::Spm(t) => t.vocab_size(),
+            Kind::Bpe(t) => t.vocab_size(),
+        }
+    }
+
+    pub fn bos(&self) -> Option<u32> {
+        self.bos
+    }
+
+    pub fn add_bos(&self) -> bool {
+        self.add_bos
+    }
+
+    pub fn eos(&self) -> Option<u32> {
+        self.end.first().copied()
+    }
+
+    pub fn is_end(&self, token: u32) -> bool {
+        self.end.contains(&token)
+    }
+
+    /// The tokens that end generation.
+    pub fn end_tokens(&self) -> &[u32] {
+        &self.end
+    }
+
+    fn is_control(&self, token: u32) -> bool {
+        self.token_types.get(token as usize) == Some(&TOKEN_TYPE_CONTROL)
+    }
+
+    pub fn token_id(&self, piece: &[u8]) -> Option<u32> {
+        if let Some((_, id)) = self.specials.iter().find(|(t, _)| t == piece) {
+            return Some(*id);
+        }
+        match &self.kind {
+            Kind::Spm(t) => t.id(piece),
+            Kind::Bpe(t) => t.token_id(piece),
+        }
+    }
+
+    /// The bytes `token` prints after `prev` (control tokens print nothing).
+    pub fn decode(&self, prev: Option<u32>, token: u32) -> &[u8] {
+        if self.is_control(token) {
+            return &[];
+        }
+        match &self.kind {
+            Kind::Spm(t) => t.decode(prev.unwrap_or(u32::MAX), token),
+            Kind::Bpe(t) => t.decode(token),
+        }
+    }
+
+    /// Appends the tokens of `text`: BOS first when `at_start` and the model adds one;
+    /// special tokens written out in the text are matched whole.
+    pub fn encode_prompt(&self, text: &[u8], at_start: bool, out: &mut Vec<u32>) {
+        if at_start && self.add_bos {
+            out.extend(self.bos);
+        }
+        let mut rest = text;
+        // At each step, the earliest special token (longest on a tie) splits the text.
+        while !rest.is_empty() {
+            let mut best: Option<(usize, usize, u32)> = None;
+            for (t, id) in &self.specials {
+                if let Some(at) = find(rest, t) {
+                    if best.is_none_or(|(b, len, _)| at < b || (at == b && t.len() > len)) {
+                        best = Some((at, t.len(), *id));
+                    }
+                }
+            }
+            match best {
+                Some((at, len, id)) => {
+                    self.encode_plain(&rest[..at], out);
+                    out.push(id);
+                    rest = &rest[at + len..];
+                }
+                None => {
+                    self.encode_plain(rest, out);
+                    break;
+                }
+            }
+        }
+    }
+
+    fn encode_plain(&self, text: &[u8], out: &mut Vec<u32>) {
+        if text.is_empty() {
+            return;
+        }
+        match &self.kind {
+            Kind::Spm(t) => t.encode(text, false, out),
+            Kind::Bpe(t) => t.encode(text, out),
+        }
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() || needle.len() > hay.len() {
+        return None;
+    }
+    hay.windows(needle.len()).position(|w| w == needle)
+}
