@@ -5,6 +5,7 @@
 //! llm.c's tokenizer file: uint32 header[256] = {20240328, version, vocab_size, eot (v2)},
 //! then for each token a u8 length and that many bytes.
 
+pub mod bpe;
 pub mod spm;
 
 use crate::formats::Format;
