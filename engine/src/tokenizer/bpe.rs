@@ -18,7 +18,9 @@
 //!    UTF-8 are pieces of their own, one byte each; valid runs between them split normally.
 //! 3. Each piece starts as one symbol per byte (the token of that byte's mapped character);
 //!    the adjacent pair with the lowest merge rank (the leftmost on ties) is merged until no
-//!    pair has a merge. Pairs are kept in a heap, so a long piece costs O(n log n).
+//!    pair has a merge. Pairs are kept in a heap, so a long piece costs O(n log n). Llama 3
+//!    first takes a piece that is a token as a whole as that token (llama.cpp's
+//!    `ignore_merges`, `"ignore_merges": true` in Llama 3's tokenizer.json).
 //!
 //! Decoding maps the characters of normal tokens back to bytes; special tokens decode to their
 //! stored text. The bytes of every token are computed once at construction.
@@ -407,6 +409,7 @@ struct Scratch {
     syms: Vec<Sym>,
     heap: BinaryHeap<Reverse<(u32, u32)>>,
     pieces: Vec<(usize, usize)>,
+    mapped: Vec<u8>,
 }
 
 impl BpeTokenizer {
@@ -476,9 +479,9 @@ impl BpeTokenizer {
             eos,
             add_bos,
         };
-        for b in 0..256 {
+        for (b, &c) in BYTE_CHAR.iter().enumerate() {
             let mut buf = [0u8; 4];
-            let c = char::from_u32(BYTE_CHAR[b]).unwrap_or('\0');
+            let c = char::from_u32(c).unwrap_or('\0');
             tok.byte_token[b] = tok.token_id(c.encode_utf8(&mut buf).as_bytes()).unwrap_or(NO_TOKEN);
         }
 
@@ -624,6 +627,21 @@ impl BpeTokenizer {
         if let [b] = piece {
             out.extend((self.byte_token[*b as usize] != NO_TOKEN).then_some(self.byte_token[*b as usize]));
             return;
+        }
+        // Llama 3 (llama.cpp's `ignore_merges`, HF's tokenizer.json): a piece that is a token
+        // as a whole is that token, whatever the merges would give.
+        if self.pre == PreTokenizer::Llama3 {
+            let mapped = &mut scratch.mapped;
+            mapped.clear();
+            for &b in piece {
+                let mut buf = [0u8; 4];
+                let c = char::from_u32(BYTE_CHAR[b as usize]).unwrap_or('\0');
+                mapped.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            }
+            if let Some(id) = self.token_id(mapped) {
+                out.push(id);
+                return;
+            }
         }
         let syms = &mut scratch.syms;
         let heap = &mut scratch.heap;
