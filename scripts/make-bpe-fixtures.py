@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""(Re)generates engine/tests/fixtures/bpe/cases.tsv: expected ids for the byte-level BPE
+"""(Re)generates engine/tests/fixtures/bpe/cases.tsv: expected ids and pre-tokenizer splits for the byte-level BPE
 tokenizer (engine/src/tokenizer/bpe.rs) from Hugging Face's `tokenizers` library, an
 independent implementation.
 
@@ -20,6 +20,7 @@ import glob
 import hashlib
 import json
 import os
+import random
 import sys
 
 import tokenizers
@@ -61,6 +62,19 @@ TEXTS = [
 ]
 
 
+# Random short texts from characters that meet the patterns' edges (contractions, digits,
+# every kind of whitespace run, letters after punctuation/tabs, marks, CJK, emoji).
+RANDOM_ALPHABET = list("aAsStTrReEvVlLdDmMxz09 5'\t\n\r.,;!?-(_\"") + [
+    "\u00a0", "\u3000", "\u2028", "\u0301", "\u093f", "é", "ß", "你", "👋", "½", "٣", "  ", "\r\n", "'s", "'LL"]
+RANDOM_CASES = 200
+
+
+def random_texts():
+    rng = random.Random(20240601)
+    return [(f"random-{i}", "".join(rng.choice(RANDOM_ALPHABET) for _ in range(rng.randint(1, 24))))
+            for i in range(RANDOM_CASES)]
+
+
 def gpt2_files():
     hits = sorted(glob.glob(os.path.expanduser("~/.cargo/registry/src/*/tiktoken-rs-0.12.*/assets")))
     if not hits:
@@ -78,7 +92,21 @@ def main():
             merges.append((a, b))
     lines = open(SHAKESPEARE, encoding="utf-8").read().split("\n")
     shakespeare = "\n".join(lines[:SHAKESPEARE_LINES]) + "\n"
-    texts = TEXTS + [("shakespeare", shakespeare)]
+    texts = TEXTS + [("shakespeare", shakespeare)] + random_texts()
+
+    splitters = {name: pre_tokenizers.Split(Regex(pat), behavior="isolated", invert=False)
+                 for name, pat in PATTERNS.items()}
+
+    def split_ends(name, text):
+        """Byte offsets where the pre-tokenizer's pieces end (HF gives char offsets)."""
+        pieces = splitters[name].pre_tokenize_str(text)
+        ends, at = [], 0
+        for piece, (a, b) in pieces:
+            assert a == at and text[a:b] == piece, (name, text, pieces)
+            at = b
+            ends.append(len(text[:b].encode("utf-8")))
+        assert at == len(text)
+        return " ".join(map(str, ends))
 
     toks = {}
     for name, pat in PATTERNS.items():
@@ -91,12 +119,16 @@ def main():
 
     os.makedirs(OUT, exist_ok=True)
     with open(os.path.join(OUT, "cases.tsv"), "w", encoding="utf-8", newline="\n") as f:
-        f.write("# name\ttext (UTF-8 hex, or @shakespeare:LINES)\tgpt2 ids\tllama3 ids\tqwen2 ids\n")
+        f.write("# name\ttext (UTF-8 hex, or @shakespeare:LINES)\tgpt2 ids\tllama3 ids\tqwen2 ids"
+                "\tgpt2 / llama3 / qwen2 piece end byte offsets (3 columns)\n")
         for name, text in texts:
             field = f"@shakespeare:{SHAKESPEARE_LINES}" if name == "shakespeare" else text.encode("utf-8").hex()
             cols = [name, field]
             for pre in ("gpt2", "llama3", "qwen2"):
                 cols.append(" ".join(map(str, toks[pre].encode(text, add_special_tokens=False).ids)))
+            for pre in ("gpt2", "llama3", "qwen2"):
+                # Shakespeare's splits would triple the file; its ids are checked.
+                cols.append("-" if name == "shakespeare" else split_ends(pre, text))
             f.write("\t".join(cols) + "\n")
     sha = lambda p: hashlib.sha256(open(p, "rb").read()).hexdigest()
     print(f"tokenizers {tokenizers.__version__}; {len(texts)} texts; encoder.json {sha(enc_path)[:16]}, "

@@ -129,8 +129,16 @@ fn shakespeare() -> String {
     std::fs::read_to_string(Path::new(ROOT).join("data/tinyshakespeare/input.txt")).unwrap()
 }
 
-/// The fixture's cases: (name, text, [gpt2, llama3, qwen2] ids from HF tokenizers).
-fn cases() -> Vec<(String, Vec<u8>, [Vec<u32>; 3])> {
+/// One fixture line: name, text, [gpt2, llama3, qwen2] ids from HF tokenizers, and the same
+/// pre-tokenizers' piece end byte offsets (None where the fixture leaves them out).
+struct Case {
+    name: String,
+    text: Vec<u8>,
+    ids: [Vec<u32>; 3],
+    ends: [Option<Vec<usize>>; 3],
+}
+
+fn cases() -> Vec<Case> {
     let tsv = std::fs::read_to_string(Path::new(ROOT).join("engine/tests/fixtures/bpe/cases.tsv")).unwrap();
     let hex = |s: &str| (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect::<Vec<u8>>();
     let ids = |s: &str| s.split(' ').filter(|x| !x.is_empty()).map(|x| x.parse().unwrap()).collect::<Vec<u32>>();
@@ -139,7 +147,7 @@ fn cases() -> Vec<(String, Vec<u8>, [Vec<u32>; 3])> {
         .filter(|l| !l.starts_with('#'))
         .map(|l| {
             let f: Vec<&str> = l.split('\t').collect();
-            assert_eq!(f.len(), 5, "{l}");
+            assert_eq!(f.len(), 8, "{l}");
             let text = match f[1].strip_prefix("@shakespeare:") {
                 Some(n) => {
                     let all = shakespeare();
@@ -148,10 +156,11 @@ fn cases() -> Vec<(String, Vec<u8>, [Vec<u32>; 3])> {
                 }
                 None => hex(f[1]),
             };
-            (f[0].to_string(), text, [ids(f[2]), ids(f[3]), ids(f[4])])
+            let ends = |s: &str| (s != "-").then(|| ids(s).into_iter().map(|x| x as usize).collect());
+            Case { name: f[0].to_string(), text, ids: [ids(f[2]), ids(f[3]), ids(f[4])], ends: [ends(f[5]), ends(f[6]), ends(f[7])] }
         })
         .collect();
-    assert_eq!(out.len(), 20);
+    assert_eq!(out.len(), 220);
     out
 }
 
@@ -168,7 +177,7 @@ fn first_diff(t: &BpeTokenizer, ours: &[u32], want: &[u32]) -> String {
 fn gpt2_matches_tiktoken_on_fixture_texts() {
     let tik = tiktoken_rs::r50k_base().unwrap();
     let t = tokenizer(PreTokenizer::Gpt2);
-    for (name, text, _) in cases() {
+    for Case { name, text, .. } in cases() {
         let text = String::from_utf8(text).unwrap();
         let want: Vec<u32> = tik.encode_ordinary(&text);
         let ours = encode(t, text.as_bytes());
@@ -193,7 +202,7 @@ fn gpt2_matches_tiktoken_on_all_of_tiny_shakespeare() {
 
 #[test]
 fn matches_hf_tokenizers_fixture() {
-    for (name, text, want) in cases() {
+    for Case { name, text, ids: want, .. } in cases() {
         for (k, pre) in [PreTokenizer::Gpt2, PreTokenizer::Llama3, PreTokenizer::Qwen2].into_iter().enumerate() {
             let t = tokenizer(pre);
             let ours = encode(t, &text);
@@ -202,12 +211,34 @@ fn matches_hf_tokenizers_fixture() {
     }
 }
 
+/// The splits themselves, compared with HF's Split(Regex) (ids alone cannot see most split
+/// errors: a vocabulary trained on correct splits has no merges across a wrong boundary).
+#[test]
+fn splits_match_hf_tokenizers_fixture() {
+    let mut checked = 0;
+    for Case { name, text, ends, .. } in cases() {
+        for (k, pre) in [PreTokenizer::Gpt2, PreTokenizer::Llama3, PreTokenizer::Qwen2].into_iter().enumerate() {
+            let Some(want) = &ends[k] else { continue };
+            let mut pieces = Vec::new();
+            pre.split(&text, &mut pieces);
+            let ours: Vec<usize> = pieces.iter().map(|p| p.1).collect();
+            let show = |e: &[usize]| {
+                let mut at = 0;
+                e.iter().map(|&b| String::from_utf8_lossy(&text[std::mem::replace(&mut at, b)..b]).into_owned()).collect::<Vec<_>>()
+            };
+            assert!(&ours == want, "{name} {pre:?}: ours {:?}, want {:?}", show(&ours), show(want));
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 219 * 3);
+}
+
 #[test]
 fn decode_inverts_encode() {
     let all = shakespeare();
     for pre in [PreTokenizer::Gpt2, PreTokenizer::Llama3, PreTokenizer::Qwen2] {
         let t = tokenizer(pre);
-        for (name, text, _) in cases() {
+        for Case { name, text, .. } in cases() {
             assert_eq!(decode_all(t, &encode(t, &text)), text, "{name} {pre:?}");
         }
         assert_eq!(decode_all(t, &encode(t, all.as_bytes())), all.as_bytes(), "{pre:?}");
