@@ -360,8 +360,21 @@ fn timing() {
         ids.len(),
         spaces.len()
     );
+    // Qwen2's size: 100,000 more tokens "zq0".."zq99999" and a merge for each one from
+    // "zq10" on ("zq{i/10} {i%10}"), so 150,257 tokens and 149,990 merges.
+    let (tokens, merges) = gpt2_parts();
+    let mut big_tokens = tokens.clone();
+    big_tokens.extend((0..100_000).map(|i| format!("zq{i}").into_bytes()));
+    let mut big_merges = merges.clone();
+    big_merges.extend((10..100_000).map(|i| format!("zq{} {}", i / 10, i % 10).into_bytes()));
+    let t0 = Instant::now();
+    let big = BpeTokenizer::new(big_tokens, &big_merges, &[], PreTokenizer::Qwen2, None, None, false).unwrap();
+    let build_big = t0.elapsed();
+    assert_eq!((big.vocab_size(), big.token_id(b"zq12345")), (150_257, Some(50_257 + 12_345)));
+    eprintln!("bpe timing: construction {build_big:?} for 150,257 tokens and 149,990 merges");
     if !cfg!(debug_assertions) {
         assert!(build.as_secs_f64() < 1.0, "construction {build:?}");
+        assert!(build_big.as_secs_f64() < 2.0, "construction {build_big:?}");
         assert!(enc.as_secs_f64() < 1.0, "encode {enc:?}");
     }
 }
