@@ -119,7 +119,9 @@ impl PreTokenizer {
         }
     }
 
-    /// Appends the pieces of `text` to `out` as byte ranges covering it in order.
+    /// Appends the pieces of `text` to `out` as byte ranges covering it in order. Bytes that
+    /// are not valid UTF-8 are one-byte pieces; the valid runs between them split as if each
+    /// were a whole text.
     pub fn split(self, text: &[u8], out: &mut Vec<(usize, usize)>) {
         let mut chars = Vec::new();
         let mut at = 0;
@@ -129,7 +131,7 @@ impl PreTokenizer {
                 Err(e) => (e.valid_up_to(), e.error_len().unwrap_or(text.len() - at - e.valid_up_to())),
             };
             if valid > 0 {
-                // Safe: from_utf8 said these bytes are valid.
+                // from_utf8 said these bytes are valid, so this never gives "".
                 let s = core::str::from_utf8(&text[at..at + valid]).unwrap_or("");
                 chars.clear();
                 chars.extend(s.char_indices().map(|(i, c)| (at + i, c)));
@@ -439,7 +441,8 @@ impl BpeTokenizer {
             }
         }
         let total: usize = tokens.iter().map(Vec::len).sum();
-        if total > u32::MAX as usize / 2 {
+        // Decoded tokens are never longer than stored ones, so both blobs fit u32 offsets.
+        if total > u32::MAX as usize {
             return Err(BpeError::TooLarge { bytes: total });
         }
         let special = |i: usize| {
