@@ -1,8 +1,10 @@
 //! Model file formats. Each loader turns a file into a (spec, named weights) model:
 //! `llmc.rs` (llm.c GPT-2 checkpoints, v3 fp32 / v5 bf16) and `llama2c.rs` (llama2.c Llama
-//! checkpoints). [`load`] tells them apart by content: llm.c files start with a magic
+//! checkpoints). `gguf.rs` reads and writes llama.cpp's GGUF containers (not yet a loader).
+//! [`load`] tells them apart by content: llm.c files start with a magic
 //! number; llama2.c files have none and must be exactly the size their header predicts.
 
+pub mod gguf;
 pub mod llama2c;
 pub mod llmc;
 
