@@ -648,6 +648,10 @@ fn hostile_tensor_infos_are_refused_with_their_name() {
     let f = Raw::new().tensor(f32_16("a", 0)).tensor(info("e", &[0, 3], 0, 0)).data(16).bytes();
     let g = Gguf::parse(&f).unwrap();
     assert_eq!(g.tensor_data(g.tensor("e").unwrap()), &[] as &[u8]);
+    check_tensors_in_bounds(&g, f.len());
+    // ... but inside the file (found by cargo-fuzz: an empty tensor far past the end).
+    let e = err(&Raw::new().tensor(f32_16("a", 0)).tensor(info("e", &[0], 0, 1 << 40)).data(16).bytes());
+    assert!(matches!(e, GgufError::TensorOutOfBounds { ref name, n_bytes: 0, .. } if name == "e"), "{e:?}");
 }
 
 #[test]

@@ -670,8 +670,9 @@ impl<'a> Gguf<'a> {
         self.tensors.iter().find(|t| t.name == name)
     }
 
-    /// Exactly the tensor's bytes. For a `TensorInfo` of this file this is always its full
-    /// range (checked at parse); for one from elsewhere that does not fit, empty.
+    /// Exactly the tensor's bytes, a slice of the file (for an empty tensor, an empty slice
+    /// at its offset). For a `TensorInfo` of this file this is always its full range (checked
+    /// at parse); for one from elsewhere that does not fit, empty.
     pub fn tensor_data(&self, info: &TensorInfo<'_>) -> &'a [u8] {
         let range = usize::try_from(info.offset)
             .ok()
@@ -1160,7 +1161,8 @@ fn parse(bytes: &[u8]) -> Result<Gguf<'_>, GgufError> {
     let data_offset = r.pos.div_ceil(alignment).checked_mul(alignment).unwrap_or(usize::MAX);
     for t in &tensors {
         let end = (data_offset as u64).checked_add(t.offset).and_then(|s| s.checked_add(t.n_bytes as u64));
-        if t.n_bytes > 0 && end.is_none_or(|e| e > len as u64) {
+        // Empty tensors too: every tensor's bytes, even none, are a slice of the file.
+        if end.is_none_or(|e| e > len as u64) {
             return Err(GgufError::TensorOutOfBounds {
                 name: t.name.to_string(),
                 start: (data_offset as u64).saturating_add(t.offset),
