@@ -565,7 +565,7 @@ impl GgmlType {
     /// number of blocks, or the size overflows.
     pub fn row_bytes(self, n: u64) -> Option<u64> {
         let (_, block, size) = self.layout()?;
-        if n % block as u64 != 0 {
+        if !n.is_multiple_of(block as u64) {
             return None;
         }
         (n / block as u64).checked_mul(size as u64)
@@ -1034,10 +1034,10 @@ fn read_array<'a>(r: &mut Reader<'a>, depth: usize) -> Result<Array<'a>, Fault> 
     match elem_type.fixed_size() {
         Some(size) => {
             let raw = r.take(len * size)?;
-            if elem_type == ValueType::Bool {
-                if let Some(i) = raw.iter().position(|&b| b > 1) {
-                    return Err(Fault::BadBool { offset: start + i, value: raw[i] });
-                }
+            if elem_type == ValueType::Bool
+                && let Some(i) = raw.iter().position(|&b| b > 1)
+            {
+                return Err(Fault::BadBool { offset: start + i, value: raw[i] });
             }
         }
         None => {
@@ -1144,21 +1144,21 @@ fn parse(bytes: &[u8]) -> Result<Gguf<'_>, GgufError> {
             return Err(GgufError::UnknownTensorType { name: name.to_string(), type_id });
         };
         // A whole number of blocks per row implies one for the whole tensor.
-        if dims[0] % block as u64 != 0 {
+        if !dims[0].is_multiple_of(block as u64) {
             return Err(GgufError::NotBlockMultiple { name: name.to_string(), row: dims[0], block, ggml_type });
         }
         let n_bytes = (n_elements / block as u64)
             .checked_mul(size as u64)
             .and_then(|b| usize::try_from(b).ok())
             .ok_or_else(overflow)?;
-        if data_offset % alignment as u64 != 0 {
+        if !data_offset.is_multiple_of(alignment as u64) {
             return Err(GgufError::MisalignedTensor { name: name.to_string(), offset: data_offset, alignment });
         }
         tensors.push(TensorInfo { name, dims, n_dims: n_dims as usize, ggml_type, offset: data_offset, n_bytes });
     }
 
     // The data section starts at the aligned end of the infos.
-    let data_offset = r.pos.div_ceil(alignment).checked_mul(alignment).unwrap_or(usize::MAX);
+    let data_offset = r.pos.div_ceil(alignment).saturating_mul(alignment);
     for t in &tensors {
         let end = (data_offset as u64).checked_add(t.offset).and_then(|s| s.checked_add(t.n_bytes as u64));
         // Empty tensors too: every tensor's bytes, even none, are a slice of the file.
@@ -1356,7 +1356,7 @@ impl<'d> GgufWriter<'d> {
         let (Some(block), Some(size)) = (ggml_type.block_size(), ggml_type.type_size()) else {
             return Err(GgufError::UnknownTensorType { name: name.to_string(), type_id: ggml_type.id() });
         };
-        if dims[0] % block as u64 != 0 {
+        if !dims[0].is_multiple_of(block as u64) {
             return Err(GgufError::NotBlockMultiple { name: name.to_string(), row: dims[0], block, ggml_type });
         }
         let expected = dims
