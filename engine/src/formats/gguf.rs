@@ -565,7 +565,7 @@ impl GgmlType {
     /// number of blocks, or the size overflows.
     pub fn row_bytes(self, n: u64) -> Option<u64> {
         let (_, block, size) = self.layout()?;
-        if n % block as u64 != 0 {
+        if !n.is_multiple_of(block as u64) {
             return None;
         }
         (n / block as u64).checked_mul(size as u64)
@@ -670,8 +670,9 @@ impl<'a> Gguf<'a> {
         self.tensors.iter().find(|t| t.name == name)
     }
 
-    /// Exactly the tensor's bytes. For a `TensorInfo` of this file this is always its full
-    /// range (checked at parse); for one from elsewhere that does not fit, empty.
+    /// Exactly the tensor's bytes, a slice of the file (for an empty tensor, an empty slice
+    /// at its offset). For a `TensorInfo` of this file this is always its full range (checked
+    /// at parse); for one from elsewhere that does not fit, empty.
     pub fn tensor_data(&self, info: &TensorInfo<'_>) -> &'a [u8] {
         let range = usize::try_from(info.offset)
             .ok()
@@ -1033,10 +1034,10 @@ fn read_array<'a>(r: &mut Reader<'a>, depth: usize) -> Result<Array<'a>, Fault> 
     match elem_type.fixed_size() {
         Some(size) => {
             let raw = r.take(len * size)?;
-            if elem_type == ValueType::Bool {
-                if let Some(i) = raw.iter().position(|&b| b > 1) {
-                    return Err(Fault::BadBool { offset: start + i, value: raw[i] });
-                }
+            if elem_type == ValueType::Bool
+                && let Some(i) = raw.iter().position(|&b| b > 1)
+            {
+                return Err(Fault::BadBool { offset: start + i, value: raw[i] });
             }
         }
         None => {
@@ -1143,24 +1144,25 @@ fn parse(bytes: &[u8]) -> Result<Gguf<'_>, GgufError> {
             return Err(GgufError::UnknownTensorType { name: name.to_string(), type_id });
         };
         // A whole number of blocks per row implies one for the whole tensor.
-        if dims[0] % block as u64 != 0 {
+        if !dims[0].is_multiple_of(block as u64) {
             return Err(GgufError::NotBlockMultiple { name: name.to_string(), row: dims[0], block, ggml_type });
         }
         let n_bytes = (n_elements / block as u64)
             .checked_mul(size as u64)
             .and_then(|b| usize::try_from(b).ok())
             .ok_or_else(overflow)?;
-        if data_offset % alignment as u64 != 0 {
+        if !data_offset.is_multiple_of(alignment as u64) {
             return Err(GgufError::MisalignedTensor { name: name.to_string(), offset: data_offset, alignment });
         }
         tensors.push(TensorInfo { name, dims, n_dims: n_dims as usize, ggml_type, offset: data_offset, n_bytes });
     }
 
     // The data section starts at the aligned end of the infos.
-    let data_offset = r.pos.div_ceil(alignment).checked_mul(alignment).unwrap_or(usize::MAX);
+    let data_offset = r.pos.div_ceil(alignment).saturating_mul(alignment);
     for t in &tensors {
         let end = (data_offset as u64).checked_add(t.offset).and_then(|s| s.checked_add(t.n_bytes as u64));
-        if t.n_bytes > 0 && end.is_none_or(|e| e > len as u64) {
+        // Empty tensors too: every tensor's bytes, even none, are a slice of the file.
+        if end.is_none_or(|e| e > len as u64) {
             return Err(GgufError::TensorOutOfBounds {
                 name: t.name.to_string(),
                 start: (data_offset as u64).saturating_add(t.offset),
@@ -1354,7 +1356,7 @@ impl<'d> GgufWriter<'d> {
         let (Some(block), Some(size)) = (ggml_type.block_size(), ggml_type.type_size()) else {
             return Err(GgufError::UnknownTensorType { name: name.to_string(), type_id: ggml_type.id() });
         };
-        if dims[0] % block as u64 != 0 {
+        if !dims[0].is_multiple_of(block as u64) {
             return Err(GgufError::NotBlockMultiple { name: name.to_string(), row: dims[0], block, ggml_type });
         }
         let expected = dims
