@@ -5,6 +5,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use llm_engine::chat::{Chat, ChatIo, ChatSettings};
 use llm_engine::formats::Format;
+use llm_engine::template::Template;
 use llm_engine::kernels::Family;
 use llm_engine::{Kernels, Model, Parallel, SamplerConfig, Session, StopFilter, checkpoint};
 use std::io::{BufRead, Write};
@@ -39,6 +40,9 @@ pub struct SamplingArgs {
     /// family), portable (plain Rust, no FMA).
     #[arg(long, default_value = "auto")]
     pub kernels: String,
+    /// Positions of context to allocate (default: the model's, at most 2048).
+    #[arg(long)]
+    pub context: Option<usize>,
     /// Tokenizer file: llm.c's for llm.c models whose vocabulary is not bytes, llama2.c's
     /// tokenizer.bin for llama2.c models (default: tokenizer.bin beside the model).
     #[arg(long)]
@@ -58,6 +62,16 @@ impl SamplingArgs {
         c.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(c)
     }
+}
+
+/// A session with the context asked for (default: min(model's, DEFAULT_MAX_CONTEXT)).
+pub fn new_session<'m>(model: &'m Model<'m>, kernels: Kernels, context: Option<usize>, sampler: SamplerConfig, seed: u64) -> Result<Session<'m>> {
+    let max = model.spec().context;
+    let ctx = context.unwrap_or(max.min(llm_engine::session::DEFAULT_MAX_CONTEXT));
+    if ctx == 0 || ctx > max {
+        bail!("--context {ctx}: the model supports 1 to {max} positions");
+    }
+    Ok(Session::with_context(model, kernels, ctx, sampler, seed)?)
 }
 
 pub fn parse_kernels(name: &str) -> Result<Kernels> {
@@ -186,7 +200,7 @@ pub fn generate(a: &GenerateArgs) -> Result<()> {
     let kernels = parse_kernels(&a.sampling.kernels)?;
     let threads = Threads::new(a.sampling.threads)?;
     let model = &loaded.model;
-    let mut session = Session::new(model, kernels, a.sampling.sampler()?, a.sampling.seed);
+    let mut session = new_session(model, kernels, a.sampling.context, a.sampling.sampler()?, a.sampling.seed)?;
     let prompt = unescape(&a.prompt);
     let mut tokens = Vec::new();
     tokenizer.encode_prompt(prompt.as_bytes(), true, &mut tokens);
@@ -226,11 +240,25 @@ pub struct ChatArgs {
     /// Maximum tokens per reply.
     #[arg(long, default_value_t = 256)]
     pub max_tokens: usize,
-    /// Do not end replies at a blank line (run to --max-tokens).
+    /// Do not end replies at a blank line (run to --max-tokens; continuation mode only).
     #[arg(long)]
     pub no_stop: bool,
+    /// Chat template: auto (the model file's), raw (continuation), chatml, gemma, llama3, llama2.
+    #[arg(long, default_value = "auto")]
+    pub template: String,
+    /// System message for templates that have one (default: the template's own, if any).
+    #[arg(long)]
+    pub system: Option<String>,
     #[command(flatten)]
     pub sampling: SamplingArgs,
+}
+
+/// The template for a chat: `auto` reads the model file's, else a name.
+pub fn choose_template(name: &str, file_template: Option<&str>) -> Result<Template> {
+    match name {
+        "auto" => Ok(Template::detect(file_template)),
+        other => Template::from_name(other).with_context(|| format!("--template: unknown template '{other}' ({})", Template::NAMES)),
+    }
 }
 
 /// The terminal side of the chat driver.
@@ -262,6 +290,7 @@ pub fn chat(a: &ChatArgs) -> Result<()> {
     let file = MappedFile::open(&a.checkpoint)?;
     let mut loaded = host::load_model(&a.checkpoint, &file)?;
     let tokenizer = host::load_tokenizer(a.sampling.tokenizer.as_deref(), &a.checkpoint, &mut loaded)?;
+    let chat_template = loaded.chat_template;
     let kernels = parse_kernels(&a.sampling.kernels)?;
     let settings = ChatSettings {
         sampler: a.sampling.sampler()?,
@@ -272,7 +301,7 @@ pub fn chat(a: &ChatArgs) -> Result<()> {
     };
     let mut threads = Threads::new(settings.cores)?;
     let model = &loaded.model;
-    let mut session = Session::new(model, kernels, settings.sampler, settings.seed);
+    let mut session = new_session(model, kernels, a.sampling.context, settings.sampler, settings.seed)?;
     host::catch_ctrl_c()?;
     let s = model.spec();
     let interactive = std::io::IsTerminal::is_terminal(&std::io::stdin());
@@ -288,7 +317,12 @@ pub fn chat(a: &ChatArgs) -> Result<()> {
             kernels.name()
         );
     }
-    let mut chat = Chat::new(settings, &mut session, &tokenizer);
+    let template = choose_template(&a.template, chat_template)?;
+    let system = a.system.clone().or_else(|| Template::default_system(chat_template).map(String::from));
+    if interactive && template != Template::Raw {
+        println!("template: {} (/reset starts a new conversation)", template.name());
+    }
+    let mut chat = Chat::new(settings, &mut session, &tokenizer).with_template(template, system);
     chat.show_stats = interactive;
     let mut io = TerminalIo { out: TextOut::new(), start: Instant::now() };
     let stdin = std::io::stdin();
