@@ -30,9 +30,11 @@ pub struct BootArgs {
     /// Number of CPU cores of the virtual machine.
     #[arg(long, default_value_t = 1)]
     pub smp: usize,
-    /// Memory of the virtual machine (QEMU syntax: 512M, 2G, ...).
-    #[arg(long, default_value = "1G")]
-    pub memory: String,
+    /// Memory of the virtual machine (QEMU syntax: 512M, 2G, ...). Default: 1 GiB, or more for
+    /// a large image (twice the image's size plus 512 MiB: the model is read into memory, and
+    /// the KV cache and tokenizer tables need room too).
+    #[arg(long)]
+    pub memory: Option<String>,
     /// QEMU CPU model. The default has SSE4.2 but no AVX: under QEMU's emulation (TCG) the
     /// SSE2 kernels run about 10x faster than emulated AVX2 (docs/BENCHMARKS.md). Use `max` to
     /// run the AVX2 kernels.
@@ -186,6 +188,14 @@ pub fn boot(a: &BootArgs) -> Result<ExitCode> {
     if a.smp == 0 {
         bail!("--smp must be at least 1");
     }
+    let memory = match &a.memory {
+        Some(m) => m.clone(),
+        None => {
+            let size = std::fs::metadata(&image).map(|m| m.len()).unwrap_or(0);
+            let mib = (2 * size / (1 << 20) + 512).max(1024).next_multiple_of(256);
+            format!("{mib}M")
+        }
+    };
     let vars = work.path().join("OVMF_VARS.fd");
     std::fs::copy(&vars_template, &vars).with_context(|| format!("cannot copy {}", vars_template.display()))?;
     let qmp = work.path().join("qmp.sock");
@@ -195,7 +205,7 @@ pub fn boot(a: &BootArgs) -> Result<ExitCode> {
         bail!("--accel must be tcg or kvm, not '{}'", a.accel);
     }
     cmd.args(["-accel", &a.accel]);
-    cmd.args(["-machine", "q35", "-cpu", &a.cpu, "-smp", &a.smp.to_string(), "-m", &a.memory]);
+    cmd.args(["-machine", "q35", "-cpu", &a.cpu, "-smp", &a.smp.to_string(), "-m", &memory]);
     cmd.args(["-nodefaults", "-display", "none", "-no-reboot"]);
     // signal=off: Ctrl-C goes to the guest (it stops a reply); mux=on: Ctrl-A X still ends
     // QEMU from the keyboard if the guest stops listening.

@@ -20,6 +20,7 @@ use console::Console;
 use cpu::{Clock, CpuInfo};
 use llm_engine::chat::{Chat, ChatIo, ChatSettings, Cores};
 use llm_engine::config::BootConfig;
+use llm_engine::template::Template;
 use llm_engine::{Kernels, Session, Tokenizer};
 use uefi::boot::{self, MemoryType};
 use uefi::mem::memory_map::MemoryMap;
@@ -138,16 +139,22 @@ fn main() -> Status {
         Ok(m) => m,
         Err(e) => fatal(&info, &alloc::format!("{} is not a usable model: {e}", cfg.model_path)),
     };
+    let mut loaded = loaded;
     let model = &loaded.model;
     let c = *model.spec();
-    let need = model.state_bytes(c.context) as u64;
+    // The context to allocate: `context =`, else the model's up to DEFAULT_MAX_CONTEXT.
+    let ctx = cfg.context.unwrap_or(c.context.min(llm_engine::session::DEFAULT_MAX_CONTEXT));
+    if ctx > c.context {
+        fatal(&info, &alloc::format!("context = {ctx} is longer than the model's {}", c.context));
+    }
+    let need = model.state_bytes(ctx) as u64;
     let free = free_memory();
     if need + (1 << 20) > free {
         fatal(&info, &alloc::format!("the model needs {} MiB of working memory but only {} MiB are free", need >> 20, free >> 20));
     }
     sayln!("format      {}", loaded.format.describe());
     sayln!(
-        "shape       {} L={} NH={} NKV={} C={} maxT={} V={} ({} MiB of weights, {} KiB working memory)",
+        "shape       {} L={} NH={} NKV={} C={} maxT={} V={} ({} MiB of weights, {} KiB working memory for context {ctx})",
         c.arch.name(),
         c.n_layers,
         c.n_heads,
@@ -168,16 +175,30 @@ fn main() -> Status {
         }
         sayln!("tokenizer   {TOKENIZER_PATH} ({} tokens)", t.vocab_size());
         t
+    } else if let Some(t) = loaded.tokenizer.take() {
+        sayln!("tokenizer   from the model file ({} tokens)", t.vocab_size());
+        t
     } else {
         Tokenizer::Bytes
     };
+    let file_template = loaded.chat_template;
+    let template = match cfg.template.as_str() {
+        "auto" => Template::detect(file_template),
+        name => Template::from_name(name).unwrap_or(Template::Raw), // validated by BootConfig::parse
+    };
+    let system = cfg.system.clone().or_else(|| Template::default_system(file_template).map(String::from));
+    let model = &loaded.model;
 
     let mut settings: ChatSettings = cfg.chat;
     let mut pool = mp::Pool::start(&info);
     settings.cores = pool.set_active(settings.cores); // the default 0 means every core
     sayln!("cores       {} of {} in use (/cores N to change)", settings.cores, pool.available());
-    let mut session = Session::new(model, kernels, settings.sampler, settings.seed);
-    let mut chat = Chat::new(settings, &mut session, &tokenizer);
+    sayln!("template    {}", if template == Template::Raw { "none: the model continues your text" } else { template.name() });
+    let mut session = match Session::with_context(model, kernels, ctx, settings.sampler, settings.seed) {
+        Ok(s) => s,
+        Err(e) => fatal(&info, &alloc::format!("{e}")),
+    };
+    let mut chat = Chat::new(settings, &mut session, &tokenizer).with_template(template, system);
     let mut io = FirmwareIo { out: Console::new(), clock };
 
     if !cfg.script.is_empty() {
