@@ -6,6 +6,7 @@
 use llm_engine::Rng;
 use llm_engine::checkpoint::Config;
 
+pub mod gguf_ref;
 pub mod llama;
 
 pub fn config(l: usize, nh: usize, c: usize, t: usize, v: usize, vp: usize) -> Config {

@@ -1,0 +1,365 @@
+//! GGUF models of every mapped architecture (llama, qwen2, qwen3, gemma3, gpt2), computed by
+//! the engine, against the naive f64 reference of `llm_testkit::gguf_ref` (written from
+//! llama.cpp's model graphs, not from the engine's `model.rs`), on small random GGUF files
+//! written with the keys llama.cpp's converter uses:
+//!
+//! - every family x two shapes (GQA and MHA, gemma3 and qwen3 with key_length != C / n_head,
+//!   gemma3 with 6+ layers so both sliding and global layers run and a window shorter than
+//!   the sequence, qwen3/gemma3 q/k norms, gpt2's fused attn_qkv, tied and separate output)
+//!   x matrix types (all 11 on the C = 256 shapes, five on the small ones) x every kernel set
+//!   of `Kernels::available()`: logits within `TOL` of the reference;
+//! - decoding one token at a time with the KV cache equals the prefill bit for bit;
+//! - the tests would catch a wrong implementation: the reference with a wrong RoPE mode, no
+//!   sliding window, one RoPE base everywhere, the wrong attention scale, no q/k norm, or one
+//!   perturbed weight is more than 10 x `TOL` away from the engine on the same files;
+//! - unsupported architecture, missing tensor, wrong shape, unsupported type: typed errors
+//!   naming the culprit.
+use llm_engine::formats::gguf::GgmlType;
+use llm_engine::formats::gguf_model::GgufModelError;
+use llm_engine::quant::BlockType;
+use llm_engine::{Kernels, LoadError, load};
+use llm_testkit::gguf_ref::*;
+use llm_testkit::random_tokens;
+
+/// Tokens per sequence (longer than gemma3's windows below, so the window matters).
+const N: usize = 12;
+
+/// The largest |engine - reference| allowed, relative to the largest |reference logit| of the
+/// sequence (the logits here have scale ~1..10, checked in `check`). Both sides use identical
+/// weights (the same blocks decoded exactly), so the only difference is the engine's f32
+/// arithmetic: ~2^-24 (6e-8) per rounding, growing like sqrt(terms) in the dot products
+/// (up to 512 terms here) and through the norms, softmaxes and layers. Observed on this
+/// machine, over all files and kernel sets: 3e-7 .. 2.5e-6 (printed by the family tests with
+/// --nocapture). 2e-5 leaves ~8x margin over the worst and is still ~40x below the smallest
+/// effect of any wrong semantics or of one perturbed weight (> 8e-4, `a_wrong_reference_is_caught`
+/// requires > 10 x TOL).
+const TOL: f64 = 2e-5;
+
+fn shape(family: Family) -> FamilyShape {
+    FamilyShape {
+        family,
+        vocab: 64,
+        c: 256,
+        n_layers: 2,
+        n_heads: 4,
+        n_kv_heads: 2,
+        head_dim: 64,
+        ffn: 512,
+        context: 64,
+        eps: 1e-5,
+        rope_base: 10_000.0,
+        window: 0,
+        tied: false,
+    }
+}
+
+/// The C = 256 shapes (every matrix has a multiple of 256 columns: all 11 types fit).
+fn main_shape(family: Family) -> FamilyShape {
+    let s = shape(family);
+    match family {
+        // GQA 4/2, separate output.
+        Family::Llama => s,
+        // GQA 8/2, biases, tied output, base 1e6.
+        Family::Qwen2 => FamilyShape { n_heads: 8, head_dim: 32, ffn: 256, eps: 1e-6, rope_base: 1e6, tied: true, ..s },
+        // GQA 4/1, head_dim 128 != C/NH = 64 (as Qwen3-0.6B), separate output.
+        Family::Qwen3 => FamilyShape { n_kv_heads: 1, head_dim: 128, ffn: 256, eps: 1e-6, rope_base: 1e6, ..s },
+        // 6 layers: 0-4 sliding (base 10000, window 4 < N), 5 global (base 1e6); head_dim 256
+        // != C/NH = 128 (as Gemma 3 270M: 640 / 4 != 256), GQA 2/1, tied output.
+        Family::Gemma3 => FamilyShape {
+            n_layers: 6,
+            n_heads: 2,
+            n_kv_heads: 1,
+            head_dim: 256,
+            ffn: 256,
+            eps: 1e-6,
+            rope_base: 1e6,
+            window: 4,
+            tied: true,
+            ..s
+        },
+        // MHA, fused qkv, tied output.
+        Family::Gpt2 => FamilyShape { n_kv_heads: 4, context: 32, tied: true, ..s },
+    }
+}
+
+/// Small odd shapes (multiples of 32 columns: the float and legacy types only), with the
+/// other output choice and head layout than the main shape.
+fn small_shape(family: Family) -> FamilyShape {
+    let s = FamilyShape { vocab: 40, c: 64, ffn: 96, context: 16, ..shape(family) };
+    match family {
+        Family::Llama => FamilyShape { n_layers: 3, n_heads: 8, n_kv_heads: 8, head_dim: 8, tied: true, ..s },
+        Family::Qwen2 => FamilyShape { c: 96, n_heads: 6, n_kv_heads: 3, head_dim: 16, ffn: 160, rope_base: 1e6, ..s },
+        Family::Qwen3 => FamilyShape { n_heads: 4, n_kv_heads: 2, head_dim: 16, ffn: 128, tied: true, ..s },
+        // 7 layers: 0-4 sliding, 5 global, 6 sliding again; window 3; head_dim 32 != 64/4.
+        Family::Gemma3 => FamilyShape { n_layers: 7, n_heads: 4, n_kv_heads: 2, head_dim: 32, window: 3, rope_base: 1e6, ..s },
+        Family::Gpt2 => FamilyShape { c: 96, n_heads: 3, n_kv_heads: 3, head_dim: 32, ffn: 192, eps: 1e-5, ..s },
+    }
+}
+
+const SMALL_TYPES: [BlockType; 5] = [BlockType::F32, BlockType::F16, BlockType::BF16, BlockType::Q8_0, BlockType::Q5_1];
+
+fn seed_of(s: &FamilyShape, t: BlockType) -> u64 {
+    (s.family as u64) << 40 ^ (s.c as u64) << 20 ^ (s.n_layers as u64) << 8 ^ t.ggml_id() as u64
+}
+
+fn max_abs(v: &[f64]) -> f64 {
+    v.iter().fold(0.0, |m, x| m.max(x.abs()))
+}
+
+/// max |got - want| / max |want|.
+fn rel_err(got: &[f32], want: &[f64]) -> f64 {
+    assert_eq!(got.len(), want.len());
+    let d = got.iter().zip(want).fold(0.0f64, |m, (g, w)| m.max((*g as f64 - w).abs()));
+    d / max_abs(want)
+}
+
+/// The engine against the reference on one random file, with every kernel set; decoding
+/// equals prefill bit for bit. Returns the largest relative error.
+fn check(s: &FamilyShape, t: BlockType) -> f64 {
+    let what = format!(
+        "{} {} C={} L={} NH={}/{} hd={} tied={}",
+        s.family.arch(),
+        t.name(),
+        s.c,
+        s.n_layers,
+        s.n_heads,
+        s.n_kv_heads,
+        s.head_dim,
+        s.tied
+    );
+    let seed = seed_of(s, t);
+    let bytes = random_gguf(s, t, seed);
+    let loaded = load(&bytes).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let model = loaded.model;
+    let sp = model.spec();
+    assert_eq!((sp.head_dim, sp.n_kv_heads, sp.tied_output, sp.vocab_size), (s.head_dim, s.n_kv_heads, s.tied, s.vocab), "{what}: spec");
+    let tokens = random_tokens(N, s.vocab, seed ^ 0x70c5);
+    let want = forward(s, &read_weights(&bytes), &tokens, Knobs::default());
+    assert!(want.iter().all(|v| v.is_finite()));
+    // The logits must have a sensible scale for the relative tolerance to mean something.
+    let scale = max_abs(&want);
+    assert!((0.3..100.0).contains(&scale), "{what}: logit scale {scale}");
+    let v = s.vocab;
+    let mut worst = 0.0f64;
+    for k in Kernels::available() {
+        let mut st = model.new_state(k);
+        let got = model.forward_all(&mut st, &tokens, 0).unwrap();
+        let err = rel_err(&got, &want);
+        assert!(err <= TOL, "{what} [{}]: relative error {err:.3e} > {TOL:e}", k.name());
+        worst = worst.max(err);
+        let mut st = model.new_state(k);
+        for (p, &tok) in tokens.iter().enumerate() {
+            let step = model.forward(&mut st, &[tok], p).unwrap();
+            let pre = &got[p * v..(p + 1) * v];
+            assert!(
+                step.iter().zip(pre).all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{what} [{}]: decoding position {p} differs from the prefill",
+                k.name()
+            );
+        }
+    }
+    worst
+}
+
+fn check_family(family: Family) {
+    let mut report = Vec::new();
+    for t in BlockType::ALL {
+        report.push((t, check(&main_shape(family), t)));
+    }
+    for t in SMALL_TYPES {
+        report.push((t, check(&small_shape(family), t)));
+    }
+    let worst = report.iter().fold(0.0f64, |m, r| m.max(r.1));
+    eprintln!("{}: {} files x {} kernel sets, worst relative error {worst:.2e}", family.arch(), report.len(), Kernels::available().len());
+}
+
+#[test]
+fn llama_matches_the_reference() {
+    check_family(Family::Llama);
+}
+
+#[test]
+fn qwen2_matches_the_reference() {
+    check_family(Family::Qwen2);
+}
+
+#[test]
+fn qwen3_matches_the_reference() {
+    check_family(Family::Qwen3);
+}
+
+#[test]
+fn gemma3_matches_the_reference() {
+    check_family(Family::Gemma3);
+}
+
+#[test]
+fn gpt2_matches_the_reference() {
+    check_family(Family::Gpt2);
+}
+
+// ---------------------------------------------------------------------------------------
+// The checks would catch wrong semantics
+// ---------------------------------------------------------------------------------------
+
+/// The engine's logits (portable kernels) and the reference's weights for one F32 file.
+fn engine_and_weights(s: &FamilyShape) -> (Vec<f32>, RefWeights, Vec<u32>) {
+    let bytes = random_gguf(s, BlockType::F32, seed_of(s, BlockType::F32) ^ 0xbad);
+    let model = load(&bytes).unwrap().model;
+    let tokens = random_tokens(N, s.vocab, 77);
+    let mut st = model.new_state(Kernels::portable());
+    let got = model.forward_all(&mut st, &tokens, 0).unwrap();
+    (got, read_weights(&bytes), tokens)
+}
+
+#[test]
+fn a_wrong_reference_is_caught() {
+    for family in Family::ALL {
+        for s in [main_shape(family), small_shape(family)] {
+            let (got, w, tokens) = engine_and_weights(&s);
+            let right = rel_err(&got, &forward(&s, &w, &tokens, Knobs::default()));
+            assert!(right <= TOL, "{}: {right:e}", family.arch());
+            let mut wrong: Vec<(&str, Knobs)> = Vec::new();
+            match family.rope_mode() {
+                Some(RopeMode::Normal) => wrong.push(("NEOX RoPE", Knobs { rope: Some(RopeMode::Neox), ..Knobs::default() })),
+                Some(RopeMode::Neox) => wrong.push(("NORMAL RoPE", Knobs { rope: Some(RopeMode::Normal), ..Knobs::default() })),
+                None => {}
+            }
+            if family == Family::Gemma3 {
+                wrong.push(("no sliding window", Knobs { ignore_window: true, ..Knobs::default() }));
+                wrong.push(("rope.freq_base on sliding layers", Knobs { global_base_everywhere: true, ..Knobs::default() }));
+                wrong.push(("scale 1/sqrt(C/NH)", Knobs { scale_from_c: true, ..Knobs::default() }));
+            }
+            if s.head_dim * s.n_heads != s.c && family != Family::Gemma3 {
+                wrong.push(("scale 1/sqrt(C/NH)", Knobs { scale_from_c: true, ..Knobs::default() }));
+            }
+            if matches!(family, Family::Qwen3 | Family::Gemma3) {
+                wrong.push(("no q/k norm", Knobs { no_qk_norm: true, ..Knobs::default() }));
+            }
+            for (name, knobs) in wrong {
+                let err = rel_err(&got, &forward(&s, &w, &tokens, knobs));
+                eprintln!("{} C={} {name}: {err:.2e}", family.arch(), s.c);
+                assert!(err > 10.0 * TOL, "{} C={}: the reference with {name} is only {err:.2e} away", family.arch(), s.c);
+            }
+            // One weight of the first layer's down projection moved by 0.05 (its rows have
+            // typical magnitude 1/sqrt(F) ~ 0.04..0.1).
+            let mut w2 = w.clone();
+            w2.get_mut("blk.0.ffn_down.weight").data[3] += 0.05;
+            let err = rel_err(&got, &forward(&s, &w2, &tokens, Knobs::default()));
+            eprintln!("{} C={} perturbed: {err:.2e}", family.arch(), s.c);
+            assert!(err > 10.0 * TOL, "{} C={}: one perturbed weight is only {err:.2e} away", family.arch(), s.c);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------
+
+fn load_err(bytes: &[u8]) -> LoadError {
+    match load(bytes) {
+        Ok(_) => panic!("loaded a broken file"),
+        Err(e) => e,
+    }
+}
+
+fn tensors_with(s: &FamilyShape, edit: impl FnOnce(&mut Vec<RawTensor>)) -> Vec<u8> {
+    let mut t = random_tensors(s, BlockType::F32, 5);
+    edit(&mut t);
+    write_file(s, s.family.arch(), &t)
+}
+
+#[test]
+fn an_unsupported_architecture_is_named() {
+    let s = small_shape(Family::Llama);
+    let e = load_err(&write_file(&s, "mamba", &random_tensors(&s, BlockType::F32, 1)));
+    assert_eq!(e, LoadError::Gguf(GgufModelError::UnsupportedArch("mamba".into())));
+    assert!(e.to_string().contains("'mamba'"), "{e}");
+}
+
+#[test]
+fn a_missing_tensor_is_named() {
+    for family in Family::ALL {
+        let s = small_shape(family);
+        let name = if family == Family::Gpt2 { "blk.1.attn_qkv.weight" } else { "blk.1.ffn_up.weight" };
+        let e = load_err(&tensors_with(&s, |t| t.retain(|x| x.name != name)));
+        assert_eq!(e, LoadError::Gguf(GgufModelError::MissingTensor(name.into())), "{}", family.arch());
+        assert!(e.to_string().contains(name), "{e}");
+    }
+    // A model-specific tensor: qwen3's q norm, gemma3's post-FFN norm, gpt2's LayerNorm bias.
+    for (family, name) in
+        [(Family::Qwen3, "blk.0.attn_q_norm.weight"), (Family::Gemma3, "blk.0.post_ffw_norm.weight"), (Family::Gpt2, "output_norm.bias")]
+    {
+        let s = small_shape(family);
+        let e = load_err(&tensors_with(&s, |t| t.retain(|x| x.name != name)));
+        assert_eq!(e, LoadError::Gguf(GgufModelError::MissingTensor(name.into())), "{}", family.arch());
+    }
+}
+
+#[test]
+fn a_tensor_of_the_wrong_shape_is_named() {
+    let s = small_shape(Family::Qwen2);
+    // attn_k with one head too many: rows kv_dim + head_dim.
+    let name = "blk.0.attn_k.weight";
+    let e = load_err(&tensors_with(&s, |t| {
+        let x = t.iter_mut().find(|x| x.name == name).unwrap();
+        let rows = s.kv_dim() + s.head_dim;
+        x.dims = vec![s.c as u64, rows as u64];
+        x.data = vec![0u8; rows * s.c * 4];
+    }));
+    match &e {
+        LoadError::Gguf(GgufModelError::BadTensor { name: n, problem }) => assert!(n == name && problem.contains("shape"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(e.to_string().contains(name), "{e}");
+    // Transposed (C rows of kv_dim instead of kv_dim rows of C).
+    let e = load_err(&tensors_with(&s, |t| {
+        let x = t.iter_mut().find(|x| x.name == name).unwrap();
+        x.dims = vec![s.kv_dim() as u64, s.c as u64];
+    }));
+    assert!(matches!(&e, LoadError::Gguf(GgufModelError::BadTensor { name: n, .. }) if n == name), "{e:?}");
+    // A bias of the wrong length, and a norm gain of the wrong length.
+    for (name, n) in [("blk.1.attn_q.bias", s.q_dim() + 1), ("blk.0.attn_norm.weight", s.c - 1)] {
+        let e = load_err(&tensors_with(&s, |t| {
+            let x = t.iter_mut().find(|x| x.name == name).unwrap();
+            x.dims = vec![n as u64];
+            x.data = vec![0u8; n * 4];
+        }));
+        assert!(matches!(&e, LoadError::Gguf(GgufModelError::BadTensor { name: m, .. }) if m == name), "{e:?}");
+    }
+    // gpt2's fused qkv with 2C rows.
+    let s = small_shape(Family::Gpt2);
+    let name = "blk.0.attn_qkv.weight";
+    let e = load_err(&tensors_with(&s, |t| {
+        let x = t.iter_mut().find(|x| x.name == name).unwrap();
+        x.dims = vec![s.c as u64, 2 * s.c as u64];
+        x.data = vec![0u8; 2 * s.c * s.c * 4];
+    }));
+    assert!(matches!(&e, LoadError::Gguf(GgufModelError::BadTensor { name: n, .. }) if n == name), "{e:?}");
+}
+
+#[test]
+fn a_matrix_of_an_unsupported_type_is_refused() {
+    let s = main_shape(Family::Llama);
+    let name = "blk.0.attn_q.weight";
+    // F64 (28) and IQ2_XXS (16): ggml types the container knows but the engine cannot compute.
+    for (id, type_name, block, bytes) in [(28u32, "F64", 1usize, 8usize), (16, "IQ2_XXS", 256, 66)] {
+        let bytes = {
+            let mut t = random_tensors(&s, BlockType::Q8_0, 3);
+            let x = t.iter_mut().find(|x| x.name == name).unwrap();
+            x.ty = GgmlType::Other(id);
+            x.data = vec![0u8; s.q_dim() * s.c / block * bytes];
+            write_file(&s, "llama", &t)
+        };
+        let e = load_err(&bytes);
+        match &e {
+            LoadError::Gguf(GgufModelError::BadTensor { name: n, problem }) => {
+                assert_eq!(n, name);
+                assert!(problem.contains(type_name) && problem.contains("not supported"), "{e}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let msg = e.to_string();
+        assert!(msg.contains(name) && msg.contains(type_name), "{msg}");
+    }
+}
