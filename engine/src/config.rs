@@ -29,7 +29,14 @@ impl Default for BootConfig {
     fn default() -> Self {
         // cores = 0: every core the firmware reports (the app clamps it).
         let chat = ChatSettings { cores: 0, ..ChatSettings::default() };
-        BootConfig { model_path: String::from("\\model.bin"), chat, script: Vec::new(), template: String::from("auto"), system: None, context: None }
+        BootConfig {
+            model_path: String::from("\\model.bin"),
+            chat,
+            script: Vec::new(),
+            template: String::from("auto"),
+            system: None,
+            context: None,
+        }
     }
 }
 

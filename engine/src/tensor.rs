@@ -35,7 +35,11 @@ impl fmt::Display for ShapeError {
 enum TensorData<'a> {
     F32(Cow<'a, [f32]>),
     /// Rows of `row_bytes` bytes of blocks of one type (never f32).
-    Blocks { btype: BlockType, row_bytes: usize, data: Cow<'a, [u8]> },
+    Blocks {
+        btype: BlockType,
+        row_bytes: usize,
+        data: Cow<'a, [u8]>,
+    },
 }
 
 /// A weight matrix (or a row of vectors, like an embedding table).
@@ -145,7 +149,11 @@ impl<'a> Tensor<'a> {
 pub enum MatData<'t> {
     F32(&'t [f32]),
     /// Rows of `row_bytes` bytes of `btype` blocks.
-    Blocks { btype: BlockType, row_bytes: usize, data: &'t [u8] },
+    Blocks {
+        btype: BlockType,
+        row_bytes: usize,
+        data: &'t [u8],
+    },
 }
 
 /// A borrowed matrix view, the form kernels take: always rows * cols elements.
@@ -181,7 +189,9 @@ impl<'t> MatRef<'t> {
         let c = self.cols;
         let data = match self.data {
             MatData::F32(d) => MatData::F32(&d[r.start * c..r.end * c]),
-            MatData::Blocks { btype, row_bytes, data } => MatData::Blocks { btype, row_bytes, data: &data[r.start * row_bytes..r.end * row_bytes] },
+            MatData::Blocks { btype, row_bytes, data } => {
+                MatData::Blocks { btype, row_bytes, data: &data[r.start * row_bytes..r.end * row_bytes] }
+            }
         };
         MatRef { rows: r.end - r.start, cols: c, data }
     }

@@ -97,8 +97,7 @@ fn gpt2_parts() -> &'static Parts {
         assert_eq!(enc.len(), 50257);
         let tokens = enc.into_iter().map(|(s, _)| s.into_bytes()).collect();
         let bpe = std::fs::read_to_string(dir.join("vocab.bpe")).unwrap();
-        let merges: Vec<Vec<u8>> =
-            bpe.lines().skip(1).filter(|l| !l.is_empty()).map(|l| l.as_bytes().to_vec()).collect();
+        let merges: Vec<Vec<u8>> = bpe.lines().skip(1).filter(|l| !l.is_empty()).map(|l| l.as_bytes().to_vec()).collect();
         assert_eq!(merges.len(), 50000);
         (tokens, merges)
     })
@@ -168,7 +167,11 @@ fn cases() -> Vec<Case> {
 fn first_diff(t: &BpeTokenizer, ours: &[u32], want: &[u32]) -> String {
     let i = ours.iter().zip(want).position(|(a, b)| a != b).unwrap_or(ours.len().min(want.len()));
     let show = |ids: &[u32]| {
-        ids.iter().skip(i.saturating_sub(2)).take(6).map(|&id| format!("{id}:{:?}", String::from_utf8_lossy(t.decode(id)))).collect::<Vec<_>>()
+        ids.iter()
+            .skip(i.saturating_sub(2))
+            .take(6)
+            .map(|&id| format!("{id}:{:?}", String::from_utf8_lossy(t.decode(id))))
+            .collect::<Vec<_>>()
     };
     format!("lengths {} vs {}, first difference at {i}: ours {:?} want {:?}", ours.len(), want.len(), show(ours), show(want))
 }

@@ -331,7 +331,14 @@ fn check_value(v: &Value<'_>, rec: &Json, ctx: &str) {
                 ValueType::I16 => a.i16s().unwrap().zip(a.values()).filter(|(x, v)| Value::I16(*x) == *v).count(),
                 ValueType::U32 => a.u32s().unwrap().zip(a.values()).filter(|(x, v)| Value::U32(*x) == *v).count(),
                 ValueType::I32 => a.i32s().unwrap().zip(a.values()).filter(|(x, v)| Value::I32(*x) == *v).count(),
-                ValueType::F32 => a.f32s().unwrap().zip(a.values()).filter(|(x, v)| Value::F32(*x).value_type() == v.value_type() && matches!(v, Value::F32(y) if y.to_bits() == x.to_bits())).count(),
+                ValueType::F32 => a
+                    .f32s()
+                    .unwrap()
+                    .zip(a.values())
+                    .filter(|(x, v)| {
+                        Value::F32(*x).value_type() == v.value_type() && matches!(v, Value::F32(y) if y.to_bits() == x.to_bits())
+                    })
+                    .count(),
                 ValueType::Bool => a.bools().unwrap().zip(a.values()).filter(|(x, v)| Value::Bool(*x) == *v).count(),
                 ValueType::U64 => a.u64s().unwrap().zip(a.values()).filter(|(x, v)| Value::U64(*x) == *v).count(),
                 ValueType::I64 => a.i64s().unwrap().zip(a.values()).filter(|(x, v)| Value::I64(*x) == *v).count(),
@@ -407,8 +414,7 @@ fn python_gguf_all_types_fixture_matches_sidecar() {
     assert_eq!(g.get_u32("nope"), Err(GgufError::MissingKey { key: "nope".into() }));
     assert!(matches!(g.get_str("test.arr.string"), Err(GgufError::WrongType { found: ValueType::Array, .. })));
     assert_eq!(g.get_str("test.string").unwrap(), "héllo, wörld ✓ 日本語");
-    let nested: Vec<Vec<i32>> =
-        g.get_array("test.nested.i32").unwrap().arrays().unwrap().map(|a| a.i32s().unwrap().collect()).collect();
+    let nested: Vec<Vec<i32>> = g.get_array("test.nested.i32").unwrap().arrays().unwrap().map(|a| a.i32s().unwrap().collect()).collect();
     assert_eq!(nested, [vec![1, 2], vec![3, 4, 5], vec![6]]);
     let deep = g.get_array("test.nested.deep").unwrap();
     let last: Vec<i32> = deep.arrays().unwrap().nth(1).unwrap().arrays().unwrap().next().unwrap().i32s().unwrap().collect();
@@ -473,8 +479,11 @@ fn truncation_at_every_byte_is_an_error_until_the_last_tensor_ends() {
                     assert!(
                         matches!(
                             e,
-                            GgufError::Truncated { .. } | GgufError::StringTooLong { .. } | GgufError::ArrayTooLong { .. }
-                                | GgufError::TooManyEntries { .. } | GgufError::TensorOutOfBounds { .. }
+                            GgufError::Truncated { .. }
+                                | GgufError::StringTooLong { .. }
+                                | GgufError::ArrayTooLong { .. }
+                                | GgufError::TooManyEntries { .. }
+                                | GgufError::TensorOutOfBounds { .. }
                         ),
                         "{stem} at {n}: {e:?}"
                     );

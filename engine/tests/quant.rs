@@ -3,11 +3,11 @@
 //! of the dequantized row, bit for bit.
 mod common;
 
-use llm_engine::cpu::CpuFeatures;
-use llm_engine::kernels::{portable, Family, Isa, Kernels};
-use llm_engine::quant::f16::{bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16};
-use llm_engine::quant::{self, dequantize_row, dot_row, dot_row_fma, dot_row_with, quantize_row, BlockType};
 use llm_engine::Rng;
+use llm_engine::cpu::CpuFeatures;
+use llm_engine::kernels::{Family, Isa, Kernels, portable};
+use llm_engine::quant::f16::{bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16};
+use llm_engine::quant::{self, BlockType, dequantize_row, dot_row, dot_row_fma, dot_row_with, quantize_row};
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/quant");
 

@@ -136,3 +136,13 @@ pub fn llama2c_model(dir: &Path, name: &str) -> PathBuf {
     std::fs::write(&p, llm_testkit::llama::random_llama2c(&shape, 7, 0.4)).unwrap();
     p
 }
+
+/// A real model fetched by `make models` (scripts/fetch-models.sh). Missing is a failure.
+pub fn real_model(file: &str) -> PathBuf {
+    let p = root().join("models").join(file);
+    assert!(p.is_file(), "{} missing: run `make models` (scripts/fetch-models.sh)", p.display());
+    p
+}
+
+pub const GEMMA: &str = "gemma-3-270m-q4_k_m.gguf";
+pub const QWEN: &str = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf";

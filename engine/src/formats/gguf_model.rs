@@ -17,7 +17,7 @@ use crate::layers::RopeStyle;
 use crate::model::{Model, ModelError};
 use crate::quant::BlockType;
 use crate::spec::{Arch, Mlp, ModelSpec, Norm, NormKind, Positions, Rope, SlidingWindow};
-use crate::tensor::{f32_cow, Tensor, Vector};
+use crate::tensor::{Tensor, Vector, f32_cow};
 use crate::weights::{Layer, NormWeights, Weights};
 use alloc::borrow::Cow;
 use alloc::format;
@@ -31,8 +31,14 @@ pub enum GgufModelError {
     UnsupportedArch(String),
     MissingTensor(String),
     /// A tensor of a type the engine cannot compute, or of the wrong shape.
-    BadTensor { name: String, problem: String },
-    BadValue { key: String, problem: String },
+    BadTensor {
+        name: String,
+        problem: String,
+    },
+    BadValue {
+        key: String,
+        problem: String,
+    },
     Model(ModelError),
 }
 
@@ -96,12 +102,13 @@ pub fn spec(g: &Gguf<'_>) -> Result<ModelSpec, GgufModelError> {
     let base = f32_key("rope.freq_base", 10_000.0)?;
     let gemma = arch == Arch::Gemma3;
     let style = if matches!(arch, Arch::Llama) { RopeStyle::Normal } else { RopeStyle::Neox };
-    let sliding_window = if gemma {
-        let window = us("attention.sliding_window")?;
-        Some(SlidingWindow { window, pattern: 6 })
-    } else {
-        None
+    // Gemma 3: 5 sliding-window layers, then a global one. Without the key, no window (as
+    // llama.cpp).
+    let sliding_window = match g.get_usize(&key("attention.sliding_window")) {
+        Ok(window) if gemma => Some(SlidingWindow { window, pattern: 6 }),
+        _ => None,
     };
+    let local_base = f32_key("rope.freq_base_swa", 10_000.0)?;
     let softcap = match g.get_f32(&key("final_logit_softcapping")) {
         Ok(v) if v > 0.0 => Some(v),
         _ => None,
@@ -117,11 +124,7 @@ pub fn spec(g: &Gguf<'_>) -> Result<ModelSpec, GgufModelError> {
         ffn_dim: us("feed_forward_length")?,
         context: us("context_length")?,
         norm: Norm { kind: if gpt2 { NormKind::LayerNorm } else { NormKind::RmsNorm }, eps },
-        positions: if gpt2 {
-            Positions::Learned
-        } else {
-            Positions::Rope(Rope { base, style, local_base: gemma.then_some(10_000.0) })
-        },
+        positions: if gpt2 { Positions::Learned } else { Positions::Rope(Rope { base, style, local_base: gemma.then_some(local_base) }) },
         mlp: if gpt2 {
             Mlp::Gelu
         } else if gemma {
@@ -165,7 +168,10 @@ impl<'a> Reader<'_, 'a> {
         let shape = info.shape();
         let (ne0, ne1) = (shape.first().copied().unwrap_or(1) as usize, shape.get(1).copied().unwrap_or(1) as usize);
         if ne0 != cols || ne1 != rows || shape.iter().skip(2).any(|&d| d != 1) {
-            return Err(GgufModelError::BadTensor { name: String::from(info.name), problem: format!("shape {shape:?}, expected [{cols}, {rows}]") });
+            return Err(GgufModelError::BadTensor {
+                name: String::from(info.name),
+                problem: format!("shape {shape:?}, expected [{cols}, {rows}]"),
+            });
         }
         let bt = Self::btype(info)?;
         let row_bytes = if bt == BlockType::F32 { cols * 4 } else { bt.row_bytes(cols).unwrap_or(0) };
@@ -183,7 +189,10 @@ impl<'a> Reader<'_, 'a> {
 
     fn vector_part(&self, info: &TensorInfo<'a>, total: usize, at: usize, n: usize) -> Result<Vector<'a>, GgufModelError> {
         if info.n_elements() != total as u64 {
-            return Err(GgufModelError::BadTensor { name: String::from(info.name), problem: format!("{} elements, expected {total}", info.n_elements()) });
+            return Err(GgufModelError::BadTensor {
+                name: String::from(info.name),
+                problem: format!("{} elements, expected {total}", info.n_elements()),
+            });
         }
         let bt = Self::btype(info)?;
         let data = self.g.tensor_data(info);
@@ -244,8 +253,11 @@ pub fn load<'a>(g: &Gguf<'a>) -> Result<Model<'a>, GgufModelError> {
                 r.opt_vector(&n("attn_v.bias"), kv)?,
             )
         };
-        let (q_norm, k_norm) =
-            if s.qk_norm { (Some(r.vector(&n("attn_q_norm.weight"), hd)?), Some(r.vector(&n("attn_k_norm.weight"), hd)?)) } else { (None, None) };
+        let (q_norm, k_norm) = if s.qk_norm {
+            (Some(r.vector(&n("attn_q_norm.weight"), hd)?), Some(r.vector(&n("attn_k_norm.weight"), hd)?))
+        } else {
+            (None, None)
+        };
         layers.push(Layer {
             attn_norm: r.norm(&n("attn_norm"), c, gpt2)?,
             wq,

@@ -20,11 +20,7 @@ pub(crate) const QK_K: usize = 256;
 /// bytes j and j+4; otherwise the nibbles of byte j+4 with the top 2 bits of bytes j-4, j.
 #[inline]
 pub(crate) fn scale_min(s: &[u8], j: usize) -> (u8, u8) {
-    if j < 4 {
-        (s[j] & 63, s[j + 4] & 63)
-    } else {
-        ((s[j + 4] & 0x0f) | ((s[j - 4] >> 6) << 4), (s[j + 4] >> 4) | ((s[j] >> 6) << 4))
-    }
+    if j < 4 { (s[j] & 63, s[j + 4] & 63) } else { ((s[j + 4] & 0x0f) | ((s[j - 4] >> 6) << 4), (s[j + 4] >> 4) | ((s[j] >> 6) << 4)) }
 }
 
 /// The per-sub-block factors d*sc and dmin*m of a Q4_K/Q5_K block, rounded to f32.

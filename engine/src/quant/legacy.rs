@@ -101,11 +101,7 @@ fn min_max(x: &[f32]) -> (f32, f32) {
 
 #[inline]
 fn inverse(d: f32) -> f32 {
-    if d == 0.0 {
-        0.0
-    } else {
-        1.0 / d
-    }
+    if d == 0.0 { 0.0 } else { 1.0 / d }
 }
 
 pub(crate) fn quantize_q8_0(x: &[f32], b: &mut [u8]) {

@@ -37,8 +37,8 @@ mod legacy;
 #[cfg(target_arch = "x86_64")]
 mod x86_64_avx2;
 
-use crate::kernels::{Isa, Kernels, LANES};
 use crate::kernels::portable::combine_lanes;
+use crate::kernels::{Isa, Kernels, LANES};
 
 /// A GGML tensor element type (the ones this engine reads).
 #[allow(non_camel_case_types)]
@@ -248,7 +248,9 @@ pub fn dot_row_fma(t: BlockType, row: &[u8], x: &[f32]) -> f32 {
 /// Whether `k` has a SIMD `dot_row` kernel for `t` (otherwise [`dot_row_with`] runs the
 /// portable loop of `k`'s family).
 pub fn has_simd_dot(k: Kernels, t: BlockType) -> bool {
-    k.isa() == Isa::Avx2 && cfg!(target_arch = "x86_64") && matches!(t, BlockType::Q8_0 | BlockType::Q5_0 | BlockType::Q4_K | BlockType::Q6_K)
+    k.isa() == Isa::Avx2
+        && cfg!(target_arch = "x86_64")
+        && matches!(t, BlockType::Q8_0 | BlockType::Q5_0 | BlockType::Q4_K | BlockType::Q6_K)
 }
 
 /// [`dot_row`] or [`dot_row_fma`] per `k`'s numeric family, with `k`'s SIMD kernel where one

@@ -17,7 +17,7 @@
 
 use super::BlockType;
 use super::f16::read_f16;
-use super::kquants::{k_factors, QK_K};
+use super::kquants::{QK_K, k_factors};
 use super::legacy::QK;
 use crate::kernels::LANES;
 use core::arch::x86_64::*;

@@ -17,7 +17,8 @@ const TOKEN_TYPE_CONTROL: i32 = 3;
 const TOKEN_TYPE_USER_DEFINED: i32 = 4;
 
 /// Texts llama.cpp treats as end of generation when the vocabulary has them.
-const END_TEXTS: [&str; 8] = ["<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<EOT>", "<|end_of_text|>", "<|eom_id|>"];
+const END_TEXTS: [&str; 8] =
+    ["<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<EOT>", "<|end_of_text|>", "<|eom_id|>"];
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum GgufTokenizerError {
