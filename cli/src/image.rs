@@ -117,7 +117,7 @@ pub fn image(a: &ImageArgs) -> Result<()> {
 /// pipe that would replace the device node (as root) with a regular file, so anything that
 /// exists and is not a regular file (after following symlinks) is refused: disks are written
 /// with `dd`.
-fn check_output_is_a_file(out: &Path) -> Result<()> {
+pub(crate) fn check_output_is_a_file(out: &Path) -> Result<()> {
     use std::os::unix::fs::FileTypeExt;
     let Ok(meta) = std::fs::metadata(out) else { return Ok(()) };
     let t = meta.file_type();
@@ -146,7 +146,7 @@ fn check_output_is_a_file(out: &Path) -> Result<()> {
 /// Refuses an `--out` that names one of the inputs, however it is spelt (relative, `./`,
 /// `..`, through a symlink): the image would be renamed over it. The output need not exist:
 /// then its directory is resolved and its file name appended.
-fn check_output_is_not_an_input(out: &Path, inputs: &[(&str, Option<&Path>)]) -> Result<()> {
+pub(crate) fn check_output_is_not_an_input(out: &Path, inputs: &[(&str, Option<&Path>)]) -> Result<()> {
     let resolved = std::fs::canonicalize(out).ok().or_else(|| {
         let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         Some(std::fs::canonicalize(parent).ok()?.join(out.file_name()?))

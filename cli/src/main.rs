@@ -1,6 +1,7 @@
 //! `llm-baremetal`: prepare text, train a GPT, inspect and run it, build a bootable image.
 
 mod boot;
+mod export;
 mod host;
 mod image;
 mod infer;
@@ -33,6 +34,8 @@ enum Command {
     Train(train::TrainArgs),
     /// Loss curve (SVG) and Markdown report of a training run.
     Report { run_dir: PathBuf },
+    /// Write an llm.c checkpoint as a GGUF file (architecture gpt2, byte vocabulary).
+    Export(export::ExportArgs),
     /// Write a bootable GPT disk image (FAT32 ESP with the UEFI app, model and config).
     Image(image::ImageArgs),
     /// Boot a disk image (or a model) in QEMU with the chat on this terminal.
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
         Command::Train(a) => train::train(a),
         Command::Report { run_dir } => train::report(run_dir),
         Command::Image(a) => image::image(a),
+        Command::Export(a) => export::export(a),
         Command::Boot(a) => return finish(boot::boot(a)),
     };
     finish(result.map(|()| ExitCode::SUCCESS))

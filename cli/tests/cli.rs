@@ -641,3 +641,52 @@ fn llama2c_models_run_with_their_tokenizer() {
     p.flush(&mut |c| printed.push(c));
     assert_eq!(String::from_utf8_lossy(&beside), printed);
 }
+
+/// `export` writes the default model as a GGUF file (gpt2, byte vocabulary) that the engine
+/// reads back to the same numbers: the f32 export prints the pinned text for both kernel
+/// families; f16 and q8_0 exports load and run; bad requests are refused.
+#[test]
+fn export_to_gguf_reads_back_identically() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = default_model();
+    let want = std::fs::read(root().join("cli/tests/fixtures/pinned/greedy-romeo-300.txt")).unwrap();
+    for ty in ["f32", "f16", "q8_0"] {
+        let out = dir.path().join(format!("sh-{ty}.gguf"));
+        let r = run(&["export", model.to_str().unwrap(), "--out", out.to_str().unwrap(), "--type", ty]);
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+        let i = run(&["inspect", out.to_str().unwrap()]);
+        let s = String::from_utf8_lossy(&i.stdout);
+        assert!(s.contains("GGUF version 3") && s.contains("arch        gpt2") && s.contains("V  = 256"), "{s}");
+        for kernels in ["scalar", "avx2"] {
+            let g = run(&[
+                "generate",
+                out.to_str().unwrap(),
+                "--prompt",
+                "ROMEO:",
+                "--steps",
+                "300",
+                "--temperature",
+                "0",
+                "--kernels",
+                kernels,
+            ]);
+            assert!(g.status.success(), "{}", String::from_utf8_lossy(&g.stderr));
+            if ty == "f32" {
+                assert_eq!(String::from_utf8_lossy(&g.stdout), String::from_utf8_lossy(&want), "{ty} {kernels}");
+            } else {
+                assert_eq!(g.stdout.len() > 200, true, "{ty}: {}", String::from_utf8_lossy(&g.stdout));
+            }
+        }
+    }
+    // Refused: an unknown type, the input as output, a model that is not byte-level.
+    let bad = run(&["export", model.to_str().unwrap(), "--out", dir.path().join("x.gguf").to_str().unwrap(), "--type", "q3"]);
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("--type"));
+    let same = run(&["export", model.to_str().unwrap(), "--out", model.to_str().unwrap()]);
+    assert!(!same.status.success());
+    assert_eq!(std::fs::read(&model).unwrap().len(), 3371008, "the input was overwritten");
+    let v300 = dir.path().join("v300.bin");
+    let cfg = llm_testkit::config(1, 1, 32, 8, 300, 320);
+    std::fs::write(&v300, checkpoint::encode_v3(&cfg, &llm_testkit::random_params(&cfg, 1, 0.1))).unwrap();
+    let r = run(&["export", v300.to_str().unwrap(), "--out", dir.path().join("v.gguf").to_str().unwrap()]);
+    assert!(!r.status.success() && String::from_utf8_lossy(&r.stderr).contains("V = 256"));
+}
