@@ -405,3 +405,78 @@ fn qwen2_gguf_boots_and_matches_the_host() {
     assert!(!host.trim().is_empty());
     assert_eq!(reply_after(&b.log, "def add(a, b):", 0), host);
 }
+
+/// A small random GGUF of each architecture (llama, qwen2, qwen3, gemma3, gpt2), each with
+/// another tensor type, boots and prints exactly what the host prints (greedy and sampled).
+#[test]
+fn generated_gguf_of_each_family_boots_and_matches_the_host() {
+    use llm_engine::quant::BlockType;
+    use llm_testkit::gguf_ref::{Family, FamilyShape, random_gguf};
+    let dir = tempfile::tempdir().unwrap();
+    let base = FamilyShape {
+        family: Family::Llama,
+        vocab: 64,
+        c: 256,
+        n_layers: 2,
+        n_heads: 4,
+        n_kv_heads: 2,
+        head_dim: 64,
+        ffn: 512,
+        context: 64,
+        eps: 1e-5,
+        rope_base: 10_000.0,
+        window: 0,
+        tied: false,
+    };
+    let cases = [
+        (Family::Llama, BlockType::Q4_K, base),
+        (Family::Qwen2, BlockType::Q5_0, FamilyShape { n_heads: 8, head_dim: 32, rope_base: 1e6, tied: true, ..base }),
+        (Family::Qwen3, BlockType::Q6_K, FamilyShape { n_kv_heads: 1, head_dim: 128, ..base }),
+        (
+            Family::Gemma3,
+            BlockType::Q8_0,
+            FamilyShape { n_layers: 6, n_heads: 2, n_kv_heads: 1, head_dim: 256, window: 4, tied: true, ..base },
+        ),
+        (Family::Gpt2, BlockType::F16, FamilyShape { n_kv_heads: 4, context: 32, tied: true, ..base }),
+    ];
+    let serial = |s: &str| s.chars().map(|c| if c.is_ascii() { c } else { '?' }).collect::<String>();
+    for (i, (family, ty, shape)) in cases.into_iter().enumerate() {
+        let arch = family.arch();
+        let model = dir.path().join(format!("{arch}.gguf"));
+        std::fs::write(&model, random_gguf(&FamilyShape { family, ..shape }, ty, 40 + i as u64)).unwrap();
+        let cfg = "temperature = 0\nmax_tokens = 12\ntemplate = raw\nprompt = ab\nprompt = /temp 0.9\nprompt = /seed 5\nprompt = /reset\nprompt = ba\n";
+        let img = image(dir.path(), arch, Some(&model), Some(cfg), false);
+        let b = boot(&img, &[], 240);
+        assert_clean_exit(&b, arch);
+        assert!(b.log.contains(&format!("shape       {arch} ")), "{arch}:\n{}", b.log);
+        let greedy =
+            host_generate(&model, &["--prompt", "ab\\n", "--stop", "\\n\\n", "--steps", "12", "--temperature", "0", "--kernels", "scalar"]);
+        let sampled = host_generate(
+            &model,
+            &[
+                "--prompt",
+                "ba\\n",
+                "--stop",
+                "\\n\\n",
+                "--steps",
+                "12",
+                "--temperature",
+                "0.9",
+                "--top-k",
+                "40",
+                "--top-p",
+                "0.95",
+                "--seed",
+                "5",
+                "--kernels",
+                "scalar",
+            ],
+        );
+        assert!(
+            greedy.chars().count() >= 4 && sampled.chars().count() >= 4,
+            "{arch}: too little output to compare: {greedy:?} {sampled:?}"
+        );
+        assert_eq!(reply_after(&b.log, "ab", 0), serial(&greedy), "{arch} ({}): greedy", ty.name());
+        assert_eq!(reply_after(&b.log, "ba", 0), serial(&sampled), "{arch} ({}): sampled", ty.name());
+    }
+}
