@@ -134,6 +134,10 @@ impl Kernels {
         }
         let wd = match w.data() {
             MatData::F32(wd) => wd,
+            MatData::Blocks { btype, row_bytes, data } if n >= 2 => {
+                self.matmul_blocks_rows(out, x, btype, row_bytes, data, bias, ic, oc);
+                return;
+            }
             MatData::Blocks { btype, row_bytes, data } => {
                 // Quantized rows: one dot product per output, read from the blocks directly.
                 for (xr, orow) in x.chunks_exact(ic).zip(out.chunks_exact_mut(oc)) {
@@ -158,6 +162,79 @@ impl Kernels {
             Isa::Avx2 => unsafe { x86_64::avx2::matmul_avx2(out, x, wd, bias, ic, oc) },
             #[cfg(not(target_arch = "x86_64"))]
             _ => portable::matmul(out, x, wd, bias, ic, oc),
+        }
+    }
+
+    /// Continues a canonical dot product: a[i] * b[i] into lane i % 8 of `acc`, in this
+    /// set's family. Feeding a row in chunks of multiples of 8 gives exactly `dot`'s lanes.
+    #[inline]
+    pub fn dot_acc(self, acc: &mut [f32; LANES], a: &[f32], b: &[f32]) {
+        assert!(a.len() == b.len() && a.len() % LANES == 0, "dot_acc: equal lengths, multiples of 8");
+        match self.isa {
+            Isa::Portable => portable::dot_acc(acc, a, b),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Sse2 => x86_64::sse2::dot_acc_sse2(acc, a, b),
+            // SAFETY: as for `dot`; lengths checked above.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => unsafe { x86_64::avx2::dot_acc_avx2(acc, a, b) },
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => portable::dot_acc(acc, a, b),
+        }
+    }
+
+    /// Quantized weights for several input rows (prefill): each chunk of a weight row is
+    /// decoded once into a small stack buffer and used for up to `GROUP` input rows, with
+    /// their canonical lanes carried across chunks. Every output equals the dot product of
+    /// the dequantized row with its input row in this family (= `quant::dot_row_with`, what a
+    /// single row gets), so prefill and decode agree bit for bit.
+    #[allow(clippy::too_many_arguments)]
+    fn matmul_blocks_rows(self, out: &mut [f32], x: &[f32], btype: crate::quant::BlockType, row_bytes: usize, data: &[u8], bias: Option<&[f32]>, ic: usize, oc: usize) {
+        const CHUNK: usize = 256; // elements: one K block, or 8 legacy blocks
+        const GROUP: usize = 16; // input rows sharing each decoded chunk
+        let n = x.len() / ic;
+        let chunk_bytes = btype.row_bytes(CHUNK);
+        let mut wbuf = [0.0f32; CHUNK];
+        let mut xbuf = [0.0f32; CHUNK];
+        let mut acc = [[0.0f32; LANES]; GROUP];
+        for r0 in (0..n).step_by(GROUP) {
+            let g = GROUP.min(n - r0);
+            for o in 0..oc {
+                let row = &data[o * row_bytes..(o + 1) * row_bytes];
+                acc[..g].iter_mut().for_each(|a| *a = [0.0; LANES]);
+                let mut c0 = 0;
+                while c0 < ic {
+                    let len = CHUNK.min(ic - c0);
+                    // Whole blocks per chunk: CHUNK is a multiple of every block size, and a
+                    // row holds whole blocks, so only the last chunk may be shorter.
+                    let (b0, b1) = match (chunk_bytes, btype.row_bytes(len)) {
+                        (Some(cb), Some(lb)) => (c0 / CHUNK * cb, c0 / CHUNK * cb + lb),
+                        _ => unreachable!("rows are whole blocks and CHUNK is a multiple of the block"),
+                    };
+                    crate::quant::dequantize_row(btype, &row[b0..b1], &mut wbuf[..len]);
+                    // A ragged tail (f16/bf16 rows) is zero-padded to 8, as the canonical dot
+                    // pads it (0 * 0 is added to the unused lanes).
+                    let padded = len.next_multiple_of(LANES);
+                    wbuf[len..padded].fill(0.0);
+                    for (r, a) in acc[..g].iter_mut().enumerate() {
+                        let xr = &x[(r0 + r) * ic + c0..(r0 + r) * ic + c0 + len];
+                        if padded == len {
+                            self.dot_acc(a, &wbuf[..len], xr);
+                        } else {
+                            xbuf[..len].copy_from_slice(xr);
+                            xbuf[len..padded].fill(0.0);
+                            self.dot_acc(a, &wbuf[..padded], &xbuf[..padded]);
+                        }
+                    }
+                    c0 += len;
+                }
+                for (r, a) in acc[..g].iter().enumerate() {
+                    let d = portable::combine_lanes(a);
+                    out[(r0 + r) * oc + o] = match bias {
+                        Some(b) => d + b[o],
+                        None => d,
+                    };
+                }
+            }
         }
     }
 

@@ -114,3 +114,13 @@ pub fn axpy_fma(out: &mut [f32], a: f32, x: &[f32]) {
         *o = libm::fmaf(a, xi, *o);
     }
 }
+
+/// Continues a canonical dot product: adds a[i] * b[i] into lane i % 8 of `acc` (no FMA).
+/// `a.len()` is a multiple of 8, so a long row may be fed in chunks with the same result.
+pub fn dot_acc(acc: &mut [f32; LANES], a: &[f32], b: &[f32]) {
+    for (ca, cb) in a.chunks_exact(LANES).zip(b.chunks_exact(LANES)) {
+        for l in 0..LANES {
+            acc[l] += ca[l] * cb[l];
+        }
+    }
+}

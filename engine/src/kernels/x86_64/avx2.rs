@@ -164,3 +164,22 @@ pub(crate) unsafe fn axpy_avx2(out: &mut [f32], a: f32, x: &[f32]) {
         out[i] = _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(a), _mm_set_ss(x[i]), _mm_set_ss(out[i])));
     }
 }
+
+/// Continues a canonical FMA dot product in `acc`; `a.len()` is a multiple of 8 and equals
+/// `b.len()` (checked by the caller).
+///
+/// # Safety
+/// As for [`dot_avx2`].
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn dot_acc_avx2(acc: &mut [f32; LANES], a: &[f32], b: &[f32]) {
+    let chunks = a.len().min(b.len()) / LANES;
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    // SAFETY: loads stay within a[..chunks*8], b[..chunks*8] and the 8-float `acc`.
+    unsafe {
+        let mut v = _mm256_loadu_ps(acc.as_ptr());
+        for c in 0..chunks {
+            v = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(c * LANES)), _mm256_loadu_ps(pb.add(c * LANES)), v);
+        }
+        _mm256_storeu_ps(acc.as_mut_ptr(), v);
+    }
+}

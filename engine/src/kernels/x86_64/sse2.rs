@@ -95,3 +95,21 @@ fn with_bias(bias: Option<&[f32]>, o: usize, v: f32) -> f32 {
         None => v,
     }
 }
+
+/// Continues a canonical dot product in `acc` (lanes 0-3 and 4-7); `a.len()` is a multiple
+/// of 8 and equals `b.len()` (checked by the caller).
+pub(crate) fn dot_acc_sse2(acc: &mut [f32; LANES], a: &[f32], b: &[f32]) {
+    let chunks = a.len().min(b.len()) / LANES;
+    // SAFETY: every load is within a[..chunks*8] / b[..chunks*8] or the 8-float `acc`.
+    unsafe {
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let (mut lo, mut hi) = (_mm_loadu_ps(acc.as_ptr()), _mm_loadu_ps(acc.as_ptr().add(4)));
+        for c in 0..chunks {
+            let (x, y) = (pa.add(c * LANES), pb.add(c * LANES));
+            lo = _mm_add_ps(lo, _mm_mul_ps(_mm_loadu_ps(x), _mm_loadu_ps(y)));
+            hi = _mm_add_ps(hi, _mm_mul_ps(_mm_loadu_ps(x.add(4)), _mm_loadu_ps(y.add(4))));
+        }
+        _mm_storeu_ps(acc.as_mut_ptr(), lo);
+        _mm_storeu_ps(acc.as_mut_ptr().add(4), hi);
+    }
+}
