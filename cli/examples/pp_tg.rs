@@ -1,0 +1,94 @@
+//! Prompt-processing and text-generation speed measured the way llama-bench reports them
+//! (`-p 64 -n 64`), for scripts/bench-llamacpp.sh: ppN = N prompt tokens fed as one prefill
+//! into a fresh context; tgN = N tokens generated greedily one at a time, after those N
+//! prompt tokens. (`llm-baremetal bench` decodes to the end of the model's context, 32K
+//! positions for the real GGUF models.) Reports the median of the repetitions.
+//!
+//!     cargo run --release --example pp_tg -- MODEL [THREADS] [PP] [TG] [REPEAT] [auto|scalar|avx2]
+//!
+//! Prints one tab-separated line per kernel set: kernels, threads, pp tok/s, tg tok/s.
+
+use llm_engine::kernels::Family;
+use llm_engine::{Kernels, Parallel, SamplerConfig, Session};
+use std::time::Instant;
+
+struct Threads {
+    pool: Option<rayon::ThreadPool>,
+    n: usize,
+}
+
+/// As the host tool's thread pool (cli/src/host.rs).
+impl Parallel for Threads {
+    fn workers(&self) -> usize {
+        self.n
+    }
+    fn grain(&self) -> usize {
+        1 << 17
+    }
+    fn run(&self, tasks: usize, f: &(dyn Fn(usize) + Sync)) {
+        match &self.pool {
+            None => (0..tasks).for_each(f),
+            Some(pool) => pool.scope(|s| {
+                for i in 1..tasks {
+                    s.spawn(move |_| f(i));
+                }
+                if tasks > 0 {
+                    f(0);
+                }
+            }),
+        }
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() < 2 {
+        eprintln!("usage: pp_tg MODEL [THREADS] [PP] [TG] [REPEAT] [auto|scalar|avx2|all]");
+        std::process::exit(2);
+    }
+    let num = |i: usize, d: usize| args.get(i).map_or(Ok(d), |s| s.parse::<usize>());
+    let (n, pp, tg, repeat) = (num(2, 1)?.max(1), num(3, 64)?.max(1), num(4, 64)?, num(5, 3)?.max(1));
+    let sets: Vec<Kernels> = match args.get(6).map_or("auto", |s| s.as_str()) {
+        "auto" => vec![Kernels::detect()],
+        "scalar" | "sse2" => vec![Kernels::detect_family(Family::NoFma).ok_or("no no-FMA kernels")?],
+        "avx2" | "fma" => vec![Kernels::detect_family(Family::Fma).ok_or("no AVX2+FMA on this CPU")?],
+        "all" => [Family::NoFma, Family::Fma].into_iter().filter_map(Kernels::detect_family).collect(),
+        o => return Err(format!("unknown kernels {o}").into()),
+    };
+    let pool = if n > 1 { Some(rayon::ThreadPoolBuilder::new().num_threads(n).build()?) } else { None };
+    let threads = Threads { pool, n };
+    let bytes = std::fs::read(&args[1])?;
+    let loaded = llm_engine::load(&bytes).map_err(|e| format!("{}: {e:?}", args[1]))?;
+    let model = &loaded.model;
+    let vocab = model.spec().vocab_size;
+    let ctx = (pp + tg).min(model.spec().context);
+    let greedy = SamplerConfig { temperature: 0.0, ..SamplerConfig::default() };
+    for k in sets {
+        let (mut ps, mut ds) = (Vec::new(), Vec::new());
+        // One warm-up run (page faults of the mapped weights, thread start), as llama-bench does.
+        for rep in 0..=repeat {
+            let mut s = Session::with_context(model, k, ctx, greedy, 1)?;
+            let prompt: Vec<u32> = (0..pp).map(|i| ((i * 7919 + 13) % vocab) as u32).collect();
+            let t0 = Instant::now();
+            s.feed(&prompt, &threads)?;
+            let p = pp as f64 / t0.elapsed().as_secs_f64();
+            let t1 = Instant::now();
+            for _ in 0..tg {
+                s.next_token(&threads)?;
+            }
+            let d = tg as f64 / t1.elapsed().as_secs_f64();
+            if rep > 0 {
+                ps.push(p);
+                ds.push(d);
+            }
+        }
+        println!("{}\t{n}\t{:.1}\t{:.1}", k.name(), median(ps), if tg > 0 { median(ds) } else { 0.0 });
+    }
+    Ok(())
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Speed against llama.cpp on the real GGUF models, back to back on the same machine:
+# `llama-bench -m MODEL -p 64 -n 64 -t T -r 3` against ours measured the same way
+# (cli/examples/pp_tg.rs: a 64-token prefill into a fresh context, then 64 greedy tokens; our
+# fastest kernels), for T in 1 2. Medians of the 3 repetitions on both sides (2-thread runs on
+# a shared VM sometimes collapse on one repetition). Not part of `make test`.
+#
+#   scripts/bench-llamacpp.sh            Models: $GEMMA, $QWEN (defaults under models/)
+#
+# `llm-baremetal bench --prefill 64` is not used: it decodes to the end of the model's context
+# (32,704 tokens for these models). llama.cpp comes from scripts/build-llamacpp.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+GEMMA=${GEMMA:-models/gemma-3-270m-q4_k_m.gguf}
+QWEN=${QWEN:-models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf}
+THREADS=${THREADS:-"1 2"}
+bin="$(scripts/build-llamacpp.sh)"
+nice cargo build --quiet --release -p llm-baremetal --example pp_tg >&2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+echo "llama.cpp $("$bin/llama-bench" --version 2>&1 | grep -m1 -o 'version: .*' || echo '?'); ours $(git rev-parse --short HEAD); $(date -u +%F); $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'); tok/s, median of 3"
+echo
+echo "| model | threads | llama.cpp pp64 | ours pp64 | ratio | llama.cpp tg64 | ours tg64 | ratio |"
+echo "|---|---|---|---|---|---|---|---|"
+for pair in "Gemma 3 270M Q4_K_M|$GEMMA" "Qwen2.5-Coder 0.5B Q4_K_M|$QWEN"; do
+  label=${pair%%|*} model=${pair#*|}
+  [ -f "$model" ] || { echo "bench-llamacpp: $model missing (scripts/fetch-models.sh)" >&2; continue; }
+  for t in $THREADS; do
+    "$bin/llama-bench" -m "$model" -p 64 -n 64 -t "$t" -r 3 -o json > "$tmp/ll.json" 2> "$tmp/ll.err" \
+      || { cat "$tmp/ll.err" >&2; exit 1; }
+    target/release/examples/pp_tg "$model" "$t" 64 64 3 > "$tmp/ours.txt"
+    python3 - "$tmp/ll.json" "$tmp/ours.txt" "$label" "$t" <<'PY'
+import json, statistics, sys
+rows = json.load(open(sys.argv[1]))
+def med(kind):
+    for r in rows:
+        if (kind == "pp" and r["n_prompt"] > 0 and r["n_gen"] == 0) or (kind == "tg" and r["n_gen"] > 0 and r["n_prompt"] == 0):
+            return statistics.median(r.get("samples_ts") or [r["avg_ts"]])
+ours = open(sys.argv[2]).read().splitlines()[0].split("\t")
+pp_l, tg_l, pp_o, tg_o = med("pp"), med("tg"), float(ours[2]), float(ours[3])
+print(f"| {sys.argv[3]} | {sys.argv[4]} | {pp_l:.1f} | {pp_o:.1f} ({ours[0]}) | {pp_o/pp_l:.2f} | {tg_l:.1f} | {tg_o:.1f} | {tg_o/tg_l:.2f} |")
+PY
+  done
+done
