@@ -690,3 +690,97 @@ fn export_to_gguf_reads_back_identically() {
     let r = run(&["export", v300.to_str().unwrap(), "--out", dir.path().join("v.gguf").to_str().unwrap()]);
     assert!(!r.status.success() && String::from_utf8_lossy(&r.stderr).contains("V = 256"));
 }
+
+/// The two real models on the host: prompt token ids and a greedy continuation pinned to
+/// what llama.cpp prints for the same file (llama.cpp 0c1e570 from the llama-cpp-python
+/// 0.3.36 sdist, `llama-tokenize --ids` and `llama-completion --temp 0 -no-cnv -n 24`;
+/// scripts/compare-llamacpp.sh, docs/LLAMACPP-COMPARISON.md). Both prompts agree with
+/// llama.cpp for all 48 tokens compared there; both kernel families print the same here.
+#[test]
+fn real_models_match_llama_cpp_on_pinned_prompts() {
+    let cases: [(&str, &str, &[u32], &str); 2] = [
+        (
+            GEMMA,
+            "Question: What is the boiling point of water at sea level, in degrees Celsius?\nAnswer:",
+            &[
+                2, 14977, 236787, 2900, 563, 506, 31476, 1523, 529, 1813, 657, 5442, 1984, 236764, 528, 10674, 57356, 236881, 107, 7925,
+                236787,
+            ],
+            " 100°C\nQuestion: What is the boiling point of water at 1000 meters above",
+        ),
+        (
+            QWEN,
+            "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n<|im_start|>user\nWrite a Python function that checks whether a number is prime.<|im_end|>\n<|im_start|>assistant\n",
+            &[
+                151644, 8948, 198, 2610, 525, 1207, 16948, 11, 3465, 553, 54364, 14817, 13, 1446, 525, 264, 10950, 17847, 13, 151645, 198,
+                151644, 872, 198, 7985, 264, 13027, 729, 429, 12341, 3425, 264, 1372, 374, 10250, 13, 151645, 198, 151644, 77091, 198,
+            ],
+            "Here's a Python function to check if a number is prime:\n\n```python\ndef is_prime(number):\n    \"\"\"\n   ",
+        ),
+    ];
+    for (file, prompt, ids, text) in cases {
+        let model = real_model(file);
+        let bytes = std::fs::read(&model).unwrap();
+        let loaded = llm_engine::load(&bytes).unwrap();
+        let mut got = Vec::new();
+        loaded.tokenizer.as_ref().unwrap().encode_prompt(prompt.as_bytes(), true, &mut got);
+        assert_eq!(got, ids, "{file}: prompt ids");
+        let escaped = prompt.replace('\\', "\\\\").replace('\n', "\\n");
+        for kernels in ["scalar", "avx2"] {
+            let out = run(&[
+                "generate",
+                model.to_str().unwrap(),
+                "--prompt",
+                &escaped,
+                "--steps",
+                "24",
+                "--temperature",
+                "0",
+                "--threads",
+                "2",
+                "--kernels",
+                kernels,
+            ]);
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert_eq!(String::from_utf8_lossy(&out.stdout), text, "{file} with {kernels}");
+        }
+    }
+}
+
+/// The Qwen model as a chat assistant on the host: the ChatML template with Qwen's default
+/// system message is applied, and the reply ends at <|im_end|> (before --max-tokens).
+#[test]
+fn qwen_chat_uses_its_template_and_stops_at_the_end_of_turn() {
+    let model = real_model(QWEN);
+    let mut child = cli()
+        .args(["chat", model.to_str().unwrap(), "--temperature", "0", "--max-tokens", "40", "--threads", "2"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"What is 2+2? Answer with one number.\n/stats\n/quit\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(s.contains('4'), "{s}");
+    // The prompt is the ChatML turn with Qwen's default system message.
+    let bytes = std::fs::read(&model).unwrap();
+    let loaded = llm_engine::load(&bytes).unwrap();
+    let mut turn = String::new();
+    let t = llm_engine::template::Template::detect(loaded.chat_template);
+    assert_eq!(t, llm_engine::template::Template::ChatMl);
+    t.user_turn(
+        llm_engine::template::Template::default_system(loaded.chat_template),
+        "What is 2+2? Answer with one number.",
+        true,
+        &mut turn,
+    );
+    let mut ids = Vec::new();
+    loaded.tokenizer.as_ref().unwrap().encode_prompt(turn.as_bytes(), true, &mut ids);
+    assert_eq!(ids.len(), 41);
+    assert!(s.contains(&format!("[prompt {} tokens", ids.len())), "{s}");
+    let made: usize = s.split("reply ").nth(1).and_then(|r| r.split(' ').next()).and_then(|n| n.parse().ok()).unwrap();
+    assert!(made < 40, "the reply did not stop at <|im_end|>: {s}");
+    assert!(!s.contains("im_end") && !s.contains("im_start"), "control tokens printed: {s}");
+}

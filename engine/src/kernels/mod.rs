@@ -188,7 +188,17 @@ impl Kernels {
     /// the dequantized row with its input row in this family (= `quant::dot_row_with`, what a
     /// single row gets), so prefill and decode agree bit for bit.
     #[allow(clippy::too_many_arguments)]
-    fn matmul_blocks_rows(self, out: &mut [f32], x: &[f32], btype: crate::quant::BlockType, row_bytes: usize, data: &[u8], bias: Option<&[f32]>, ic: usize, oc: usize) {
+    fn matmul_blocks_rows(
+        self,
+        out: &mut [f32],
+        x: &[f32],
+        btype: crate::quant::BlockType,
+        row_bytes: usize,
+        data: &[u8],
+        bias: Option<&[f32]>,
+        ic: usize,
+        oc: usize,
+    ) {
         const CHUNK: usize = 256; // elements: one K block, or 8 legacy blocks
         const GROUP: usize = 16; // input rows sharing each decoded chunk
         let n = x.len() / ic;
