@@ -370,6 +370,9 @@ pub struct BenchArgs {
     /// Prompt tokens for the prefill measurement (default: half the context).
     #[arg(long)]
     pub prefill: Option<usize>,
+    /// Tokens decoded after the prefill (default: 64, or what the context leaves).
+    #[arg(long)]
+    pub decode: Option<usize>,
     /// Threads for the multi-threaded rows (0 = all cores).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
@@ -458,8 +461,13 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
         c.vocab_size,
         w.bytes() as f64 / 4e6
     );
-    let prefill_n = a.prefill.unwrap_or(c.context / 2).clamp(1, c.context);
-    let decode_n = c.context - prefill_n;
+    // As llama-bench's pp64/tg64 by default (half the context for models shorter than 128).
+    let ctx = c.context.min(llm_engine::session::DEFAULT_MAX_CONTEXT);
+    let prefill_n = a.prefill.unwrap_or((ctx / 2).min(64));
+    if prefill_n == 0 || prefill_n >= ctx {
+        bail!("--prefill {prefill_n}: must be between 1 and {} (the context is {ctx})", ctx - 1);
+    }
+    let decode_n = a.decode.unwrap_or((ctx - prefill_n).min(64)).min(ctx - prefill_n);
     let flops_per_token = 2.0 * matrices as f64;
     println!("prefill {prefill_n} tokens, then decode {decode_n} tokens (greedy); best of {}", a.repeat);
     println!("| kernels | threads | prefill tok/s | decode tok/s | decode GFLOP/s |");
@@ -524,7 +532,8 @@ fn bench_train(a: &BenchArgs, c: llm_engine::Config, params: Vec<f32>) -> Result
 
 fn bench_once(model: &Model, k: Kernels, threads: &Threads, prefill_n: usize, decode_n: usize) -> Result<(f64, f64)> {
     let greedy = SamplerConfig { temperature: 0.0, ..SamplerConfig::default() };
-    let mut s = Session::new(model, k, greedy, 1);
+    let ctx = model.spec().context.min(llm_engine::session::DEFAULT_MAX_CONTEXT);
+    let mut s = Session::with_context(model, k, ctx, greedy, 1)?;
     let prompt: Vec<u32> = (0..prefill_n).map(|i| (i * 7 % model.spec().vocab_size) as u32).collect();
     let t0 = Instant::now();
     s.feed(&prompt, threads)?;

@@ -17,8 +17,10 @@ const TOKEN_TYPE_CONTROL: i32 = 3;
 const TOKEN_TYPE_USER_DEFINED: i32 = 4;
 
 /// Texts llama.cpp treats as end of generation when the vocabulary has them.
-const END_TEXTS: [&str; 8] =
-    ["<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<EOT>", "<|end_of_text|>", "<|eom_id|>"];
+/// llama.cpp also makes these control tokens (matched whole in a prompt, printing nothing),
+/// whatever type the file gives them.
+const END_TEXTS: [&str; 9] =
+    ["<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<EOT>", "<|end_of_text|>", "<|eom_id|>", "</s>"];
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum GgufTokenizerError {
@@ -108,6 +110,12 @@ impl GgufTokenizer {
             other => return Err(GgufTokenizerError::UnknownModel(String::from(other))),
         };
         let add_bos = g.get_bool("tokenizer.ggml.add_bos_token").unwrap_or(default_bos) && bos.is_some();
+        let mut token_types = token_types;
+        for (i, t) in tokens.iter().enumerate() {
+            if END_TEXTS.iter().any(|e| e.as_bytes() == t.as_slice()) && (i < token_types.len()) {
+                token_types[i] = TOKEN_TYPE_CONTROL;
+            }
+        }
         let mut specials: Vec<(Vec<u8>, u32)> = token_types
             .iter()
             .enumerate()
