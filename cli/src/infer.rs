@@ -90,7 +90,7 @@ pub fn parse_kernels(name: &str) -> Result<Kernels> {
     }
 }
 
-pub fn inspect(path: &Path) -> Result<()> {
+pub fn inspect(path: &Path, context: Option<usize>) -> Result<()> {
     let file = MappedFile::open(path)?;
     let bytes = file.bytes();
     // The whole file is validated (a truncated file is reported here too); f32 data is not copied.
@@ -160,12 +160,19 @@ pub fn inspect(path: &Path) -> Result<()> {
     }
     println!("output      {}", if spec.tied_output { "tied to the token embedding" } else { "separate classifier" });
     println!("weights     {:.2} MiB (token embedding {})", weights.bytes() as f64 / (1 << 20) as f64, weights.token_embd.dtype().name());
-    let ctx = spec.context.min(llm_engine::session::DEFAULT_MAX_CONTEXT);
+    let ctx = context.unwrap_or(spec.context.min(llm_engine::session::DEFAULT_MAX_CONTEXT));
+    if ctx == 0 || ctx > spec.context {
+        bail!("--context {ctx}: the model supports 1 to {} positions", spec.context);
+    }
     println!(
         "run state   {:.2} MiB for a context of {ctx} (activations + KV cache; {:.2} MiB for the full {})",
         loaded.model.state_bytes(ctx) as f64 / (1 << 20) as f64,
         loaded.model.state_bytes(spec.context) as f64 / (1 << 20) as f64,
         spec.context
+    );
+    println!(
+        "memory      about {:.0} MiB in all for a context of {ctx} (file + run state)",
+        (bytes.len() + loaded.model.state_bytes(ctx)) as f64 / (1 << 20) as f64
     );
     Ok(())
 }

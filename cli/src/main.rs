@@ -21,7 +21,12 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Show a checkpoint's shape, size, parameter count and format.
-    Inspect { checkpoint: PathBuf },
+    Inspect {
+        checkpoint: PathBuf,
+        /// Also show the memory needed for this many positions of context.
+        #[arg(long)]
+        context: Option<usize>,
+    },
     /// Continue a prompt; the text streams to stdout, speed to stderr.
     Generate(infer::GenerateArgs),
     /// Chat with a model in the terminal (/help for commands).
@@ -45,7 +50,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
-        Command::Inspect { checkpoint } => infer::inspect(checkpoint),
+        Command::Inspect { checkpoint, context } => infer::inspect(checkpoint, *context),
         Command::Generate(a) => infer::generate(a),
         Command::Chat(a) => infer::chat(a),
         Command::Bench(a) => infer::bench(a),
