@@ -747,6 +747,47 @@ fn real_models_match_llama_cpp_on_pinned_prompts() {
     }
 }
 
+/// Prompt ids of a Unicode text (accents, CJK, emoji with a skin tone) for both real models,
+/// pinned to `llama-tokenize --ids` of the same files (llama.cpp 0c1e570).
+#[test]
+fn real_model_tokenizers_match_llama_cpp_on_unicode() {
+    let text = "Café, naïve, résumé, Ærø, Straße; 東京は日本の首都です。北京欢迎你 🙂🚀👍🏽 «ça va?» — done.";
+    let cases: [(&str, &[u32]); 2] = [
+        (
+            GEMMA,
+            &[
+                2, 160319, 236859, 236764, 120362, 236764, 118515, 236764, 129016, 236750, 237465, 236764, 80176, 236793, 86459, 237048,
+                76444, 120211, 3652, 236924, 32707, 61223, 237408, 57235, 242015, 240493, 242713, 2789, 7873, 5380, 116581, 2192, 3028,
+                236761,
+            ],
+        ),
+        (
+            QWEN,
+            &[
+                34, 2577, 963, 11, 94880, 586, 11, 9333, 1242, 963, 11, 1683, 228, 81, 6151, 11, 26647, 23455, 26, 60596, 109, 46553,
+                15322, 131888, 106114, 37541, 1773, 68990, 100437, 56568, 27484, 145836, 144349, 145375, 12486, 17472, 11164, 30, 12992,
+                1959, 2814, 13,
+            ],
+        ),
+    ];
+    for (file, want) in cases {
+        let bytes = std::fs::read(real_model(file)).unwrap();
+        let loaded = llm_engine::load(&bytes).unwrap();
+        let tok = loaded.tokenizer.as_ref().unwrap();
+        let mut got = Vec::new();
+        tok.encode_prompt(text.as_bytes(), true, &mut got);
+        assert_eq!(got, want, "{file}");
+        // And back: the tokens print the text (after a BOS, SentencePiece drops no space here).
+        let mut back = Vec::new();
+        let mut prev = None;
+        for &t in &got {
+            back.extend_from_slice(tok.decode_after(prev, t));
+            prev = Some(t);
+        }
+        assert_eq!(String::from_utf8_lossy(&back), text, "{file}");
+    }
+}
+
 /// The Qwen model as a chat assistant on the host: the ChatML template with Qwen's default
 /// system message is applied, and the reply ends at <|im_end|> (before --max-tokens).
 #[test]
