@@ -23,7 +23,11 @@ echo "llama.cpp $("$bin/llama-bench" --version 2>&1 | grep -m1 -o 'version: .*' 
 echo
 echo "| model | threads | llama.cpp pp64 | ours pp64 | ratio | llama.cpp tg64 | ours tg64 | ratio |"
 echo "|---|---|---|---|---|---|---|---|"
-for pair in "Gemma 3 270M Q4_K_M|$GEMMA" "Qwen2.5-Coder 0.5B Q4_K_M|$QWEN"; do
+# Our default model exported to GGUF (f32): llama.cpp reads our export, and the greedy texts
+# of the two are compared below the table.
+nice cargo build --quiet --release -p llm-baremetal >&2
+target/release/llm-baremetal export models/shakespeare/model.bin --out "$tmp/shakespeare-f32.gguf" --type f32 >&2
+for pair in "Gemma 3 270M Q4_K_M|$GEMMA" "Qwen2.5-Coder 0.5B Q4_K_M|$QWEN" "Shakespeare 0.8M (ours, exported F32)|$tmp/shakespeare-f32.gguf"; do
   label=${pair%%|*} model=${pair#*|}
   [ -f "$model" ] || { echo "bench-llamacpp: $model missing (scripts/fetch-models.sh)" >&2; continue; }
   for t in $THREADS; do
@@ -43,3 +47,20 @@ print(f"| {sys.argv[3]} | {sys.argv[4]} | {pp_l:.1f} | {pp_o:.1f} ({ours[0]}) | 
 PY
   done
 done
+
+# llama.cpp and we continue "ROMEO:" greedily from the exported file: the same text?
+echo
+"$bin/llama-completion" -m "$tmp/shakespeare-f32.gguf" -p "ROMEO:" -n 64 --temp 0 -no-cnv --no-display-prompt -t 1 -c 128 \
+  < /dev/null 2> /dev/null | sed 's/ \[end of text\]$//' | head -c 2000 > "$tmp/ll.txt" || true
+target/release/llm-baremetal generate "$tmp/shakespeare-f32.gguf" --prompt "ROMEO:" --steps 64 --temperature 0 2> /dev/null > "$tmp/ours.txt"
+python3 - "$tmp/ll.txt" "$tmp/ours.txt" <<'PY'
+import sys
+a, b = open(sys.argv[1], "rb").read(), open(sys.argv[2], "rb").read()
+n = 0
+while n < min(len(a), len(b)) and a[n] == b[n]:
+    n += 1
+print(f"exported Shakespeare model, greedy 64 tokens after 'ROMEO:': llama.cpp {len(a)} bytes, ours {len(b)} bytes, "
+      f"{'identical' if a.rstrip() == b.rstrip() else f'first {n} bytes equal'}")
+print("llama.cpp: " + repr(a[:120].decode("utf-8", "replace")))
+print("ours:      " + repr(b[:120].decode("utf-8", "replace")))
+PY
