@@ -134,13 +134,13 @@ fn missing_model_gives_a_clear_message_and_powers_off() {
 
 #[test]
 fn model_too_large_for_memory_gives_a_clear_message_and_powers_off() {
-    // 2 layers, C = 512, context 8192: a 42 MB file whose KV cache and activations need
-    // about 170 MiB, in a 128 MiB machine.
+    // 2 layers, C = 512, context 8192 (all of it asked for: the default would be 2048): a
+    // 42 MB file whose KV cache and activations then need about 85 MiB, in a 128 MiB machine.
     let dir = tempfile::tempdir().unwrap();
     let cfg = llm_testkit::config(2, 8, 512, 8192, 256, 256);
     let big = dir.path().join("big.bin");
     std::fs::write(&big, llm_engine::checkpoint::encode_v3(&cfg, &vec![0.01f32; cfg.num_parameters()])).unwrap();
-    let img = image(dir.path(), "big", Some(&big), None, false);
+    let img = image(dir.path(), "big", Some(&big), Some("context = 8192\n"), false);
     let b = boot(&img, &["--memory", "128M"], 180);
     assert_eq!(b.code, Some(3), "{}", b.log);
     assert!(b.log.contains("MiB of working memory but only"), "{}", b.log);
