@@ -154,19 +154,18 @@ pub fn parse_header(bytes: &[u8]) -> Result<Llama2cConfig, Llama2cError> {
         return Err(Llama2cError::TooShort { len: bytes.len() });
     }
     let h = |i: usize| i32::from_le_bytes([bytes[i * 4], bytes[i * 4 + 1], bytes[i * 4 + 2], bytes[i * 4 + 3]]) as i64;
-    let dim = |i: usize, name: &'static str, max: usize, v: i64| -> Result<usize, Llama2cError> {
-        let _ = i;
+    let dim = |name: &'static str, max: usize, v: i64| -> Result<usize, Llama2cError> {
         if v <= 0 || v as u64 > max as u64 { Err(Llama2cError::BadDimension { name, value: v, max }) } else { Ok(v as usize) }
     };
     let vocab_raw = h(5);
     let cfg = Llama2cConfig {
-        dim: dim(0, "dim", spec::MAX_DIM, h(0))?,
-        hidden_dim: dim(1, "hidden_dim", spec::MAX_DIM, h(1))?,
-        n_layers: dim(2, "n_layers", spec::MAX_LAYERS, h(2))?,
-        n_heads: dim(3, "n_heads", spec::MAX_HEADS, h(3))?,
-        n_kv_heads: dim(4, "n_kv_heads", spec::MAX_HEADS, h(4))?,
-        vocab_size: dim(5, "vocab_size", spec::MAX_VOCAB, vocab_raw.abs())?,
-        seq_len: dim(6, "seq_len", spec::MAX_CONTEXT, h(6))?,
+        dim: dim("dim", spec::MAX_DIM, h(0))?,
+        hidden_dim: dim("hidden_dim", spec::MAX_DIM, h(1))?,
+        n_layers: dim("n_layers", spec::MAX_LAYERS, h(2))?,
+        n_heads: dim("n_heads", spec::MAX_HEADS, h(3))?,
+        n_kv_heads: dim("n_kv_heads", spec::MAX_HEADS, h(4))?,
+        vocab_size: dim("vocab_size", spec::MAX_VOCAB, vocab_raw.abs())?,
+        seq_len: dim("seq_len", spec::MAX_CONTEXT, h(6))?,
         shared_classifier: vocab_raw > 0,
     };
     if cfg.dim % cfg.n_heads != 0 {
