@@ -361,3 +361,35 @@ fn quantize_row_rejects_a_wrong_output() {
 fn quantize_row_refuses_k_quants() {
     quantize_row(BlockType::Q4_K, &[0.0f32; 256], &mut [0u8; 144]);
 }
+
+/// The four-row kernels give every row exactly the bits of the one-row kernel (and so of the
+/// canonical dot of the dequantized row), for every row count in blocks tried.
+#[test]
+fn four_row_kernels_equal_one_row_each() {
+    use llm_engine::quant::{BlockType, dot_row_with, dot_rows4_with, quantize_row};
+    let mut rng = llm_engine::Rng::new(99);
+    let mut used = 0;
+    for k in llm_engine::Kernels::available() {
+        for t in [BlockType::Q8_0, BlockType::Q5_0, BlockType::Q4_0] {
+            for blocks in 1..6 {
+                let n = blocks * 32;
+                let x: Vec<f32> = (0..n).map(|_| rng.next_f32() * 2.0 - 1.0).collect();
+                let rows: Vec<Vec<u8>> = (0..4)
+                    .map(|_| {
+                        let w: Vec<f32> = (0..n).map(|_| rng.next_f32() - 0.5).collect();
+                        let mut b = vec![0u8; t.row_bytes(n).unwrap()];
+                        quantize_row(t, &w, &mut b);
+                        b
+                    })
+                    .collect();
+                if let Some(four) = dot_rows4_with(k, t, [&rows[0], &rows[1], &rows[2], &rows[3]], &x) {
+                    used += 1;
+                    for r in 0..4 {
+                        assert_eq!(four[r].to_bits(), dot_row_with(k, t, &rows[r], &x).to_bits(), "{k:?} {t:?} {blocks} blocks row {r}");
+                    }
+                }
+            }
+        }
+    }
+    assert!(used >= 10, "the AVX2 four-row kernels were not exercised ({used} calls)");
+}

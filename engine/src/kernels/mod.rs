@@ -139,9 +139,25 @@ impl Kernels {
                 return;
             }
             MatData::Blocks { btype, row_bytes, data } => {
-                // Quantized rows: one dot product per output, read from the blocks directly.
+                // Quantized rows: one dot product per output, read from the blocks directly,
+                // four rows at a time where a multi-row kernel exists (same bits per row).
+                let row = |o: usize| &data[o * row_bytes..(o + 1) * row_bytes];
                 for (xr, orow) in x.chunks_exact(ic).zip(out.chunks_exact_mut(oc)) {
-                    for (o, ov) in orow.iter_mut().enumerate() {
+                    let mut o0 = 0;
+                    while o0 + 4 <= oc {
+                        let Some(d) = crate::quant::dot_rows4_with(self, btype, [row(o0), row(o0 + 1), row(o0 + 2), row(o0 + 3)], xr)
+                        else {
+                            break;
+                        };
+                        for (j, v) in d.into_iter().enumerate() {
+                            orow[o0 + j] = match bias {
+                                Some(b) => v + b[o0 + j],
+                                None => v,
+                            };
+                        }
+                        o0 += 4;
+                    }
+                    for (o, ov) in orow.iter_mut().enumerate().skip(o0) {
                         let d = crate::quant::dot_row_with(self, btype, &data[o * row_bytes..(o + 1) * row_bytes], xr);
                         *ov = match bias {
                             Some(b) => d + b[o],

@@ -253,6 +253,22 @@ pub fn has_simd_dot(k: Kernels, t: BlockType) -> bool {
         && matches!(t, BlockType::Q8_0 | BlockType::Q5_0 | BlockType::Q4_K | BlockType::Q6_K)
 }
 
+/// Four rows against the same `x` with `k`'s multi-row SIMD kernel, when it has one for `t`
+/// (each result equal bit for bit to [`dot_row_with`] of that row); None otherwise.
+pub fn dot_rows4_with(k: Kernels, t: BlockType, rows: [&[u8]; 4], x: &[f32]) -> Option<[f32; 4]> {
+    for r in rows {
+        check_row("dot_rows4_with", t, x.len(), r.len());
+    }
+    #[cfg(target_arch = "x86_64")]
+    if k.isa() == Isa::Avx2 {
+        // SAFETY: a Kernels with Isa::Avx2 exists only after `avx2_fma_usable` said yes, and
+        // every row length was checked above.
+        return unsafe { x86_64_avx2::dot_rows4(t, rows, x) };
+    }
+    let _ = (k, t, rows, x);
+    None
+}
+
 /// [`dot_row`] or [`dot_row_fma`] per `k`'s numeric family, with `k`'s SIMD kernel where one
 /// exists (same bits as the portable function of the family).
 pub fn dot_row_with(k: Kernels, t: BlockType, row: &[u8], x: &[f32]) -> f32 {

@@ -41,6 +41,23 @@ pub(crate) unsafe fn dot_row(t: BlockType, row: &[u8], x: &[f32]) -> Option<f32>
     }
 }
 
+/// Four rows of one type against the same `x`, each equal bit for bit to [`dot_row`] of that
+/// row, if this module has a multi-row kernel for `t`.
+///
+/// # Safety
+/// As for [`dot_row`]; every row is exactly `t.row_bytes(x.len())` bytes (checked by the
+/// caller).
+pub(crate) unsafe fn dot_rows4(t: BlockType, rows: [&[u8]; 4], x: &[f32]) -> Option<[f32; 4]> {
+    // SAFETY: as for `dot_row`.
+    unsafe {
+        match t {
+            BlockType::Q8_0 => Some(dot_q8_0_rows::<4>(rows, x)),
+            BlockType::Q5_0 => Some(dot_q5_0_rows::<4>(rows, x)),
+            _ => None,
+        }
+    }
+}
+
 /// `portable::combine_lanes` in registers: (l0+l4, l1+l5, l2+l6, l3+l7), then
 /// ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)).
 #[inline]
@@ -82,39 +99,63 @@ fn high_nibbles(v: __m256i) -> __m256i {
 
 #[target_feature(enable = "avx2,fma")]
 fn dot_q8_0(row: &[u8], x: &[f32]) -> f32 {
-    let mut acc = _mm256_setzero_ps();
-    for (b, xs) in row.chunks_exact(34).zip(x.chunks_exact(QK)) {
-        let d = _mm256_set1_ps(read_f16(&b[0..2]));
-        for g in 0..4 {
-            let s = &b[2 + 8 * g..10 + 8 * g];
-            let q = _mm256_cvtepi8_epi32(_mm_cvtsi64_si128(i64::from_le_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]])));
-            let w = _mm256_mul_ps(_mm256_cvtepi32_ps(q), d);
-            acc = _mm256_fmadd_ps(w, load8(&xs[8 * g..]), acc);
+    dot_q8_0_rows::<1>([row], x)[0]
+}
+
+/// N rows against the same `x`: each row keeps its own accumulator and sees exactly the
+/// single-row sequence of operations (same bits), while the N independent chains hide the
+/// FMA latency and share the loads of `x`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn dot_q8_0_rows<const N: usize>(rows: [&[u8]; N], x: &[f32]) -> [f32; N] {
+    let mut acc = [_mm256_setzero_ps(); N];
+    for (bi, xs) in x.chunks_exact(QK).enumerate() {
+        let xv = [load8(&xs[0..]), load8(&xs[8..]), load8(&xs[16..]), load8(&xs[24..])];
+        for r in 0..N {
+            let b = &rows[r][34 * bi..34 * bi + 34];
+            let d = _mm256_set1_ps(read_f16(&b[0..2]));
+            for g in 0..4 {
+                let s = &b[2 + 8 * g..10 + 8 * g];
+                let q = _mm256_cvtepi8_epi32(_mm_cvtsi64_si128(i64::from_le_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]])));
+                let w = _mm256_mul_ps(_mm256_cvtepi32_ps(q), d);
+                acc[r] = _mm256_fmadd_ps(w, xv[g], acc[r]);
+            }
         }
     }
-    hsum(acc)
+    acc.map(|a| hsum(a))
 }
 
 #[target_feature(enable = "avx2,fma")]
 fn dot_q5_0(row: &[u8], x: &[f32]) -> f32 {
-    let mut acc = _mm256_setzero_ps();
+    dot_q5_0_rows::<1>([row], x)[0]
+}
+
+/// As [`dot_q8_0_rows`], for Q5_0.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn dot_q5_0_rows<const N: usize>(rows: [&[u8]; N], x: &[f32]) -> [f32; N] {
+    let mut acc = [_mm256_setzero_ps(); N];
     let lane_bits = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    for (b, xs) in row.chunks_exact(22).zip(x.chunks_exact(QK)) {
-        let d = _mm256_set1_ps(read_f16(&b[0..2]));
-        let qh = _mm256_set1_epi32(u32::from_le_bytes([b[2], b[3], b[4], b[5]]) as i32);
-        let qs = &b[6..22];
-        // Weights 8g..8g+8: nibbles of qs[8(g&1)..], low for g < 2; bits 8g.. of qh.
-        for g in 0..4 {
-            let bytes = bytes8(&qs[8 * (g & 1)..]);
-            let nib = if g < 2 { low_nibbles(bytes) } else { high_nibbles(bytes) };
-            let shifts = _mm256_add_epi32(lane_bits, _mm256_set1_epi32(8 * g as i32));
-            let hi = _mm256_and_si256(_mm256_srlv_epi32(qh, shifts), _mm256_set1_epi32(1));
-            let q = _mm256_sub_epi32(_mm256_or_si256(nib, _mm256_slli_epi32::<4>(hi)), _mm256_set1_epi32(16));
-            let w = _mm256_mul_ps(_mm256_cvtepi32_ps(q), d);
-            acc = _mm256_fmadd_ps(w, load8(&xs[8 * g..]), acc);
+    for (bi, xs) in x.chunks_exact(QK).enumerate() {
+        let xv = [load8(&xs[0..]), load8(&xs[8..]), load8(&xs[16..]), load8(&xs[24..])];
+        for r in 0..N {
+            let b = &rows[r][22 * bi..22 * bi + 22];
+            let d = _mm256_set1_ps(read_f16(&b[0..2]));
+            let qh = _mm256_set1_epi32(u32::from_le_bytes([b[2], b[3], b[4], b[5]]) as i32);
+            let qs = &b[6..22];
+            // Weights 8g..8g+8: nibbles of qs[8(g&1)..], low for g < 2; bits 8g.. of qh.
+            for g in 0..4 {
+                let bytes = bytes8(&qs[8 * (g & 1)..]);
+                let nib = if g < 2 { low_nibbles(bytes) } else { high_nibbles(bytes) };
+                let shifts = _mm256_add_epi32(lane_bits, _mm256_set1_epi32(8 * g as i32));
+                let hi = _mm256_and_si256(_mm256_srlv_epi32(qh, shifts), _mm256_set1_epi32(1));
+                let q = _mm256_sub_epi32(_mm256_or_si256(nib, _mm256_slli_epi32::<4>(hi)), _mm256_set1_epi32(16));
+                let w = _mm256_mul_ps(_mm256_cvtepi32_ps(q), d);
+                acc[r] = _mm256_fmadd_ps(w, xv[g], acc[r]);
+            }
         }
     }
-    hsum(acc)
+    acc.map(|a| hsum(a))
 }
 
 #[target_feature(enable = "avx2,fma")]
