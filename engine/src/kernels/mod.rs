@@ -241,7 +241,26 @@ impl Kernels {
                     // pads it (0 * 0 is added to the unused lanes).
                     let padded = len.next_multiple_of(LANES);
                     wbuf[len..padded].fill(0.0);
-                    for (r, a) in acc[..g].iter_mut().enumerate() {
+                    let mut r_start = 0;
+                    // AVX2, whole chunks: four input rows at a time share each weight load
+                    // (each row's lanes see exactly the one-row sequence).
+                    #[cfg(target_arch = "x86_64")]
+                    if self.isa == Isa::Avx2 && padded == len {
+                        while r_start + 4 <= g {
+                            let xr = |r: usize| &x[(r0 + r) * ic + c0..(r0 + r) * ic + c0 + len];
+                            let quad: &mut [[f32; LANES]; 4] = (&mut acc[r_start..r_start + 4]).try_into().expect("four rows");
+                            // SAFETY: AVX2+FMA usable (see `dot`); all slices have `len` floats, a multiple of 8.
+                            unsafe {
+                                x86_64::avx2::dot_acc4_avx2(
+                                    quad,
+                                    &wbuf[..len],
+                                    [xr(r_start), xr(r_start + 1), xr(r_start + 2), xr(r_start + 3)],
+                                )
+                            };
+                            r_start += 4;
+                        }
+                    }
+                    for (r, a) in acc[..g].iter_mut().enumerate().skip(r_start) {
                         let xr = &x[(r0 + r) * ic + c0..(r0 + r) * ic + c0 + len];
                         if padded == len {
                             self.dot_acc(a, &wbuf[..len], xr);

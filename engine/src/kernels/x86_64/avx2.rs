@@ -183,3 +183,36 @@ pub(crate) unsafe fn dot_acc_avx2(acc: &mut [f32; LANES], a: &[f32], b: &[f32]) 
         _mm256_storeu_ps(acc.as_mut_ptr(), v);
     }
 }
+
+/// Four canonical FMA dot products sharing `w`: acc[r] continues with w . x[r], each exactly
+/// as [`dot_acc_avx2`] would (four independent chains; `w` loaded once). All slices have
+/// `w.len()` elements, a multiple of 8 (checked by the caller).
+///
+/// # Safety
+/// As for [`dot_avx2`].
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn dot_acc4_avx2(acc: &mut [[f32; LANES]; 4], w: &[f32], x: [&[f32]; 4]) {
+    let chunks = w.len() / LANES;
+    let n = x.iter().map(|r| r.len()).min().unwrap_or(0).min(w.len()) / LANES;
+    let chunks = chunks.min(n);
+    // SAFETY: loads stay within w[..chunks*8], each x[r][..chunks*8] and the 8-float acc rows.
+    unsafe {
+        let mut v = [
+            _mm256_loadu_ps(acc[0].as_ptr()),
+            _mm256_loadu_ps(acc[1].as_ptr()),
+            _mm256_loadu_ps(acc[2].as_ptr()),
+            _mm256_loadu_ps(acc[3].as_ptr()),
+        ];
+        let pw = w.as_ptr();
+        let px = [x[0].as_ptr(), x[1].as_ptr(), x[2].as_ptr(), x[3].as_ptr()];
+        for c in 0..chunks {
+            let wv = _mm256_loadu_ps(pw.add(c * LANES));
+            for r in 0..4 {
+                v[r] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(px[r].add(c * LANES)), v[r]);
+            }
+        }
+        for r in 0..4 {
+            _mm256_storeu_ps(acc[r].as_mut_ptr(), v[r]);
+        }
+    }
+}
