@@ -15,7 +15,7 @@ use std::time::Instant;
 /// Sampling flags shared by generate and chat.
 #[derive(Args, Clone, Debug)]
 pub struct SamplingArgs {
-    /// Temperature; 0 means greedy decoding.
+    /// Temperature; 0 (or anything below 0.001) means greedy decoding.
     #[arg(long, default_value_t = 0.8, allow_negative_numbers = true)]
     pub temperature: f32,
     /// Keep only the K most likely tokens (0 = off).
@@ -315,10 +315,13 @@ pub fn chat(a: &ChatArgs) -> Result<()> {
     let tokenizer = host::load_tokenizer(a.sampling.tokenizer.as_deref(), &a.checkpoint, &mut loaded)?;
     let chat_template = loaded.chat_template;
     let kernels = parse_kernels(&a.sampling.kernels)?;
+    if a.max_tokens == 0 {
+        bail!("--max-tokens: must be at least 1 (as /max)");
+    }
     let settings = ChatSettings {
         sampler: a.sampling.sampler()?,
         seed: a.sampling.seed,
-        max_tokens: a.max_tokens.max(1),
+        max_tokens: a.max_tokens,
         cores: a.sampling.threads.max(1),
         stop_at_blank_line: !a.no_stop,
     };

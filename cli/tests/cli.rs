@@ -98,6 +98,7 @@ fn user_errors_are_one_line_and_non_zero() {
         (vec!["generate", m.to_str().unwrap(), "--top-p", "0"], "top-p must be in (0, 1]"),
         (vec!["generate", m.to_str().unwrap(), "--temperature", "-1"], "temperature"),
         (vec!["generate", m.to_str().unwrap(), "--kernels", "gpu"], "unknown kernel set"),
+        (vec!["chat", m.to_str().unwrap(), "--max-tokens", "0"], "--max-tokens: must be at least 1"),
         (vec!["bench", "--random", "2,3,64,64"], "not divisible"),
         (vec!["report", "/nonexistent"], "not a run directory"),
         (vec!["prepare", "/nonexistent.txt", "--out", "/tmp/x"], "cannot read /nonexistent.txt"),

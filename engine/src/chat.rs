@@ -24,7 +24,7 @@ pub const HELP: &str = "\
 Type text and press Enter: the model continues it.
 Commands:
   /help           this list
-  /temp X         sampling temperature (0 = greedy)
+  /temp X         sampling temperature (0 = greedy, as is below 0.001)
   /topk N         keep the N most likely tokens (0 = off)
   /topp X         nucleus sampling mass in (0, 1] (1 = off)
   /minp X         drop tokens below X * the top probability (0 = off)

@@ -84,7 +84,11 @@ impl BootConfig {
                 "min_p" => s.min_p = num("a number")?,
                 "repeat_penalty" => s.repeat_penalty = num("a number")?,
                 "seed" => cfg.chat.seed = int()?,
-                "max_tokens" => cfg.chat.max_tokens = int()?.max(1) as usize,
+                // The same rule as `/max`: at least one token.
+                "max_tokens" => match int()? {
+                    0 => return Err(err(alloc::format!("{key}: '{value}' is not a whole number >= 1"))),
+                    n => cfg.chat.max_tokens = n as usize,
+                },
                 "cores" => cfg.chat.cores = int()?.max(1) as usize,
                 "prompt" => cfg.script.push(value.to_string()),
                 "system" => cfg.system = Some(value.to_string()),

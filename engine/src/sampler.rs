@@ -4,7 +4,7 @@
 //! Order of operations (fixed, documented in the README):
 //! 1. repetition penalty over the last `repeat_window` tokens (each distinct token once:
 //!    positive logits are divided by the penalty, negative ones multiplied);
-//! 2. temperature 0 -> argmax (lowest index wins ties), done;
+//! 2. temperature below [`GREEDY_BELOW`] (0 included) -> argmax (lowest index wins ties), done;
 //! 3. logits / temperature, softmax;
 //! 4. candidates sorted by probability (ties: lower index first), then top-k, then min-p
 //!    (keep p >= min_p * p_max), then top-p (smallest prefix whose mass reaches top_p);
@@ -54,6 +54,10 @@ impl Rng {
         Rng { state: if state == 0 { 0x2545_F491_4F6C_DD1D } else { state } }
     }
 }
+
+/// Temperatures below this are greedy: dividing logits by a tinier one overflows f32 (1e-38
+/// turned every logit into infinity), and the distribution is a spike at the argmax anyway.
+pub const GREEDY_BELOW: f32 = 1e-3;
 
 /// Sampling settings; the defaults are what `generate` and the UEFI app use.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -150,7 +154,7 @@ impl Sampler {
             }
         }
 
-        if cfg.temperature == 0.0 {
+        if cfg.temperature < GREEDY_BELOW {
             return argmax(probs) as u32;
         }
         let inv_t = 1.0 / cfg.temperature;

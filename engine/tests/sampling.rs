@@ -418,9 +418,28 @@ fn boot_config_parses_and_rejects_with_line_numbers() {
     assert_eq!(BootConfig::parse("temperature = hot").unwrap_err().line, 1);
     assert_eq!(BootConfig::parse("\n\nnonsense").unwrap_err().line, 3);
     assert!(BootConfig::parse("top_p = 0").is_err());
+    // One rule with /max (reliability issue: max_tokens = 0 silently gave 1 token).
+    let e = BootConfig::parse("max_tokens = 0").unwrap_err();
+    assert!(e.message.contains("max_tokens") && e.message.contains(">= 1"), "{e}");
+    assert!(chat::parse_line("/max 0").is_err());
     assert!(!BootConfig::parse("stop_at_blank_line = false").unwrap().chat.stop_at_blank_line);
     let c = BootConfig::parse("seed = 9   # the seed\nmodel = \\m.bin # path\nprompt = ROMEO: # not a comment\n").unwrap();
     assert_eq!((c.chat.seed, c.model_path.as_str()), (9, "\\m.bin"));
     assert_eq!(c.script, vec!["ROMEO: # not a comment".to_string()]);
     assert!(BootConfig::parse("stop_at_blank_line = maybe").is_err());
+}
+
+/// Tiny temperatures are greedy (reliability issue: 1e-38 overflowed logits / T to infinity
+/// and sampled garbage), the same for every front end since they share the sampler.
+#[test]
+fn tiny_temperatures_are_greedy() {
+    let mut rng = Rng::new(5);
+    for case in 0..50 {
+        let logits: Vec<f32> = (0..300).map(|_| rng.next_f32() * 20.0 - 10.0).collect();
+        let want = logits.iter().enumerate().fold(0, |b, (i, &v)| if v > logits[b] { i } else { b }) as u32;
+        for t in [1e-38f32, 1e-20, 1e-6, 0.0] {
+            let mut s = Sampler::new(300, cfg(t, 40, 0.95, 0.0), case);
+            assert_eq!(s.sample(&logits, &[]), want, "temperature {t}, case {case}");
+        }
+    }
 }
