@@ -173,34 +173,6 @@ fn kv_cache_decoding_equals_prefill_bit_for_bit() {
     }
 }
 
-/// Real threads that split every matrix product and every attention call (grain 0).
-struct EveryCoreSplits(usize);
-
-impl llm_engine::Parallel for EveryCoreSplits {
-    fn workers(&self) -> usize {
-        self.0
-    }
-    fn grain(&self) -> usize {
-        0
-    }
-    fn run(&self, tasks: usize, f: &(dyn Fn(usize) + Sync)) {
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        std::thread::scope(|s| {
-            for _ in 0..self.0 {
-                s.spawn(|| {
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                        if i >= tasks {
-                            break;
-                        }
-                        f(i);
-                    }
-                });
-            }
-        });
-    }
-}
-
 #[test]
 fn results_are_identical_for_any_number_of_workers() {
     // GQA 8/2 and MQA 6/1 (attention split by query heads sharing one kv head), and MHA.

@@ -165,3 +165,31 @@ pub fn reference_loss(cfg: &Config, p: &[f64], tokens: &[u32], targets: &[u32], 
     }
     total / tokens.len() as f64
 }
+
+/// Real threads that split every matrix product and every attention call (grain 0).
+pub struct EveryCoreSplits(pub usize);
+
+impl llm_engine::Parallel for EveryCoreSplits {
+    fn workers(&self) -> usize {
+        self.0
+    }
+    fn grain(&self) -> usize {
+        0
+    }
+    fn run(&self, tasks: usize, f: &(dyn Fn(usize) + Sync)) {
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..self.0 {
+                s.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        if i >= tasks {
+                            break;
+                        }
+                        f(i);
+                    }
+                });
+            }
+        });
+    }
+}
