@@ -65,13 +65,20 @@ pub(crate) fn decode_q5_k(b: &[u8], out: &mut [f32]) {
     }
 }
 
-pub(crate) fn decode_q6_k(b: &[u8], out: &mut [f32]) {
-    let (ql, qh, sc) = (&b[0..128], &b[128..192], &b[192..208]);
+/// The 16 sub-block factors d*scale of a Q6_K block, rounded to f32.
+#[inline]
+pub(crate) fn q6_k_factors(b: &[u8]) -> [f32; 16] {
     let d = read_f16(&b[208..210]);
     let mut ds = [0.0f32; 16];
-    for (f, &s) in ds.iter_mut().zip(sc) {
+    for (f, &s) in ds.iter_mut().zip(&b[192..208]) {
         *f = d * (s as i8) as f32;
     }
+    ds
+}
+
+pub(crate) fn decode_q6_k(b: &[u8], out: &mut [f32]) {
+    let (ql, qh) = (&b[0..128], &b[128..192]);
+    let ds = q6_k_factors(b);
     for h in 0..2 {
         for g in 0..4 {
             for l in 0..32 {

@@ -17,7 +17,7 @@
 
 use super::BlockType;
 use super::f16::read_f16;
-use super::kquants::{QK_K, k_factors};
+use super::kquants::{QK_K, k_factors, q6_k_factors};
 use super::legacy::QK;
 use crate::kernels::LANES;
 use core::arch::x86_64::*;
@@ -185,12 +185,8 @@ fn dot_q4_k(row: &[u8], x: &[f32]) -> f32 {
 fn dot_q6_k(row: &[u8], x: &[f32]) -> f32 {
     let mut acc = _mm256_setzero_ps();
     for (b, xs) in row.chunks_exact(210).zip(x.chunks_exact(QK_K)) {
-        let (ql, qh, sc) = (&b[0..128], &b[128..192], &b[192..208]);
-        let d = read_f16(&b[208..210]);
-        let mut ds = [0.0f32; 16];
-        for (f, &s) in ds.iter_mut().zip(sc) {
-            *f = d * (s as i8) as f32;
-        }
+        let (ql, qh) = (&b[0..128], &b[128..192]);
+        let ds = q6_k_factors(b);
         for h in 0..2 {
             for g in 0..4 {
                 let shift = _mm_cvtsi32_si128(2 * g as i32);
