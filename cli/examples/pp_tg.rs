@@ -49,7 +49,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 2 {
-        eprintln!("usage: pp_tg MODEL [THREADS] [PP] [TG] [REPEAT] [auto|scalar|avx2|all]");
+        eprintln!("usage: pp_tg MODEL [THREADS] [PP] [TG] [REPEAT] [auto|scalar|avx2|q8|all]");
         std::process::exit(2);
     }
     let num = |i: usize, d: usize| args.get(i).map_or(Ok(d), |s| s.parse::<usize>());
@@ -58,7 +58,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "auto" => vec![Kernels::detect()],
         "scalar" | "sse2" => vec![Kernels::detect_family(Family::NoFma).ok_or("no no-FMA kernels")?],
         "avx2" | "fma" => vec![Kernels::detect_family(Family::Fma).ok_or("no AVX2+FMA on this CPU")?],
-        "all" => [Family::NoFma, Family::Fma].into_iter().filter_map(Kernels::detect_family).collect(),
+        "q8" | "avx2-q8" => vec![Kernels::detect_family(Family::FmaQ8).ok_or("no AVX2+FMA on this CPU")?],
+        "all" => [Family::NoFma, Family::Fma, Family::FmaQ8].into_iter().filter_map(Kernels::detect_family).collect(),
         o => return Err(format!("unknown kernels {o}").into()),
     };
     let pool = if n > 1 { Some(rayon::ThreadPoolBuilder::new().num_threads(n).build()?) } else { None };

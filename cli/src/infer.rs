@@ -86,7 +86,8 @@ pub fn parse_kernels(name: &str) -> Result<Kernels> {
         "portable" => Ok(Kernels::portable()),
         "scalar" | "sse2" | "nofma" => Kernels::detect_family(Family::NoFma).context("no kernels of the no-FMA family"),
         "avx2" | "fma" => Kernels::detect_family(Family::Fma).context("--kernels avx2: this CPU has no usable AVX2+FMA"),
-        other => bail!("--kernels: unknown kernel set '{other}' (auto, scalar, avx2, portable)"),
+        "avx2-q8" | "q8" => Kernels::detect_family(Family::FmaQ8).context("--kernels avx2-q8: this CPU has no usable AVX2+FMA"),
+        other => bail!("--kernels: unknown kernel set '{other}' (auto, scalar, avx2, avx2-q8, portable)"),
     }
 }
 
@@ -483,7 +484,7 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
     println!("| kernels | threads | prefill tok/s | decode tok/s | decode GFLOP/s |");
     println!("|---|---|---|---|---|");
     // The fastest set of each family this CPU has.
-    let sets: Vec<Kernels> = [Family::NoFma, Family::Fma].into_iter().filter_map(Kernels::detect_family).collect();
+    let sets: Vec<Kernels> = [Family::NoFma, Family::Fma, Family::FmaQ8].into_iter().filter_map(Kernels::detect_family).collect();
     let serial = Threads::new(1)?;
     for k in sets {
         for (threads, nt) in [(&serial, 1), (&n_threads, multi)] {

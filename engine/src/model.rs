@@ -15,8 +15,9 @@
 use crate::kernels::Kernels;
 use crate::layers::{self, AttnShape};
 use crate::parallel::{Parallel, Serial, SharedMut};
+use crate::quant::q8::Q8Buf;
 use crate::spec::{Mlp, ModelSpec, Norm, NormKind, Positions, SpecError};
-use crate::tensor::MatRef;
+use crate::tensor::{MatData, MatRef};
 use crate::weights::{NormWeights, Weights, WeightsError};
 use alloc::vec;
 use alloc::vec::Vec;
@@ -197,7 +198,7 @@ impl<'a> Model<'a> {
             Some(o) => o.view(),
             None => self.weights.token_embd.view().slice_rows(0..v),
         };
-        par_matmul(par, s.kernels, &mut s.logits, &s.xn[..c], w, None);
+        par_matmul(par, s.kernels, &mut s.xq, &mut s.logits, &s.xn[..c], w, None);
         if let Some(cap) = self.spec.logit_softcap {
             layers::softcap(&mut s.logits, cap);
         }
@@ -231,12 +232,13 @@ impl<'a> Model<'a> {
         let (q, kk, vv) = (&mut s.q[..n * qd], &mut s.k[..n * kvd], &mut s.v[..n * kvd]);
         let att_out = &mut s.att_out[..n * qd];
         let (hb, hb2) = (&mut s.hb[..n * f], &mut s.hb2[..n * f]);
+        let xq = &mut s.xq;
         for (l, y) in w.layers.iter().enumerate() {
             // Attention block: x += wo @ attention(rope(q), rope(k), v) of norm(x).
             norm_rows(sp.norm, xn, x, &y.attn_norm, c);
-            par_matmul(par, k, q, xn, y.wq.view(), y.bq.as_deref());
-            par_matmul(par, k, kk, xn, y.wk.view(), y.bk.as_deref());
-            par_matmul(par, k, vv, xn, y.wv.view(), y.bv.as_deref());
+            par_matmul(par, k, xq, q, xn, y.wq.view(), y.bq.as_deref());
+            par_matmul(par, k, xq, kk, xn, y.wk.view(), y.bk.as_deref());
+            par_matmul(par, k, xq, vv, xn, y.wv.view(), y.bv.as_deref());
             if let (Some(qn), Some(kn)) = (&y.q_norm, &y.k_norm) {
                 head_rmsnorm(q, qn, sp.norm.eps, &mut s.head_tmp);
                 head_rmsnorm(kk, kn, sp.norm.eps, &mut s.head_tmp);
@@ -258,7 +260,7 @@ impl<'a> Model<'a> {
             let values = &s.value_cache[cache..cache + t_max * kvd];
             let shape = AttnShape { n_heads: sp.n_heads, n_kv_heads: sp.n_kv_heads, head_dim: hd, window: sp.window(l) };
             layers::attention(par, k, att_out, q, keys, values, &mut s.att, pos0, shape);
-            par_matmul(par, k, xn, att_out, y.wo.view(), y.bo.as_deref());
+            par_matmul(par, k, xq, xn, att_out, y.wo.view(), y.bo.as_deref());
             match &y.post_attn_norm {
                 Some(pn) => {
                     norm_rows(sp.norm, xb, xn, pn, c);
@@ -271,16 +273,16 @@ impl<'a> Model<'a> {
             norm_rows(sp.norm, xn, x, &y.ffn_norm, c);
             match (sp.mlp, &y.ffn_gate) {
                 (Mlp::Gelu, _) | (_, None) => {
-                    par_matmul(par, k, hb, xn, y.ffn_up.view(), y.b_up.as_deref());
+                    par_matmul(par, k, xq, hb, xn, y.ffn_up.view(), y.b_up.as_deref());
                     layers::gelu(hb);
                 }
                 (Mlp::SwiGlu | Mlp::GeGlu, Some(gate)) => {
-                    par_matmul(par, k, hb, xn, gate.view(), None);
-                    par_matmul(par, k, hb2, xn, y.ffn_up.view(), y.b_up.as_deref());
+                    par_matmul(par, k, xq, hb, xn, gate.view(), None);
+                    par_matmul(par, k, xq, hb2, xn, y.ffn_up.view(), y.b_up.as_deref());
                     if sp.mlp == Mlp::SwiGlu { layers::swiglu(hb, hb2) } else { layers::geglu(hb, hb2) }
                 }
             }
-            par_matmul(par, k, xn, hb, y.ffn_down.view(), y.b_down.as_deref());
+            par_matmul(par, k, xq, xn, hb, y.ffn_down.view(), y.b_down.as_deref());
             match &y.post_ffn_norm {
                 Some(pn) => {
                     norm_rows(sp.norm, xb, xn, pn, c);
@@ -320,12 +322,24 @@ fn head_rmsnorm(x: &mut [f32], w: &[f32], eps: f32, tmp: &mut [f32]) {
 /// The matmul split across workers, by rows (prefill) or by output columns (decode): each
 /// output element is computed by exactly one worker in the canonical order, so the split
 /// never changes the result.
-fn par_matmul(par: &dyn Parallel, k: Kernels, out: &mut [f32], x: &[f32], w: MatRef<'_>, bias: Option<&[f32]>) {
+fn par_matmul(par: &dyn Parallel, k: Kernels, xq: &mut Q8Buf, out: &mut [f32], x: &[f32], w: MatRef<'_>, bias: Option<&[f32]>) {
     let (oc, ic) = (w.rows(), w.cols());
-    let workers = par.workers();
     let n = x.len() / ic;
+    // 8-bit activations: quantized once here, shared by every worker.
+    let q8 = match w.data() {
+        MatData::Blocks { btype, .. } => k.q8_block(btype).is_some(),
+        MatData::F32(_) => false,
+    };
+    if q8 {
+        k.quantize_for(xq, x, w);
+    }
+    let xq = &*xq;
+    let mm = |o: &mut [f32], r0: usize, r1: usize, w: MatRef<'_>, bias: Option<&[f32]>| {
+        if q8 { k.matmul_q8(o, xq, r0..r1, w, bias) } else { k.matmul(o, &x[r0 * ic..r1 * ic], w, bias) }
+    };
+    let workers = par.workers();
     if workers <= 1 || n * oc * ic < par.grain() {
-        k.matmul(out, x, w, bias);
+        mm(out, 0, n, w, bias);
         return;
     }
     assert_eq!(out.len(), n * oc, "matmul: output must be {n} rows of {oc}");
@@ -337,11 +351,11 @@ fn par_matmul(par: &dyn Parallel, k: Kernels, out: &mut [f32], x: &[f32], w: Mat
             let (r0, r1) = (task * rows, ((task + 1) * rows).min(n));
             // SAFETY: tasks write disjoint row ranges of `out`.
             let o = unsafe { out_s.part(r0 * oc, (r1 - r0) * oc) };
-            k.matmul(o, &x[r0 * ic..r1 * ic], w, bias);
+            mm(o, r0, r1, w, bias);
         });
         return;
     }
-    // Decode: column blocks of a multiple of 4 outputs (the AVX2 kernel's row group).
+    // Decode: column blocks of a multiple of 4 outputs (the AVX2 kernels' row group).
     let block = oc.div_ceil(workers).next_multiple_of(4);
     par.run(oc.div_ceil(block), &|task| {
         let (o0, o1) = (task * block, ((task + 1) * block).min(oc));
@@ -350,7 +364,7 @@ fn par_matmul(par: &dyn Parallel, k: Kernels, out: &mut [f32], x: &[f32], w: Mat
         for r in 0..n {
             // SAFETY: each task writes only columns o0..o1 of each row: disjoint regions.
             let orow = unsafe { out_s.part(r * oc + o0, o1 - o0) };
-            k.matmul(orow, &x[r * ic..(r + 1) * ic], w_blk, b_blk);
+            mm(orow, r, r + 1, w_blk, b_blk);
         }
     });
 }
@@ -378,6 +392,7 @@ impl StateDims {
             + 2 * self.head_dim
             + 2 * self.n_layers * t * self.kv_dim
             + self.vocab
+            + Q8Buf::bytes_for(b * self.d_model.max(self.q_dim).max(self.ffn_dim)).div_ceil(4)
     }
 }
 
@@ -400,6 +415,7 @@ pub struct RunState {
     key_cache: Vec<f32>,   // (L, T, K)
     value_cache: Vec<f32>, // (L, T, K)
     logits: Vec<f32>,      // (V)
+    xq: Q8Buf,             // (B, max(C, Q, F)) 8-bit activations of the matrix being multiplied
 }
 
 impl RunState {
@@ -424,6 +440,7 @@ impl RunState {
             key_cache: vec![0.0; cache],
             value_cache: vec![0.0; cache],
             logits: vec![0.0; d.vocab],
+            xq: Q8Buf::with_capacity(b * d.d_model.max(d.q_dim).max(d.ffn_dim)),
         }
     }
 

@@ -35,6 +35,16 @@ const N: usize = 12;
 /// requires > 10 x TOL).
 const TOL: f64 = 2e-5;
 
+/// As `TOL` for the 8-bit activation set, against the reference that rounds activations the
+/// same way (`Knobs::q8_activations`). Far larger: a value within f32 rounding of a half-step
+/// rounds to the other code in the engine than in the f64 reference (one step is 1/127 of the
+/// block's largest value), and these random models amplify such a step through the layers.
+/// Observed: 1e-3 .. 1.1e-2 (against 1.1e-2 .. 1.8e-2 for the f32 reference). The 8-bit
+/// products themselves are checked exactly in tests/quant.rs (kernels = portable reference
+/// bit for bit; reference = f64 sum of decoded values); everything else in the model is the
+/// FMA family's code, held to `TOL` above.
+const TOL_Q8: f64 = 3e-2;
+
 fn shape(family: Family) -> FamilyShape {
     FamilyShape {
         family,
@@ -134,7 +144,9 @@ fn check(s: &FamilyShape, t: BlockType) -> f64 {
     let sp = model.spec();
     assert_eq!((sp.head_dim, sp.n_kv_heads, sp.tied_output, sp.vocab_size), (s.head_dim, s.n_kv_heads, s.tied, s.vocab), "{what}: spec");
     let tokens = random_tokens(N, s.vocab, seed ^ 0x70c5);
-    let want = forward(s, &read_weights(&bytes), &tokens, Knobs::default());
+    let weights = read_weights(&bytes);
+    let want = forward(s, &weights, &tokens, Knobs::default());
+    let want_q8 = forward(s, &weights, &tokens, Knobs { q8_activations: true, ..Knobs::default() });
     assert!(want.iter().all(|v| v.is_finite()));
     // The logits must have a sensible scale for the relative tolerance to mean something.
     let scale = max_abs(&want);
@@ -144,8 +156,11 @@ fn check(s: &FamilyShape, t: BlockType) -> f64 {
     for k in Kernels::available() {
         let mut st = model.new_state(k);
         let got = model.forward_all(&mut st, &tokens, 0).unwrap();
-        let err = rel_err(&got, &want);
-        assert!(err <= TOL, "{what} [{}]: relative error {err:.3e} > {TOL:e}", k.name());
+        let (err, tol) = match k.family() {
+            llm_engine::Family::FmaQ8 => (rel_err(&got, &want_q8), TOL_Q8),
+            _ => (rel_err(&got, &want), TOL),
+        };
+        assert!(err <= tol, "{what} [{}]: relative error {err:.3e} > {tol:e}", k.name());
         worst = worst.max(err);
         let mut st = model.new_state(k);
         for (p, &tok) in tokens.iter().enumerate() {

@@ -99,9 +99,13 @@ fn sse2() -> Kernels {
 
 #[test]
 fn every_kernel_set_this_cpu_has_is_tested() {
-    let isas: Vec<Isa> = Kernels::available().iter().map(|k| k.isa()).collect();
-    assert_eq!(isas, vec![Isa::Portable, Isa::Sse2, Isa::Avx2], "this test machine should offer every x86_64 set");
-    assert_eq!(Kernels::detect().isa(), Isa::Avx2);
+    let sets: Vec<(Isa, Family)> = Kernels::available().iter().map(|k| (k.isa(), k.family())).collect();
+    assert_eq!(
+        sets,
+        vec![(Isa::Portable, Family::NoFma), (Isa::Sse2, Family::NoFma), (Isa::Avx2, Family::Fma), (Isa::Avx2, Family::FmaQ8)],
+        "this test machine should offer every x86_64 set"
+    );
+    assert_eq!((Kernels::detect().isa(), Kernels::detect().family()), (Isa::Avx2, Family::FmaQ8));
     assert_eq!(Kernels::portable().family(), Family::NoFma);
 }
 
@@ -133,7 +137,8 @@ fn matmul_every_kernel_equals_its_dot_for_every_element() {
                         let wr = &w[o * ic..(o + 1) * ic];
                         let d = match k.family() {
                             Family::NoFma => portable::dot(xr, wr),
-                            Family::Fma => portable::dot_fma(xr, wr),
+                            // f32 matrices multiply f32 activations in the 8-bit family too.
+                            Family::Fma | Family::FmaQ8 => portable::dot_fma(xr, wr),
                         };
                         let want = d + bias.map_or(0.0, |b| b[o]);
                         // bias: None adds nothing, so compare d itself (no + 0.0 sign change).

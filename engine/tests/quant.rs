@@ -228,7 +228,7 @@ fn check_dots(t: BlockType, row: &[u8], x: &[f32], what: &str) {
     assert_eq!(dot_row(t, row, x).to_bits(), nofma.to_bits(), "{what}: dot_row vs dot");
     assert_eq!(dot_row_fma(t, row, x).to_bits(), fma.to_bits(), "{what}: dot_row_fma vs dot_fma");
     for k in Kernels::available() {
-        let want = if k.family() == Family::Fma { fma } else { nofma };
+        let want = if matches!(k.family(), Family::Fma | Family::FmaQ8) { fma } else { nofma };
         assert_eq!(dot_row_with(k, t, row, x).to_bits(), want.to_bits(), "{what}: {}", k.name());
     }
 }
@@ -392,4 +392,189 @@ fn four_row_kernels_equal_one_row_each() {
         }
     }
     assert!(used >= 10, "the AVX2 four-row kernels were not exercised ({used} calls)");
+}
+
+// ---- 8-bit activations (quant::q8, Family::FmaQ8) ----
+
+use llm_engine::quant::q8::{self, Q8Buf};
+
+const Q8_TYPES: [BlockType; 6] = [BlockType::Q8_0, BlockType::Q4_0, BlockType::Q5_0, BlockType::Q4_K, BlockType::Q5_K, BlockType::Q6_K];
+
+/// Activation quantization by hand: amax / 127 scales, round half to even, sums per 32.
+#[test]
+fn activations_quantize_as_specified() {
+    let mut x = vec![0.0f32; 64];
+    // Block 0: amax 127 -> id 1, so the codes are rint(x): 2.5 -> 2, -3.5 -> -4, 0.5 -> 0.
+    x[0] = 127.0;
+    x[1] = 2.5;
+    x[2] = -3.5;
+    x[3] = 0.5;
+    x[4] = -127.0;
+    // Block 1: all zero -> scale 0, codes 0.
+    let mut b = Q8Buf::default();
+    b.quantize(32, &x, 64);
+    assert_eq!((b.rows(), b.cols(), b.block()), (1, 64, 32));
+    let r = b.row(0);
+    assert_eq!(&r.codes()[..6], &[127, 2, -4, 0, -127, 0]);
+    assert_eq!(r.scales(), &[1.0, 0.0]);
+    assert_eq!(r.sums(), &[127 + 2 - 4 - 127, 0]);
+
+    // Random rows, both block sizes: codes within -127..=127, the largest is +-127, every
+    // value within half a step of its code, sums of 32 codes.
+    let mut rng = Rng::new(5);
+    for block in [32, 256] {
+        let x = random_x(&mut rng, 3 * 512);
+        b.quantize(block, &x, 512);
+        assert_eq!(b.rows(), 3);
+        for row in 0..3 {
+            let r = b.row(row);
+            let xs = &x[row * 512..(row + 1) * 512];
+            for (bi, xb) in xs.chunks(block).enumerate() {
+                let codes = &r.codes()[bi * block..(bi + 1) * block];
+                let amax = xb.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+                let dx = r.scales()[bi];
+                assert_eq!(dx, amax / 127.0);
+                assert_eq!(codes.iter().map(|c| c.unsigned_abs()).max(), Some(127));
+                for (&c, &v) in codes.iter().zip(xb) {
+                    assert!(c >= -127);
+                    assert!((c as f64 * dx as f64 - v as f64).abs() <= 0.5 * dx as f64 * (1.0 + 1e-5), "{v} -> {c} * {dx}");
+                }
+            }
+            for (j, s) in r.sums().iter().enumerate() {
+                assert_eq!(*s, r.codes()[32 * j..32 * j + 32].iter().map(|&c| c as i32).sum::<i32>());
+            }
+        }
+    }
+}
+
+/// The f64 sum of (decoded weight) x (decoded activation): independent of the integer lanes
+/// and of the scale factoring (uses the numpy-checked `dequantize_row`).
+fn q8_dot_f64(t: BlockType, row: &[u8], x: q8::Q8Row<'_>) -> (f64, f64) {
+    let mut w = vec![0.0f32; x.len()];
+    dequantize_row(t, row, &mut w);
+    let mut xd = vec![0.0f32; x.len()];
+    x.dequantize(&mut xd);
+    let dot = w.iter().zip(&xd).map(|(&a, &b)| a as f64 * b as f64).sum();
+    let mag = w.iter().zip(&xd).map(|(&a, &b)| (a as f64 * b as f64).abs()).sum();
+    (dot, mag)
+}
+
+/// The portable reference `dot_q8` computes the sum of decoded weights times decoded
+/// activations (up to f32 roundings), for every paired type; wrong lanes, scales, signs or
+/// minimums would be far off.
+#[test]
+fn q8_dot_equals_the_f64_dot_of_the_decoded_values() {
+    let mut rng = Rng::new(77);
+    for t in Q8_TYPES {
+        let block = q8::act_block(t).unwrap();
+        for nb in 1..=4 {
+            for _ in 0..6 {
+                let n = nb * t.block_elems().max(block);
+                let row = random_row(&mut rng, t, n);
+                let mut b = Q8Buf::default();
+                b.quantize(block, &random_x(&mut rng, n), n);
+                let got = q8::dot_q8(t, &row, b.row(0)) as f64;
+                let (want, mag) = q8_dot_f64(t, &row, b.row(0));
+                assert!((got - want).abs() <= 1e-5 * mag, "{t:?} n {n}: {got} vs {want} (magnitude {mag})");
+            }
+        }
+    }
+}
+
+/// Every kernel set of the 8-bit family (AVX2 where usable) equals the portable reference
+/// bit for bit, one row and four rows at a time, on random blocks, the numpy fixture blocks
+/// (subnormal and zero scales) and extreme codes (-128 weights, +-127 activations).
+#[test]
+fn q8_kernels_equal_the_reference_bit_for_bit() {
+    let k = Kernels::detect_family(Family::FmaQ8);
+    assert!(k.is_some() || !CpuFeatures::read().avx2_fma_usable(), "AVX2 usable but no 8-bit kernel set");
+    let sets: Vec<Kernels> = Kernels::available().into_iter().filter(|k| k.family() == Family::FmaQ8).collect();
+    assert_eq!(sets.len(), k.is_some() as usize);
+    let mut rng = Rng::new(11);
+    let mut checked = 0;
+    for k in sets {
+        for t in Q8_TYPES {
+            let block = q8::act_block(t).unwrap();
+            let mut cases: Vec<(Vec<u8>, Vec<f32>)> = Vec::new();
+            for nb in 1..=6 {
+                let n = nb * t.block_elems().max(block);
+                for _ in 0..4 {
+                    cases.push((random_row(&mut rng, t, n), random_x(&mut rng, n)));
+                }
+            }
+            let raw = read(&format!("{}.blocks", t.name()));
+            let n = raw.len() / t.block_bytes() * t.block_elems();
+            let n = n / block * block;
+            cases.push((raw[..t.row_bytes(n).unwrap()].to_vec(), random_x(&mut rng, n)));
+            if t == BlockType::Q8_0 {
+                // Every weight -128 against +-127 codes: the largest 16-bit pair sums.
+                let mut row = vec![0x80u8; 34 * 4];
+                for blk in row.chunks_exact_mut(34) {
+                    blk[0..2].copy_from_slice(&f32_to_f16(0.01).to_le_bytes());
+                }
+                let x: Vec<f32> = (0..128).map(|i| if i % 3 == 0 { -1.0 } else { 1.0 }).collect();
+                cases.push((row, x));
+            }
+            for (row, x) in &cases {
+                let n = x.len();
+                let mut b = Q8Buf::default();
+                b.quantize(block, x, n);
+                let want = q8::dot_q8(t, row, b.row(0));
+                assert_eq!(quant::dot_q8_with(k, t, row, b.row(0)).to_bits(), want.to_bits(), "{t:?} n {n}");
+                let four = quant::dot_q8_rows4_with(k, t, [row, row, row, row], b.row(0));
+                assert!(four.iter().all(|v| v.to_bits() == want.to_bits()), "{t:?} n {n}: four rows");
+                checked += 1;
+            }
+        }
+    }
+    eprintln!("{checked} rows checked");
+}
+
+/// `Kernels::matmul` of the 8-bit family: every output equals `dot_q8` of its row and input
+/// row, for one input row and many (prefill), with a bias, in every split of the rows.
+#[test]
+fn q8_matmul_equals_the_reference_per_output() {
+    let Some(k) = Kernels::detect_family(Family::FmaQ8) else {
+        assert!(!CpuFeatures::read().avx2_fma_usable());
+        return;
+    };
+    let mut rng = Rng::new(12);
+    for t in [BlockType::Q5_0, BlockType::Q4_K, BlockType::Q6_K, BlockType::Q8_0] {
+        let block = q8::act_block(t).unwrap();
+        let (ic, oc) = (512, 7);
+        let data: Vec<u8> = (0..oc).flat_map(|_| random_row(&mut rng, t, ic)).collect();
+        let w = llm_engine::tensor::Tensor::blocks(t, oc, ic, std::borrow::Cow::Owned(data.clone())).unwrap();
+        let bias: Vec<f32> = (0..oc).map(|i| i as f32 * 0.25).collect();
+        for n in [1, 3] {
+            let x = random_x(&mut rng, n * ic);
+            let mut out = vec![0.0f32; n * oc];
+            k.matmul(&mut out, &x, w.view(), Some(&bias));
+            let mut b = Q8Buf::default();
+            b.quantize(block, &x, ic);
+            let rb = t.row_bytes(ic).unwrap();
+            for r in 0..n {
+                for o in 0..oc {
+                    let want = q8::dot_q8(t, &data[o * rb..(o + 1) * rb], b.row(r)) + bias[o];
+                    assert_eq!(out[r * oc + o].to_bits(), want.to_bits(), "{t:?} n {n} row {r} out {o}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+#[should_panic(expected = "activations in blocks")]
+fn q8_dot_rejects_activations_of_the_wrong_block() {
+    let mut b = Q8Buf::default();
+    b.quantize(32, &[0.5; 256], 256);
+    let row = vec![0u8; BlockType::Q4_K.row_bytes(256).unwrap()];
+    q8::dot_q8(BlockType::Q4_K, &row, b.row(0));
+}
+
+#[test]
+#[should_panic(expected = "row of")]
+fn q8_dot_rejects_a_short_row() {
+    let mut b = Q8Buf::default();
+    b.quantize(32, &[0.5; 64], 64);
+    q8::dot_q8(BlockType::Q8_0, &[0u8; 34], b.row(0));
 }

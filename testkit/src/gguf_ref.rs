@@ -142,6 +142,11 @@ pub struct Knobs {
     pub scale_from_c: bool,
     /// Skip the per-head q/k RMSNorm (qwen3, gemma3).
     pub no_qk_norm: bool,
+    /// Not a departure but the other numerics: round the input of every quantized matrix to
+    /// 8 bits as the engine's `Family::FmaQ8` specifies (blocks of 32 values for Q8_0, Q4_0,
+    /// Q5_0 weights, 256 for Q4_K, Q5_K, Q6_K; scale max|x| / 127; round half to even),
+    /// computed here in f64 from the definition, independently of the integer kernels.
+    pub q8_activations: bool,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -154,6 +159,8 @@ pub struct Knobs {
 pub struct RefTensor {
     pub dims: Vec<usize>,
     pub data: Vec<f64>,
+    /// The activation block of its 8-bit products (None: f32 activations).
+    pub act_block: Option<usize>,
 }
 
 /// Every tensor of a GGUF file by name.
@@ -192,7 +199,12 @@ pub fn read_weights(bytes: &[u8]) -> RefWeights {
             f.into_iter().map(f64::from).collect()
         };
         assert_eq!(data.len(), n, "{}", t.name);
-        out.tensors.insert(t.name.to_string(), RefTensor { dims, data });
+        let act_block = match t.ggml_type {
+            GgmlType::Q8_0 | GgmlType::Q4_0 | GgmlType::Q5_0 => Some(32),
+            GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K => Some(256),
+            _ => None,
+        };
+        out.tensors.insert(t.name.to_string(), RefTensor { dims, data, act_block });
     }
     out
 }
@@ -202,15 +214,28 @@ pub fn read_weights(bytes: &[u8]) -> RefWeights {
 // ---------------------------------------------------------------------------------------
 
 /// y (rows) = W x for W of `rows` rows of x.len(); W's data is row-major.
-fn matvec(w: &RefTensor, x: &[f64]) -> Vec<f64> {
+/// With `q8`, x is first rounded to 8 bits per block as `Knobs::q8_activations` says.
+fn matvec(w: &RefTensor, x: &[f64], q8: bool) -> Vec<f64> {
     let cols = x.len();
     assert_eq!(w.data.len() % cols, 0, "matvec: W is not rows of {cols}");
-    w.data.chunks_exact(cols).map(|row| row.iter().zip(x).map(|(a, b)| a * b).sum()).collect()
+    let xq: Vec<f64> = match w.act_block {
+        Some(block) if q8 => x
+            .chunks(block)
+            .flat_map(|b| {
+                // The engine rounds in f32: amax / 127 and 127 / amax are f32 values there.
+                let amax = b.iter().fold(0.0f64, |m, v| m.max(v.abs())) as f32;
+                let (d, id) = if amax > 0.0 { (amax / 127.0, 127.0 / amax) } else { (0.0, 0.0) };
+                b.iter().map(move |&v| (v * id as f64).round_ties_even() * d as f64)
+            })
+            .collect(),
+        _ => x.to_vec(),
+    };
+    w.data.chunks_exact(cols).map(|row| row.iter().zip(&xq).map(|(a, b)| a * b).sum()).collect()
 }
 
 /// Rows r0..r0+n of W (for gpt2's fused attn_qkv).
 fn rows_of(w: &RefTensor, cols: usize, r0: usize, n: usize) -> RefTensor {
-    RefTensor { dims: vec![cols, n], data: w.data[r0 * cols..(r0 + n) * cols].to_vec() }
+    RefTensor { dims: vec![cols, n], data: w.data[r0 * cols..(r0 + n) * cols].to_vec(), act_block: w.act_block }
 }
 
 fn add(y: &mut [f64], b: &[f64]) {
@@ -310,17 +335,17 @@ pub fn forward(s: &FamilyShape, w: &RefWeights, tokens: &[u32], knobs: Knobs) ->
                 let wqkv = w.get(&b("attn_qkv.weight"));
                 let bqkv = &w.get(&b("attn_qkv.bias")).data;
                 assert_eq!(wqkv.dims, vec![c, qd + 2 * kvd]);
-                let mut q = matvec(&rows_of(wqkv, c, 0, qd), &h);
-                let mut k = matvec(&rows_of(wqkv, c, qd, kvd), &h);
-                let mut v = matvec(&rows_of(wqkv, c, qd + kvd, kvd), &h);
+                let mut q = matvec(&rows_of(wqkv, c, 0, qd), &h, knobs.q8_activations);
+                let mut k = matvec(&rows_of(wqkv, c, qd, kvd), &h, knobs.q8_activations);
+                let mut v = matvec(&rows_of(wqkv, c, qd + kvd, kvd), &h, knobs.q8_activations);
                 add(&mut q, &bqkv[..qd]);
                 add(&mut k, &bqkv[qd..qd + kvd]);
                 add(&mut v, &bqkv[qd + kvd..]);
                 (q, k, v)
             } else {
-                let mut q = matvec(w.get(&b("attn_q.weight")), &h);
-                let mut k = matvec(w.get(&b("attn_k.weight")), &h);
-                let mut v = matvec(w.get(&b("attn_v.weight")), &h);
+                let mut q = matvec(w.get(&b("attn_q.weight")), &h, knobs.q8_activations);
+                let mut k = matvec(w.get(&b("attn_k.weight")), &h, knobs.q8_activations);
+                let mut v = matvec(w.get(&b("attn_v.weight")), &h, knobs.q8_activations);
                 opt_bias(&mut q, &b("attn_q.bias"));
                 opt_bias(&mut k, &b("attn_k.bias"));
                 opt_bias(&mut v, &b("attn_v.bias"));
@@ -369,7 +394,7 @@ pub fn forward(s: &FamilyShape, w: &RefWeights, tokens: &[u32], knobs: Knobs) ->
                     }
                 }
             }
-            let mut a = matvec(w.get(&b("attn_output.weight")), &att);
+            let mut a = matvec(w.get(&b("attn_output.weight")), &att, knobs.q8_activations);
             opt_bias(&mut a, &b("attn_output.bias"));
             if fam == Family::Gemma3 {
                 a = rmsnorm(&a, &w.get(&b("post_attention_norm.weight")).data, eps);
@@ -379,17 +404,17 @@ pub fn forward(s: &FamilyShape, w: &RefWeights, tokens: &[u32], knobs: Knobs) ->
             let h = norm(x, &b("ffn_norm"));
             let mut m = match fam {
                 Family::Gpt2 => {
-                    let mut u = matvec(w.get(&b("ffn_up.weight")), &h);
+                    let mut u = matvec(w.get(&b("ffn_up.weight")), &h, knobs.q8_activations);
                     opt_bias(&mut u, &b("ffn_up.bias"));
                     let g: Vec<f64> = u.into_iter().map(gelu).collect();
-                    matvec(w.get(&b("ffn_down.weight")), &g)
+                    matvec(w.get(&b("ffn_down.weight")), &g, knobs.q8_activations)
                 }
                 _ => {
-                    let gate = matvec(w.get(&b("ffn_gate.weight")), &h);
-                    let up = matvec(w.get(&b("ffn_up.weight")), &h);
+                    let gate = matvec(w.get(&b("ffn_gate.weight")), &h, knobs.q8_activations);
+                    let up = matvec(w.get(&b("ffn_up.weight")), &h, knobs.q8_activations);
                     let act: fn(f64) -> f64 = if fam == Family::Gemma3 { gelu } else { silu };
                     let hidden: Vec<f64> = gate.into_iter().zip(up).map(|(g, u)| act(g) * u).collect();
-                    matvec(w.get(&b("ffn_down.weight")), &hidden)
+                    matvec(w.get(&b("ffn_down.weight")), &hidden, knobs.q8_activations)
                 }
             };
             opt_bias(&mut m, &b("ffn_down.bias"));
@@ -404,7 +429,7 @@ pub fn forward(s: &FamilyShape, w: &RefWeights, tokens: &[u32], knobs: Knobs) ->
     let mut logits = Vec::with_capacity(tokens.len() * s.vocab);
     for x in &xs {
         let h = norm(x, "output_norm");
-        logits.extend(matvec(out, &h));
+        logits.extend(matvec(out, &h, knobs.q8_activations));
     }
     logits
 }

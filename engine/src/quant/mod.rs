@@ -34,8 +34,11 @@
 pub mod f16;
 mod kquants;
 mod legacy;
+pub mod q8;
 #[cfg(target_arch = "x86_64")]
 mod x86_64_avx2;
+#[cfg(target_arch = "x86_64")]
+mod x86_64_avx2_q8;
 
 use crate::kernels::portable::combine_lanes;
 use crate::kernels::{Isa, Kernels, LANES};
@@ -177,7 +180,7 @@ impl BlockType {
 
 /// Panics unless `bytes` is exactly a row of `n` weights of type `t`.
 #[inline]
-fn check_row(what: &str, t: BlockType, n: usize, bytes: usize) {
+pub(crate) fn check_row(what: &str, t: BlockType, n: usize, bytes: usize) {
     match t.row_bytes(n) {
         Some(b) => assert!(b == bytes, "{what}: a {} row of {n} weights is {b} bytes, got {bytes}", t.name()),
         None => panic!("{what}: {n} weights is not a whole number of {} blocks of {}", t.name(), t.block_elems()),
@@ -283,6 +286,39 @@ pub fn dot_row_with(k: Kernels, t: BlockType, row: &[u8], x: &[f32]) -> f32 {
     }
     match k.family() {
         crate::kernels::Family::NoFma => dot_impl::<false>(t, row, x),
-        crate::kernels::Family::Fma => dot_impl::<true>(t, row, x),
+        crate::kernels::Family::Fma | crate::kernels::Family::FmaQ8 => dot_impl::<true>(t, row, x),
     }
+}
+
+/// [`q8::dot_q8`] with `k`'s SIMD kernel where one exists (same bits). Panics unless `t` takes
+/// activations in `x`'s block size and `row` is exactly `x.len()` weights.
+pub fn dot_q8_with(k: Kernels, t: BlockType, row: &[u8], x: q8::Q8Row<'_>) -> f32 {
+    q8::check_pair("dot_q8_with", t, row, &x);
+    #[cfg(target_arch = "x86_64")]
+    if k.isa() == Isa::Avx2 {
+        // SAFETY: a Kernels with Isa::Avx2 exists only after `avx2_fma_usable` said yes; the
+        // row and the activations were checked above.
+        if let Some(v) = unsafe { x86_64_avx2_q8::dot(t, row, x) } {
+            return v;
+        }
+    }
+    let _ = k;
+    q8::dot_q8(t, row, x)
+}
+
+/// Four rows against the same 8-bit activations, each equal bit for bit to [`dot_q8_with`] of
+/// that row.
+pub fn dot_q8_rows4_with(k: Kernels, t: BlockType, rows: [&[u8]; 4], x: q8::Q8Row<'_>) -> [f32; 4] {
+    for r in rows {
+        q8::check_pair("dot_q8_rows4_with", t, r, &x);
+    }
+    #[cfg(target_arch = "x86_64")]
+    if k.isa() == Isa::Avx2 {
+        // SAFETY: as for `dot_q8_with`; every row was checked above.
+        if let Some(v) = unsafe { x86_64_avx2_q8::dot4(t, rows, x) } {
+            return v;
+        }
+    }
+    let _ = k;
+    rows.map(|r| q8::dot_q8(t, r, x))
 }

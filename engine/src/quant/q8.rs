@@ -1,0 +1,326 @@
+//! 8-bit activations: the numerics of [`Family::FmaQ8`](crate::kernels::Family::FmaQ8).
+//!
+//! llama.cpp's CPU backend multiplies a quantized weight row by a vector that it quantized to
+//! 8 bits too, so that a block's dot product is a sum of integer products (`maddubs`/`madd` on
+//! x86) scaled once by both block scales. This module defines that computation for this
+//! engine, exactly, so every kernel has a bit-for-bit target and the results never depend on
+//! the instruction set, the batch or the thread count:
+//!
+//! **Activations.** A row `x` is cut into blocks of 32 values (paired with the 32-weight
+//! types Q8_0, Q4_0, Q5_0) or 256 values (k-quants Q4_K, Q5_K, Q6_K). Per block:
+//! `amax = max |x_i|`, scale `dx = amax / 127`, codes `q_i = rint(x_i * (127 / amax))` (round
+//! half to even; 0 when `amax` is 0), all in f32; plus, per 32 codes, their integer sum (for
+//! the k-quant minimums). See [`Q8Buf::quantize`].
+//!
+//! **Dot product.** Weight `i` of a 32-weight group goes into integer lane `(i % 32) / 4` (the
+//! lanes of `maddubs` + `madd` over 32 bytes). Per weight block, each lane holds an exact i32
+//! sum `S[l]` (its bounds keep it below 2^24, so converting it to f32 is exact), then
+//! `acc[l] = fma(dw * dx, S[l], acc[l])` with `dw * dx` rounded to f32:
+//! - Q8_0 / Q4_0 / Q5_0: `S[l] = sum w_i * q_i` over the 4 weights of lane l of the block, with
+//!   the signed weight codes (`q`, `q - 8`, `q - 16`); `dw` is the block's `d`.
+//! - Q4_K / Q5_K: `S[l] = sum_j sc_j * sum w_i * q_i` over the 8 sub-blocks j (unsigned codes
+//!   0..15 / 0..31), `dw = d`; the minimums go into one more accumulator,
+//!   `m_acc = fma(dmin * dx, M, m_acc)` with `M = sum_j m_j * (sum of sub-block j's codes)`,
+//!   and the result is `combine(acc) - m_acc`.
+//! - Q6_K: `S[l] = sum_k sc_k * sum (w_i - 32) * q_i` over the 16 groups of 16 (signed i8
+//!   scales), `dw = d`.
+//!
+//! The lanes are combined as `kernels::portable::combine_lanes`. The functions here are the
+//! portable reference; `x86_64_avx2_q8` computes the same bits with AVX2.
+//!
+//! (Bounds, per lane and block: Q8_0 4*128*127; Q4_K 32*15*127*63 = 3.8M; Q5_K 7.9M; Q6_K
+//! 32*32*127*128 = 16.6M < 2^24 = 16.8M. The activation codes are within -127..127, so the
+//! 16-bit pair sums of `maddubs` never saturate: |w| <= 128 gives 2*128*127 = 32512.)
+
+use super::f16::read_f16;
+use super::kquants::{QK_K, scale_min};
+use super::{BlockType, check_row};
+use crate::kernels::LANES;
+use crate::kernels::portable::combine_lanes;
+use alloc::vec::Vec;
+
+/// Codes per activation sum, and per 32-weight block.
+pub const SUB: usize = 32;
+
+/// The activation block a weight type is paired with in this family: 32 for Q8_0, Q4_0 and
+/// Q5_0, 256 for Q4_K, Q5_K and Q6_K; None for the types whose rows keep the f32 FMA dot
+/// product (F32, F16, BF16, Q4_1, Q5_1).
+pub fn act_block(t: BlockType) -> Option<usize> {
+    use BlockType::*;
+    match t {
+        Q8_0 | Q4_0 | Q5_0 => Some(SUB),
+        Q4_K | Q5_K | Q6_K => Some(QK_K),
+        F32 | F16 | BF16 | Q4_1 | Q5_1 => None,
+    }
+}
+
+/// One row of activations quantized to 8 bits (see the module docs).
+#[derive(Clone, Copy, Debug)]
+pub struct Q8Row<'a> {
+    block: usize,
+    codes: &'a [i8],
+    scales: &'a [f32],
+    sums: &'a [i32],
+}
+
+impl<'a> Q8Row<'a> {
+    /// Checks that the parts fit together: `codes` whole blocks of `block` (32 or 256), one
+    /// scale per block, one sum per 32 codes. Panics otherwise.
+    pub fn new(block: usize, codes: &'a [i8], scales: &'a [f32], sums: &'a [i32]) -> Q8Row<'a> {
+        assert!(block == SUB || block == QK_K, "Q8Row: block of {block} (32 or 256)");
+        assert!(codes.len().is_multiple_of(block), "Q8Row: {} codes are not whole blocks of {block}", codes.len());
+        assert_eq!(scales.len(), codes.len() / block, "Q8Row: one scale per block");
+        assert_eq!(sums.len(), codes.len() / SUB, "Q8Row: one sum per 32 codes");
+        Q8Row { block, codes, scales, sums }
+    }
+
+    pub fn len(&self) -> usize {
+        self.codes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.codes.is_empty()
+    }
+
+    pub fn block(&self) -> usize {
+        self.block
+    }
+
+    pub fn codes(&self) -> &'a [i8] {
+        self.codes
+    }
+
+    pub fn scales(&self) -> &'a [f32] {
+        self.scales
+    }
+
+    pub fn sums(&self) -> &'a [i32] {
+        self.sums
+    }
+
+    /// The value the codes stand for: `codes[i] * scale` (for tests and errors).
+    pub fn dequantize(&self, out: &mut [f32]) {
+        assert_eq!(out.len(), self.len(), "Q8Row::dequantize: output length");
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = self.codes[i] as f32 * self.scales[i / self.block];
+        }
+    }
+}
+
+/// Rows of quantized activations, with their buffers (reused: quantizing rows that fit the
+/// capacity allocates nothing).
+#[derive(Clone, Debug, Default)]
+pub struct Q8Buf {
+    block: usize,
+    cols: usize,
+    codes: Vec<i8>,
+    scales: Vec<f32>,
+    sums: Vec<i32>,
+}
+
+impl Q8Buf {
+    /// Buffers for up to `values` activations (any block size).
+    pub fn with_capacity(values: usize) -> Q8Buf {
+        Q8Buf {
+            block: SUB,
+            cols: 0,
+            codes: Vec::with_capacity(values),
+            scales: Vec::with_capacity(values / SUB),
+            sums: Vec::with_capacity(values / SUB),
+        }
+    }
+
+    /// Bytes of the buffers for `values` activations (for memory estimates).
+    pub fn bytes_for(values: usize) -> usize {
+        values + 8 * (values / SUB)
+    }
+
+    /// Quantizes `x` as rows of `cols` values in blocks of `block` (32 or 256); `cols` must be
+    /// a multiple of `block` and `x` whole rows (panics otherwise).
+    pub fn quantize(&mut self, block: usize, x: &[f32], cols: usize) {
+        assert!(block == SUB || block == QK_K, "Q8Buf::quantize: block of {block} (32 or 256)");
+        assert!(cols > 0 && cols.is_multiple_of(block), "Q8Buf::quantize: rows of {cols} are not whole blocks of {block}");
+        assert!(x.len().is_multiple_of(cols), "Q8Buf::quantize: {} values are not rows of {cols}", x.len());
+        let n = x.len();
+        self.block = block;
+        self.cols = cols;
+        self.codes.resize(n, 0);
+        self.scales.resize(n / block, 0.0);
+        self.sums.resize(n / SUB, 0);
+        for ((xb, cb), s) in x.chunks_exact(block).zip(self.codes.chunks_exact_mut(block)).zip(self.scales.iter_mut()) {
+            *s = quantize_block(xb, cb);
+        }
+        for (cb, s) in self.codes.chunks_exact(SUB).zip(self.sums.iter_mut()) {
+            *s = cb.iter().map(|&c| c as i32).sum();
+        }
+    }
+
+    /// Rows held (0 before the first `quantize`).
+    pub fn rows(&self) -> usize {
+        self.codes.len().checked_div(self.cols).unwrap_or(0)
+    }
+
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    pub fn block(&self) -> usize {
+        self.block
+    }
+
+    /// Row `r` (panics if out of range).
+    pub fn row(&self, r: usize) -> Q8Row<'_> {
+        assert!(r < self.rows(), "Q8Buf::row: row {r} of {}", self.rows());
+        let (c, b) = (self.cols, self.block);
+        Q8Row::new(b, &self.codes[r * c..(r + 1) * c], &self.scales[r * c / b..(r + 1) * c / b], &self.sums[r * c / SUB..(r + 1) * c / SUB])
+    }
+}
+
+/// One block: returns the scale `amax / 127` and writes `rint(x * 127 / amax)`.
+fn quantize_block(x: &[f32], codes: &mut [i8]) -> f32 {
+    let amax = x.iter().fold(0.0f32, |m, &v| {
+        let a = libm::fabsf(v);
+        if a > m { a } else { m }
+    });
+    let id = if amax > 0.0 { 127.0 / amax } else { 0.0 };
+    for (c, &v) in codes.iter_mut().zip(x) {
+        // |v * id| <= 127 (up to one rounding), so the code is within -127..=127; `as`
+        // saturates (a NaN input becomes 0).
+        *c = libm::rintf(v * id) as i8;
+    }
+    amax / 127.0
+}
+
+/// The signed weight codes of a 32-weight block (Q8_0, Q4_0, Q5_0) and its `d`.
+pub(crate) fn legacy_codes(t: BlockType, b: &[u8]) -> ([i8; SUB], f32) {
+    let mut w = [0i8; SUB];
+    match t {
+        BlockType::Q8_0 => w.iter_mut().zip(&b[2..34]).for_each(|(o, &q)| *o = q as i8),
+        BlockType::Q4_0 => {
+            for j in 0..16 {
+                w[j] = (b[2 + j] & 0x0f) as i8 - 8;
+                w[j + 16] = (b[2 + j] >> 4) as i8 - 8;
+            }
+        }
+        BlockType::Q5_0 => {
+            let qh = u32::from_le_bytes([b[2], b[3], b[4], b[5]]);
+            for j in 0..16 {
+                w[j] = ((b[6 + j] & 0x0f) | (((qh >> j) & 1) << 4) as u8) as i8 - 16;
+                w[j + 16] = ((b[6 + j] >> 4) | (((qh >> (j + 16)) & 1) << 4) as u8) as i8 - 16;
+            }
+        }
+        _ => unreachable!("legacy_codes: {} is not a signed 32-weight type", t.name()),
+    }
+    (w, read_f16(&b[0..2]))
+}
+
+/// The unsigned codes of a Q4_K / Q5_K super-block in weight order (0..15 / 0..31).
+fn k_codes(t: BlockType, b: &[u8]) -> [u8; QK_K] {
+    let mut w = [0u8; QK_K];
+    let (qh, qs): (Option<&[u8]>, &[u8]) = match t {
+        BlockType::Q4_K => (None, &b[16..144]),
+        _ => (Some(&b[16..48]), &b[48..176]),
+    };
+    for c in 0..4 {
+        for l in 0..32 {
+            let q = qs[32 * c + l];
+            let (mut lo, mut hi) = (q & 0x0f, q >> 4);
+            if let Some(qh) = qh {
+                lo |= ((qh[l] >> (2 * c)) & 1) << 4;
+                hi |= ((qh[l] >> (2 * c + 1)) & 1) << 4;
+            }
+            w[64 * c + l] = lo;
+            w[64 * c + 32 + l] = hi;
+        }
+    }
+    w
+}
+
+/// The codes 0..63 of a Q6_K super-block in weight order.
+fn q6_codes(b: &[u8]) -> [u8; QK_K] {
+    let (ql, qh) = (&b[0..128], &b[128..192]);
+    let mut w = [0u8; QK_K];
+    for h in 0..2 {
+        for g in 0..4 {
+            for l in 0..32 {
+                let lb = ql[64 * h + 32 * (g & 1) + l];
+                let low = if g < 2 { lb & 0x0f } else { lb >> 4 };
+                let high = (qh[32 * h + l] >> (2 * g)) & 3;
+                w[128 * h + 32 * g + l] = low | (high << 4);
+            }
+        }
+    }
+    w
+}
+
+/// Checks a row / activation pair for the dot products (panics on a mismatch).
+#[inline]
+pub(crate) fn check_pair(what: &str, t: BlockType, row: &[u8], x: &Q8Row<'_>) {
+    check_row(what, t, x.len(), row.len());
+    assert_eq!(act_block(t), Some(x.block), "{what}: {} rows take activations in blocks of {:?}, got {}", t.name(), act_block(t), x.block);
+}
+
+/// The dot product of a weight row with 8-bit activations, as the module docs define it
+/// (the portable reference: every kernel equals it bit for bit). Panics unless `t` has an
+/// activation block ([`act_block`]) equal to `x`'s and `row` is exactly `x.len()` weights.
+pub fn dot_q8(t: BlockType, row: &[u8], x: Q8Row<'_>) -> f32 {
+    check_pair("dot_q8", t, row, &x);
+    let mut acc = [0.0f32; LANES];
+    let bb = t.block_bytes();
+    match t {
+        BlockType::Q8_0 | BlockType::Q4_0 | BlockType::Q5_0 => {
+            for (bi, b) in row.chunks_exact(bb).enumerate() {
+                let (w, d) = legacy_codes(t, b);
+                let xs = &x.codes[SUB * bi..SUB * (bi + 1)];
+                let dd = d * x.scales[bi];
+                for (l, a) in acc.iter_mut().enumerate() {
+                    let s: i32 = (4 * l..4 * l + 4).map(|i| w[i] as i32 * xs[i] as i32).sum();
+                    *a = libm::fmaf(dd, s as f32, *a);
+                }
+            }
+            combine_lanes(&acc)
+        }
+        BlockType::Q4_K | BlockType::Q5_K => {
+            let mut m_acc = 0.0f32;
+            for (bi, b) in row.chunks_exact(bb).enumerate() {
+                let (d, dmin) = (read_f16(&b[0..2]), read_f16(&b[2..4]));
+                let w = k_codes(t, b);
+                let xs = &x.codes[QK_K * bi..QK_K * (bi + 1)];
+                let mut s = [0i32; LANES];
+                let mut m = 0i32;
+                for j in 0..8 {
+                    let (sc, mn) = scale_min(&b[4..16], j);
+                    for i in 0..SUB {
+                        let e = SUB * j + i;
+                        s[i / 4] += sc as i32 * w[e] as i32 * xs[e] as i32;
+                    }
+                    m += mn as i32 * x.sums[8 * bi + j];
+                }
+                let dd = d * x.scales[bi];
+                for (a, &v) in acc.iter_mut().zip(&s) {
+                    *a = libm::fmaf(dd, v as f32, *a);
+                }
+                m_acc = libm::fmaf(dmin * x.scales[bi], m as f32, m_acc);
+            }
+            combine_lanes(&acc) - m_acc
+        }
+        BlockType::Q6_K => {
+            for (bi, b) in row.chunks_exact(bb).enumerate() {
+                let w = q6_codes(b);
+                let d = read_f16(&b[208..210]);
+                let xs = &x.codes[QK_K * bi..QK_K * (bi + 1)];
+                let mut s = [0i32; LANES];
+                for (e, (&q, &c)) in w.iter().zip(xs).enumerate() {
+                    let sc = b[192 + e / 16] as i8 as i32;
+                    s[(e % SUB) / 4] += sc * (q as i32 - 32) * c as i32;
+                }
+                let dd = d * x.scales[bi];
+                for (a, &v) in acc.iter_mut().zip(&s) {
+                    *a = libm::fmaf(dd, v as f32, *a);
+                }
+            }
+            combine_lanes(&acc)
+        }
+        _ => unreachable!("check_pair admits only types with an activation block"),
+    }
+}

@@ -1,0 +1,252 @@
+//! AVX2 dot products of quantized weight rows with 8-bit activations (`quant::q8`): integer
+//! products with `maddubs` (u8 x i8 -> i16 pairs) and `madd` (i16 pairs -> i32 lanes), so
+//! i32 lane l of a 32-byte group holds the products of bytes 4l..4l+3: the lanes of
+//! `q8::dot_q8`. The integer sums are exact; the f32 steps (`dw * dx`, the `fma` per lane,
+//! the combine, the minimums) are the reference's, in its order. Equal bit for bit to
+//! `q8::dot_q8` (tested on random blocks).
+//!
+//! Only `quant::dot_q8_with` calls these, after `q8::check_pair` and only with an AVX2
+//! `Kernels` (which exists only when `CpuFeatures::avx2_fma_usable` said yes).
+
+use super::BlockType;
+use super::f16::read_f16;
+use super::kquants::{QK_K, scale_min};
+use super::q8::{Q8Row, SUB};
+use core::arch::x86_64::*;
+
+/// The dot product of `row` with `x` (lengths and blocks checked by the caller), or None if
+/// this module has no kernel for `t`.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA with the AVX state enabled (`avx2_fma_usable`).
+pub(crate) unsafe fn dot(t: BlockType, row: &[u8], x: Q8Row<'_>) -> Option<f32> {
+    // SAFETY: the caller guarantees AVX2+FMA; the kernels load only through `load32`, which
+    // takes 32-byte slices (bounds-checked).
+    unsafe {
+        match t {
+            BlockType::Q8_0 => Some(dot_legacy::<Q8_0, 34, 1>([row], x)[0]),
+            BlockType::Q4_0 => Some(dot_legacy::<Q4_0, 18, 1>([row], x)[0]),
+            BlockType::Q5_0 => Some(dot_legacy::<Q5_0, 22, 1>([row], x)[0]),
+            BlockType::Q4_K => Some(dot_q4_k::<1>([row], x)[0]),
+            BlockType::Q6_K => Some(dot_q6_k::<1>([row], x)[0]),
+            _ => None,
+        }
+    }
+}
+
+/// Four rows against the same `x`, each equal to [`dot`] of that row.
+///
+/// # Safety
+/// As for [`dot`]; every row checked by the caller.
+pub(crate) unsafe fn dot4(t: BlockType, rows: [&[u8]; 4], x: Q8Row<'_>) -> Option<[f32; 4]> {
+    // SAFETY: as for `dot`.
+    unsafe {
+        match t {
+            BlockType::Q8_0 => Some(dot_legacy::<Q8_0, 34, 4>(rows, x)),
+            BlockType::Q4_0 => Some(dot_legacy::<Q4_0, 18, 4>(rows, x)),
+            BlockType::Q5_0 => Some(dot_legacy::<Q5_0, 22, 4>(rows, x)),
+            BlockType::Q4_K => Some(dot_q4_k::<4>(rows, x)),
+            BlockType::Q6_K => Some(dot_q6_k::<4>(rows, x)),
+            _ => None,
+        }
+    }
+}
+
+/// `b[0..32]` as a vector (panics if shorter).
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn load32(b: &[u8]) -> __m256i {
+    let b = &b[..32];
+    // SAFETY: `b` has exactly 32 bytes; unaligned load.
+    unsafe { _mm256_loadu_si256(b.as_ptr() as *const __m256i) }
+}
+
+/// `b[0..16]` as a vector (panics if shorter).
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn load16(b: &[u8]) -> __m128i {
+    let b = &b[..16];
+    // SAFETY: `b` has exactly 16 bytes; unaligned load.
+    unsafe { _mm_loadu_si128(b.as_ptr() as *const __m128i) }
+}
+
+/// The 32 activation codes starting at `i` (panics past the end).
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn codes32(x: &Q8Row<'_>, i: usize) -> __m256i {
+    let c = &x.codes()[i..i + 32];
+    // SAFETY: `c` has exactly 32 bytes (i8); unaligned load.
+    unsafe { _mm256_loadu_si256(c.as_ptr() as *const __m256i) }
+}
+
+/// `portable::combine_lanes` in registers.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn hsum(acc: __m256) -> f32 {
+    let a = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps::<1>(acc));
+    let b = _mm_add_ps(a, _mm_movehl_ps(a, a));
+    _mm_cvtss_f32(_mm_add_ss(b, _mm_shuffle_ps::<1>(b, b)))
+}
+
+/// Signed weights `w` times signed codes `x`: i32 lane l = sum of the products of bytes
+/// 4l..4l+3 (`maddubs(|w|, x * sign(w))`, then pairs of i16 summed by `madd`).
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn mul_sum_i8(w: __m256i, x: __m256i) -> __m256i {
+    let p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
+    _mm256_madd_epi16(p, _mm256_set1_epi16(1))
+}
+
+/// 32 bits -> 32 bytes, 0xff where the bit is set (byte i <- bit i).
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn bytes_from_bits(bits: u32) -> __m256i {
+    let v = _mm256_set1_epi32(bits as i32);
+    let spread = _mm256_shuffle_epi8(
+        v,
+        _mm256_setr_epi64x(0x0000_0000_0000_0000, 0x0101_0101_0101_0101, 0x0202_0202_0202_0202, 0x0303_0303_0303_0303),
+    );
+    // Byte i keeps bit i % 8 of its source byte: OR in every other bit, compare with all-ones.
+    let others = _mm256_set1_epi64x(0x7fbf_dfef_f7fb_fdfe_u64 as i64);
+    _mm256_cmpeq_epi8(_mm256_or_si256(spread, others), _mm256_set1_epi64x(-1))
+}
+
+/// The 32-weight types, as const parameters of [`dot_legacy`] (with their block bytes).
+const Q8_0: u8 = 0;
+const Q4_0: u8 = 1;
+const Q5_0: u8 = 2;
+
+/// The 32 signed weight codes of a Q8_0 / Q4_0 / Q5_0 block (`BB` bytes), in weight order.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn legacy_weights<const T: u8, const BB: usize>(b: &[u8; BB]) -> __m256i {
+    {
+        if T == Q8_0 {
+            return load32(&b[2..34]);
+        }
+        let qs = load16(&b[BB - 16..]);
+        let lo = _mm_and_si128(qs, _mm_set1_epi8(0x0f));
+        let hi = _mm_and_si128(_mm_srli_epi16::<4>(qs), _mm_set1_epi8(0x0f));
+        let nib = _mm256_set_m128i(hi, lo);
+        if T == Q4_0 {
+            _mm256_sub_epi8(nib, _mm256_set1_epi8(8))
+        } else {
+            // q - 16: bytes whose fifth bit is clear get 0xf0 ORed in (nib - 16 as i8).
+            let qh = u32::from_le_bytes([b[2], b[3], b[4], b[5]]);
+            let missing = _mm256_andnot_si256(bytes_from_bits(qh), _mm256_set1_epi8(0xf0u8 as i8));
+            _mm256_or_si256(nib, missing)
+        }
+    }
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn dot_legacy<const T: u8, const BB: usize, const N: usize>(rows: [&[u8]; N], x: Q8Row<'_>) -> [f32; N] {
+    let mut acc = [_mm256_setzero_ps(); N];
+    let blocks: [&[[u8; BB]]; N] = rows.map(|r| {
+        let (b, rest) = r.as_chunks::<BB>();
+        assert!(rest.is_empty() && b.len() == x.scales().len(), "dot_legacy: row of {} blocks", b.len());
+        b
+    });
+    for (bi, &dx) in x.scales().iter().enumerate() {
+        let xv = codes32(&x, SUB * bi);
+        for r in 0..N {
+            let b = &blocks[r][bi];
+            let s = mul_sum_i8(legacy_weights::<T, BB>(b), xv);
+            let dd = _mm256_set1_ps(read_f16(&b[0..2]) * dx);
+            acc[r] = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(s), acc[r]);
+        }
+    }
+    acc.map(|a| hsum(a))
+}
+
+/// `fma(a, b, c)` on scalars, rounded once.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn fma1(a: f32, b: f32, c: f32) -> f32 {
+    _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(a), _mm_set_ss(b), _mm_set_ss(c)))
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn dot_q4_k<const N: usize>(rows: [&[u8]; N], x: Q8Row<'_>) -> [f32; N] {
+    let mut acc = [_mm256_setzero_ps(); N];
+    let mut m_acc = [0.0f32; N];
+    let low = _mm256_set1_epi8(0x0f);
+    for (bi, &dx) in x.scales().iter().enumerate() {
+        let xv = [
+            codes32(&x, QK_K * bi),
+            codes32(&x, QK_K * bi + 32),
+            codes32(&x, QK_K * bi + 64),
+            codes32(&x, QK_K * bi + 96),
+            codes32(&x, QK_K * bi + 128),
+            codes32(&x, QK_K * bi + 160),
+            codes32(&x, QK_K * bi + 192),
+            codes32(&x, QK_K * bi + 224),
+        ];
+        let sums = &x.sums()[8 * bi..8 * bi + 8];
+        for r in 0..N {
+            let b = &rows[r][144 * bi..144 * (bi + 1)];
+            let scales = &b[4..16];
+            let mut s = _mm256_setzero_si256();
+            let mut m = 0i32;
+            for c in 0..4 {
+                let q = load32(&b[16 + 32 * c..]);
+                let (lo, hi) = (_mm256_and_si256(q, low), _mm256_and_si256(_mm256_srli_epi16::<4>(q), low));
+                let (sc0, m0) = scale_min(scales, 2 * c);
+                let (sc1, m1) = scale_min(scales, 2 * c + 1);
+                let p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, xv[2 * c]), _mm256_set1_epi16(sc0 as i16));
+                let p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, xv[2 * c + 1]), _mm256_set1_epi16(sc1 as i16));
+                s = _mm256_add_epi32(s, _mm256_add_epi32(p0, p1));
+                m += m0 as i32 * sums[2 * c] + m1 as i32 * sums[2 * c + 1];
+            }
+            let (d, dmin) = (read_f16(&b[0..2]), read_f16(&b[2..4]));
+            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(d * dx), _mm256_cvtepi32_ps(s), acc[r]);
+            m_acc[r] = fma1(dmin * dx, m as f32, m_acc[r]);
+        }
+    }
+    let mut out = [0.0f32; N];
+    for r in 0..N {
+        out[r] = hsum(acc[r]) - m_acc[r];
+    }
+    out
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn dot_q6_k<const N: usize>(rows: [&[u8]; N], x: Q8Row<'_>) -> [f32; N] {
+    let mut acc = [_mm256_setzero_ps(); N];
+    let low = _mm256_set1_epi8(0x0f);
+    let three = _mm256_set1_epi8(3);
+    let m32 = _mm256_set1_epi8(32);
+    for (bi, &dx) in x.scales().iter().enumerate() {
+        // 32 * (sum of code pairs): subtracted to turn q (0..63) into q - 32.
+        let mut xv = [_mm256_setzero_si256(); 8];
+        let mut x32 = [_mm256_setzero_si256(); 8];
+        for (k, (v, v32)) in xv.iter_mut().zip(x32.iter_mut()).enumerate() {
+            *v = codes32(&x, QK_K * bi + 32 * k);
+            *v32 = _mm256_maddubs_epi16(m32, *v);
+        }
+        for r in 0..N {
+            let b = &rows[r][210 * bi..210 * (bi + 1)];
+            let (ql, qh, sc) = (&b[0..128], &b[128..192], &b[192..208]);
+            let mut s = _mm256_setzero_si256();
+            for h in 0..2 {
+                let hb = load32(&qh[32 * h..]);
+                let lb = [load32(&ql[64 * h..]), load32(&ql[64 * h + 32..])];
+                for g in 0..4 {
+                    let nib = if g < 2 { _mm256_and_si256(lb[g], low) } else { _mm256_and_si256(_mm256_srli_epi16::<4>(lb[g & 1]), low) };
+                    let high = _mm256_and_si256(_mm256_srl_epi16(hb, _mm_cvtsi32_si128(2 * g as i32)), three);
+                    let q = _mm256_or_si256(nib, _mm256_slli_epi16::<4>(high));
+                    let k = 4 * h + g;
+                    let p = _mm256_sub_epi16(_mm256_maddubs_epi16(q, xv[k]), x32[k]);
+                    let scv = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1] as i8 as i16), _mm_set1_epi16(sc[2 * k] as i8 as i16));
+                    s = _mm256_add_epi32(s, _mm256_madd_epi16(p, scv));
+                }
+            }
+            let d = read_f16(&b[208..210]);
+            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(d * dx), _mm256_cvtepi32_ps(s), acc[r]);
+        }
+    }
+    acc.map(|a| hsum(a))
+}
