@@ -63,9 +63,27 @@ pub struct Threads {
 
 impl Threads {
     pub fn new(n: usize) -> Result<Threads> {
-        let n = if n == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { n };
+        let n = if n == 0 { cores() } else { capped_threads(n) };
         let pool = if n > 1 { Some(rayon::ThreadPoolBuilder::new().num_threads(n).build()?) } else { None };
         Ok(Threads { pool, n })
+    }
+}
+
+/// The cores this process may use.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// A thread count asked for (`--threads`, `/cores`), at most the cores there are: more
+/// workers than cores only wait for each other (`--threads 1000` made a tiny training step
+/// take seconds). Warns on stderr when it cuts.
+pub fn capped_threads(n: usize) -> usize {
+    let cores = cores();
+    if n > cores {
+        crate::errln!("warning: {n} threads asked for, but this machine has {cores} core(s): using {cores}");
+        cores
+    } else {
+        n
     }
 }
 
@@ -135,20 +153,95 @@ impl TextOut {
         TextOut { printer: llm_engine::Utf8Printer::new(), buf: String::new() }
     }
 
-    pub fn write(&mut self, bytes: &[u8]) {
+    /// Writes and flushes (so a closed or full stdout is seen at once, not at exit).
+    pub fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         use std::io::Write;
         self.buf.clear();
         let buf = &mut self.buf;
         self.printer.push(bytes, &mut |c| buf.push(c));
         let mut out = std::io::stdout().lock();
-        let _ = out.write_all(self.buf.as_bytes());
-        let _ = out.flush();
+        out.write_all(self.buf.as_bytes())?;
+        out.flush()
     }
 
-    pub fn finish(&mut self) {
+    pub fn finish(&mut self) -> std::io::Result<()> {
+        use std::io::Write;
         self.buf.clear();
         let buf = &mut self.buf;
         self.printer.flush(&mut |c| buf.push(c));
-        print!("{}", self.buf);
+        let mut out = std::io::stdout().lock();
+        out.write_all(self.buf.as_bytes())?;
+        out.flush()
     }
 }
+
+/// A failed write to stdout, as the error the command returns: `main` exits quietly (status 0)
+/// for a closed pipe (`| head`) and reports any other failure (`> /dev/full`).
+#[derive(Debug)]
+pub struct OutputError(pub std::io::Error);
+
+impl std::fmt::Display for OutputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot write to stdout: {}", self.0)
+    }
+}
+
+impl std::error::Error for OutputError {}
+
+impl OutputError {
+    pub fn is_broken_pipe(&self) -> bool {
+        self.0.kind() == std::io::ErrorKind::BrokenPipe
+    }
+}
+
+pub fn output_error(e: std::io::Error) -> anyhow::Error {
+    anyhow::Error::new(OutputError(e))
+}
+
+/// Writes formatted text to stdout and flushes it; a failure is an [`OutputError`].
+pub fn write_out(args: std::fmt::Arguments) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_fmt(args).and_then(|()| out.flush()).map_err(output_error)
+}
+
+/// `println!` that returns an error (an [`OutputError`]) instead of panicking.
+#[macro_export]
+macro_rules! outln {
+    () => { $crate::host::write_out(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::host::write_out(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+/// `print!` that returns an error (an [`OutputError`]) instead of panicking.
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::host::write_out(format_args!($($arg)*)) };
+}
+
+/// `eprintln!` that never panics (a closed or full stderr loses the line).
+#[macro_export]
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
+/// At most `max` characters of user input (a path, a flag value) for an error line, with an
+/// ellipsis in the middle when cut (the start and the end of a path both say something), and
+/// control characters escaped so that the line stays one line.
+pub fn shorten(s: &str, max: usize) -> String {
+    let escaped: String = s.chars().flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect();
+    let n = escaped.chars().count();
+    if n <= max {
+        return escaped;
+    }
+    let head = (max - 1) * 2 / 3;
+    let tail = max - 1 - head;
+    let start: String = escaped.chars().take(head).collect();
+    let end: String = escaped.chars().skip(n - tail).collect();
+    format!("{start}…{end}")
+}
+
+/// How much of one piece of user input an error line quotes.
+pub const QUOTE_MAX: usize = 80;

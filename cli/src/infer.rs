@@ -98,53 +98,53 @@ pub fn inspect(path: &Path, context: Option<usize>) -> Result<()> {
     let loaded = host::load_model(path, &file)?;
     let spec = *loaded.model.spec();
     let weights = loaded.model.weights();
-    println!("file        {}", path.display());
-    println!("format      {}", loaded.format.describe());
-    println!("file size   {} bytes ({:.2} MiB)", bytes.len(), bytes.len() as f64 / (1 << 20) as f64);
-    println!("arch        {}", spec.arch.name());
-    println!("layers      L  = {}", spec.n_layers);
+    crate::outln!("file        {}", path.display())?;
+    crate::outln!("format      {}", loaded.format.describe())?;
+    crate::outln!("file size   {} bytes ({:.2} MiB)", bytes.len(), bytes.len() as f64 / (1 << 20) as f64)?;
+    crate::outln!("arch        {}", spec.arch.name())?;
+    crate::outln!("layers      L  = {}", spec.n_layers)?;
     if spec.n_kv_heads == spec.n_heads {
-        println!("heads       NH = {} (head size {})", spec.n_heads, spec.head_dim);
+        crate::outln!("heads       NH = {} (head size {})", spec.n_heads, spec.head_dim)?;
     } else {
-        println!("heads       NH = {}, {} key/value heads (head size {})", spec.n_heads, spec.n_kv_heads, spec.head_dim);
+        crate::outln!("heads       NH = {}, {} key/value heads (head size {})", spec.n_heads, spec.n_kv_heads, spec.head_dim)?;
     }
-    println!("channels    C  = {}", spec.d_model);
-    println!("ffn width   F  = {}", spec.ffn_dim);
-    println!("context     maxT = {}", spec.context);
+    crate::outln!("channels    C  = {}", spec.d_model)?;
+    crate::outln!("ffn width   F  = {}", spec.ffn_dim)?;
+    crate::outln!("context     maxT = {}", spec.context)?;
     match loaded.format {
         Format::Llmc { config: c, .. } => {
             let n = c.num_parameters();
             let real = n - (c.padded_vocab_size - c.vocab_size) * c.channels;
-            println!("vocabulary  V  = {} (padded Vp = {})", c.vocab_size, c.padded_vocab_size);
-            println!("parameters  {n} ({real} without embedding padding)");
+            crate::outln!("vocabulary  V  = {} (padded Vp = {})", c.vocab_size, c.padded_vocab_size)?;
+            crate::outln!("parameters  {n} ({real} without embedding padding)")?;
         }
         Format::Llama2c(_) => {
-            println!("vocabulary  V  = {}", spec.vocab_size);
-            println!("parameters  {}", weights.bytes() / 4);
+            crate::outln!("vocabulary  V  = {}", spec.vocab_size)?;
+            crate::outln!("parameters  {}", weights.bytes() / 4)?;
         }
         Format::Gguf { .. } => {
             let g = llm_engine::formats::gguf::Gguf::parse(bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
             if let Ok(name) = g.get_str("general.name") {
-                println!("name        {name}");
+                crate::outln!("name        {name}")?;
             }
-            println!("vocabulary  V  = {}", spec.vocab_size);
+            crate::outln!("vocabulary  V  = {}", spec.vocab_size)?;
             if let Some(llm_engine::Tokenizer::Gguf(t)) = &loaded.tokenizer {
-                println!(
+                crate::outln!(
                     "tokenizer   {}, {} tokens, BOS {:?}{}, end tokens {:?}",
                     t.describe(),
                     t.vocab_size(),
                     t.bos(),
                     if t.add_bos() { " (added)" } else { "" },
                     t.end_tokens()
-                );
+                )?;
             }
             let template = llm_engine::template::Template::detect(loaded.chat_template);
-            println!(
+            crate::outln!(
                 "template    {}",
                 if loaded.chat_template.is_none() { "none (a base model: continuation)".to_string() } else { template.name().to_string() }
-            );
+            )?;
             if let Some(w) = spec.sliding_window {
-                println!("sliding     window {} on layers l % {} < {}", w.window, w.pattern, w.pattern - 1);
+                crate::outln!("sliding     window {} on layers l % {} < {}", w.window, w.pattern, w.pattern - 1)?;
             }
             let mut counts: std::collections::BTreeMap<&str, (usize, usize)> = Default::default();
             let mut elems = 0u64;
@@ -154,27 +154,31 @@ pub fn inspect(path: &Path, context: Option<usize>) -> Result<()> {
                 e.1 += t.n_bytes;
                 elems += t.n_elements();
             }
-            println!("parameters  {elems}");
+            crate::outln!("parameters  {elems}")?;
             let list: Vec<String> = counts.iter().map(|(k, (n, b))| format!("{k} {n} ({:.1} MiB)", *b as f64 / (1 << 20) as f64)).collect();
-            println!("tensors     {}: {}", g.tensors().len(), list.join(", "));
+            crate::outln!("tensors     {}: {}", g.tensors().len(), list.join(", "))?;
         }
     }
-    println!("output      {}", if spec.tied_output { "tied to the token embedding" } else { "separate classifier" });
-    println!("weights     {:.2} MiB (token embedding {})", weights.bytes() as f64 / (1 << 20) as f64, weights.token_embd.dtype().name());
+    crate::outln!("output      {}", if spec.tied_output { "tied to the token embedding" } else { "separate classifier" })?;
+    crate::outln!(
+        "weights     {:.2} MiB (token embedding {})",
+        weights.bytes() as f64 / (1 << 20) as f64,
+        weights.token_embd.dtype().name()
+    )?;
     let ctx = context.unwrap_or(spec.context.min(llm_engine::session::DEFAULT_MAX_CONTEXT));
     if ctx == 0 || ctx > spec.context {
         bail!("--context {ctx}: the model supports 1 to {} positions", spec.context);
     }
-    println!(
+    crate::outln!(
         "run state   {:.2} MiB for a context of {ctx} (activations + KV cache; {:.2} MiB for the full {})",
         loaded.model.state_bytes(ctx) as f64 / (1 << 20) as f64,
         loaded.model.state_bytes(spec.context) as f64 / (1 << 20) as f64,
         spec.context
-    );
-    println!(
+    )?;
+    crate::outln!(
         "memory      about {:.0} MiB in all for a context of {ctx} (file + run state)",
         (bytes.len() + loaded.model.state_bytes(ctx)) as f64 / (1 << 20) as f64
-    );
+    )?;
     Ok(())
 }
 
@@ -238,19 +242,32 @@ pub fn generate(a: &GenerateArgs) -> Result<()> {
     let t0 = Instant::now();
     session.feed(&tokens, &threads)?;
     let prefill = t0.elapsed().as_secs_f64();
+    // A prompt longer than the context is cut to its end: only what the model ran counts.
+    let computed = session.context().len();
     let mut out = TextOut::new();
+    let mut failed: Option<std::io::Error> = None;
     let t1 = Instant::now();
-    let made = session.generate(&tokenizer, a.steps, &mut stops, &threads, &mut |b| {
-        out.write(b);
-        true
+    let made = session.generate(&tokenizer, a.steps, &mut stops, &threads, &mut |b| match out.write(b) {
+        Ok(()) => true,
+        Err(e) => {
+            // The reader is gone (or the disk is full): stop generating now.
+            failed = Some(e);
+            false
+        }
     })?;
     let decode = t1.elapsed().as_secs_f64();
-    out.finish();
-    let _ = std::io::stdout().flush();
-    eprintln!(
-        "\n[prefill {} tokens: {:.1} tok/s | decode {made} tokens: {:.1} tok/s | {} | {} thread(s)]",
-        tokens.len(),
-        tokens.len() as f64 / prefill.max(1e-9),
+    if let Some(e) = failed {
+        return Err(host::output_error(e));
+    }
+    out.finish().map_err(host::output_error)?;
+    let cut = if computed < tokens.len() {
+        format!("prompt of {} tokens cut to its last {computed} (context {}) | ", tokens.len(), session.max_context())
+    } else {
+        String::new()
+    };
+    crate::errln!(
+        "\n[{cut}prefill {computed} tokens: {:.1} tok/s | decode {made} tokens: {:.1} tok/s | {} | {} thread(s)]",
+        computed as f64 / prefill.max(1e-9),
         made as f64 / decode.max(1e-9),
         kernels.name(),
         threads.workers()
@@ -285,25 +302,45 @@ pub fn choose_template(name: &str, file_template: Option<&str>) -> Result<Templa
     }
 }
 
-/// The terminal side of the chat driver.
+/// The terminal side of the chat driver. The driver's callbacks cannot fail: the first
+/// failed write is kept, stops the reply (as a Ctrl-C) and ends the chat.
 struct TerminalIo {
     out: TextOut,
     start: Instant,
+    failed: Option<std::io::Error>,
+}
+
+impl TerminalIo {
+    fn keep(&mut self, r: std::io::Result<()>) {
+        if let Err(e) = r {
+            self.failed.get_or_insert(e);
+        }
+    }
+    fn print_line(&mut self, text: &str) {
+        if self.failed.is_none() {
+            let r = writeln!(std::io::stdout().lock(), "{text}").and_then(|()| std::io::stdout().flush());
+            self.keep(r);
+        }
+    }
 }
 
 impl ChatIo for TerminalIo {
     fn reply_bytes(&mut self, bytes: &[u8]) {
-        self.out.write(bytes);
+        if self.failed.is_none() {
+            let r = self.out.write(bytes);
+            self.keep(r);
+        }
     }
     fn reply_end(&mut self) {
-        self.out.finish();
-        println!();
+        let r = self.out.finish();
+        self.keep(r);
+        self.print_line("");
     }
     fn line(&mut self, text: &str) {
-        println!("{text}");
+        self.print_line(text);
     }
     fn cancel_requested(&mut self) -> bool {
-        host::take_interrupt()
+        host::take_interrupt() || self.failed.is_some()
     }
     fn now(&self) -> f64 {
         self.start.elapsed().as_secs_f64()
@@ -323,7 +360,7 @@ pub fn chat(a: &ChatArgs) -> Result<()> {
         sampler: a.sampling.sampler()?,
         seed: a.sampling.seed,
         max_tokens: a.max_tokens,
-        cores: a.sampling.threads.max(1),
+        cores: host::capped_threads(a.sampling.threads.max(1)),
         stop_at_blank_line: !a.no_stop,
     };
     let mut threads = Threads::new(settings.cores)?;
@@ -333,7 +370,7 @@ pub fn chat(a: &ChatArgs) -> Result<()> {
     let s = model.spec();
     let interactive = std::io::IsTerminal::is_terminal(&std::io::stdin());
     if interactive {
-        println!(
+        crate::outln!(
             "llm-baremetal chat: {} L={} NH={} C={} maxT={} V={} | {} | /help for commands, Ctrl-C stops a reply, /quit or Ctrl-D leaves",
             s.arch.name(),
             s.n_layers,
@@ -342,29 +379,40 @@ pub fn chat(a: &ChatArgs) -> Result<()> {
             s.context,
             s.vocab_size,
             kernels.name()
-        );
+        )?;
     }
     let template = choose_template(&a.template, chat_template)?;
     let system = a.system.clone().or_else(|| Template::default_system(chat_template).map(String::from));
     if interactive && template != Template::Raw {
-        println!("template: {} (/reset starts a new conversation)", template.name());
+        crate::outln!("template: {} (/reset starts a new conversation)", template.name())?;
     }
     let mut chat = Chat::new(settings, &mut session, &tokenizer).with_template(template, system);
     chat.show_stats = interactive;
-    let mut io = TerminalIo { out: TextOut::new(), start: Instant::now() };
+    let mut io = TerminalIo { out: TextOut::new(), start: Instant::now(), failed: None };
     let stdin = std::io::stdin();
-    let mut line = String::new();
+    let mut raw = Vec::new();
     loop {
         if interactive {
-            print!("> ");
-            std::io::stdout().flush()?;
+            crate::out!("> ")?;
         }
-        line.clear();
-        if stdin.lock().read_line(&mut line).context("cannot read the terminal")? == 0 {
+        raw.clear();
+        if stdin.lock().read_until(b'\n', &mut raw).context("cannot read the terminal")? == 0 {
             break;
         }
         host::take_interrupt();
-        if !chat.handle_line(&line, &mut io, &mut threads) {
+        // One line that is not UTF-8 (a stray byte in a pasted or piped text) is refused, not
+        // the end of the session.
+        let keep_going = match std::str::from_utf8(&raw) {
+            Ok(line) => chat.handle_line(line, &mut io, &mut threads),
+            Err(e) => {
+                io.line(&format!("error: the line is not valid UTF-8 (byte {} of it): ignored", e.valid_up_to() + 1));
+                true
+            }
+        };
+        if let Some(e) = io.failed.take() {
+            return Err(host::output_error(e));
+        }
+        if !keep_going {
             break;
         }
     }
@@ -442,7 +490,13 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
         }
         _ => bail!("give a checkpoint or --random L,NH,C,maxT (not both)"),
     };
+    if a.repeat == 0 {
+        bail!("--repeat 0: must be at least 1 (the best of --repeat runs is reported)");
+    }
     if a.train {
+        if a.steps == 0 {
+            bail!("--steps 0: must be at least 1 (the timed training steps)");
+        }
         let (cfg, params) = match (params, &a.checkpoint) {
             (Some(p), _) => (p.0, p.1.to_vec()),
             (None, Some(path)) => {
@@ -462,7 +516,7 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
     let w = model.weights();
     let embd = w.token_embd.bytes() / 4 + w.pos_embd.as_ref().map_or(0, |p| p.bytes() / 4);
     let matrices = w.bytes() / 4 - embd + if c.tied_output { c.vocab_size * c.d_model } else { 0 };
-    println!(
+    crate::outln!(
         "model: {} L={} NH={} C={} maxT={} V={} ({:.2}M parameters)",
         c.arch.name(),
         c.n_layers,
@@ -471,18 +525,23 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
         c.context,
         c.vocab_size,
         w.bytes() as f64 / 4e6
-    );
+    )?;
     // As llama-bench's pp64/tg64 by default (half the context for models shorter than 128).
     let ctx = c.context.min(llm_engine::session::DEFAULT_MAX_CONTEXT);
     let prefill_n = a.prefill.unwrap_or((ctx / 2).min(64));
     if prefill_n == 0 || prefill_n >= ctx {
-        bail!("--prefill {prefill_n}: must be between 1 and {} (the context is {ctx})", ctx - 1);
+        let why = if ctx < c.context {
+            format!("the benchmark's context is {ctx}: the model's {} capped at {}", c.context, llm_engine::session::DEFAULT_MAX_CONTEXT)
+        } else {
+            format!("the model's context is {ctx}")
+        };
+        bail!("--prefill {prefill_n}: must be between 1 and {} ({why}; one position is left to decode)", ctx.max(2) - 1);
     }
     let decode_n = a.decode.unwrap_or((ctx - prefill_n).min(64)).min(ctx - prefill_n);
     let flops_per_token = 2.0 * matrices as f64;
-    println!("prefill {prefill_n} tokens, then decode {decode_n} tokens (greedy); best of {}", a.repeat);
-    println!("| kernels | threads | prefill tok/s | decode tok/s | decode GFLOP/s |");
-    println!("|---|---|---|---|---|");
+    crate::outln!("prefill {prefill_n} tokens, then decode {decode_n} tokens (greedy); best of {}", a.repeat)?;
+    crate::outln!("| kernels | threads | prefill tok/s | decode tok/s | decode GFLOP/s |")?;
+    crate::outln!("|---|---|---|---|---|")?;
     // The fastest set of each family this CPU has.
     let sets: Vec<Kernels> = [Family::NoFma, Family::Fma, Family::FmaQ8].into_iter().filter_map(Kernels::detect_family).collect();
     let serial = Threads::new(1)?;
@@ -492,15 +551,29 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
                 continue;
             }
             let (mut best_p, mut best_d) = (0.0f64, 0.0f64);
-            for _ in 0..a.repeat.max(1) {
+            for run in 1..=a.repeat {
+                // A large model takes a while per run: show that it is working.
+                progress(&format!("[bench: {}, {nt} thread(s), run {run} of {}]", k.name(), a.repeat));
                 let (p, d) = bench_once(&model, k, threads, prefill_n, decode_n)?;
                 best_p = best_p.max(p);
                 best_d = best_d.max(d);
             }
-            println!("| {} | {nt} | {best_p:.1} | {best_d:.1} | {:.2} |", k.name(), best_d * flops_per_token / 1e9);
+            progress("");
+            crate::outln!("| {} | {nt} | {best_p:.1} | {best_d:.1} | {:.2} |", k.name(), best_d * flops_per_token / 1e9)?;
         }
     }
     Ok(())
+}
+
+/// A progress line on stderr: rewritten in place on a terminal (empty text clears it), one
+/// line each otherwise (logs).
+fn progress(text: &str) {
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "\r\x1b[K{text}").and_then(|()| err.flush());
+    } else if !text.is_empty() {
+        crate::errln!("{text}");
+    }
 }
 
 /// Training throughput on random tokens (the data does not change the arithmetic).
@@ -508,9 +581,10 @@ fn bench_train(a: &BenchArgs, c: llm_engine::Config, params: Vec<f32>) -> Result
     use llm_trainer::run::{TrainOptions, Trainer};
     let seq = a.seq.unwrap_or(c.max_seq_len);
     let opts = TrainOptions { batch: a.batch, seq, steps: a.steps + 2, ..TrainOptions::default() };
-    crate::train::limit_matmul_threads(a.threads);
-    if a.threads > 0 {
-        rayon::ThreadPoolBuilder::new().num_threads(a.threads).build_global().context("cannot set up the thread pool")?;
+    let threads = if a.threads > 0 { host::capped_threads(a.threads) } else { 0 };
+    crate::train::limit_matmul_threads(threads);
+    if threads > 0 {
+        rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().context("cannot set up the thread pool")?;
     }
     let mut trainer = Trainer::new(c, opts, Some(params))?;
     let mut rng = llm_engine::Rng::new(7);
@@ -524,7 +598,7 @@ fn bench_train(a: &BenchArgs, c: llm_engine::Config, params: Vec<f32>) -> Result
     }
     let dt = t0.elapsed().as_secs_f64();
     let tokens = (a.steps * a.batch * seq) as f64;
-    println!(
+    crate::outln!(
         "train: L={} NH={} C={} maxT={} V={} ({} parameters), B={} T={}, {} threads: {:.1} ms/step, {:.0} tokens/s",
         c.num_layers,
         c.num_heads,
@@ -537,7 +611,7 @@ fn bench_train(a: &BenchArgs, c: llm_engine::Config, params: Vec<f32>) -> Result
         rayon::current_num_threads(),
         dt * 1000.0 / a.steps as f64,
         tokens / dt
-    );
+    )?;
     Ok(())
 }
 

@@ -48,7 +48,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => clap_exit(e),
+    };
     let result = match &cli.command {
         Command::Inspect { checkpoint, context } => infer::inspect(checkpoint, *context),
         Command::Generate(a) => infer::generate(a),
@@ -64,12 +67,62 @@ fn main() -> ExitCode {
     finish(result.map(|()| ExitCode::SUCCESS))
 }
 
-/// One clear line and a non-zero status for any error; no backtraces.
+/// clap's own message, with any quoted value longer than [`host::QUOTE_MAX`] cut.
+fn clap_exit(e: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+        e.exit();
+    }
+    let plain = e.render().to_string();
+    let short = shorten_quotes(&plain);
+    if short == plain {
+        e.exit();
+    }
+    errln!("{}", short.trim_end());
+    std::process::exit(e.exit_code());
+}
+
+/// Cuts the text between single quotes to [`host::QUOTE_MAX`] characters.
+fn shorten_quotes(s: &str) -> String {
+    let parts: Vec<&str> = s.split('\'').collect();
+    if parts.len() < 3 {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len().min(4096));
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            out.push('\'');
+        }
+        // Odd pieces are inside quotes (an unmatched last quote leaves its tail alone).
+        if i % 2 == 1 && i + 1 < parts.len() {
+            out.push_str(&host::shorten(part, host::QUOTE_MAX));
+        } else {
+            out.push_str(part);
+        }
+    }
+    out
+}
+
+/// An error line for the terminal: any run of text without spaces longer than
+/// [`host::QUOTE_MAX`] (a path, a value echoed back) is cut, control characters are escaped, and
+/// the line is at most 1000 characters.
+fn one_line(msg: &str) -> String {
+    let line = msg.split(' ').map(|w| host::shorten(w, host::QUOTE_MAX)).collect::<Vec<_>>().join(" ");
+    host::shorten(&line, 1000)
+}
+
+/// One clear line and a non-zero status for any error; no backtraces. Output that can no
+/// longer be written because the reader went away (`| head`) ends the program quietly with
+/// status 0, as a finished one.
 fn finish(result: anyhow::Result<ExitCode>) -> ExitCode {
+    use std::io::Write;
+    // Text still buffered in stdout is written now, where a failure can be reported.
+    let result = result.and_then(|code| std::io::stdout().flush().map(|()| code).map_err(host::output_error));
     match result {
         Ok(code) => code,
+        Err(e) if e.chain().any(|c| c.downcast_ref::<host::OutputError>().is_some_and(|o| o.is_broken_pipe())) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            errln!("error: {}", one_line(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }

@@ -22,13 +22,13 @@ pub struct PrepareArgs {
 
 pub fn prepare(a: &PrepareArgs) -> Result<()> {
     let p = llm_trainer::data::prepare(&a.texts, &a.out, a.val_fraction)?;
-    println!(
+    crate::outln!(
         "wrote {} ({} tokens) and {} ({} tokens), byte-level vocabulary 256",
         p.train_path.display(),
         p.train_tokens,
         p.val_path.display(),
         p.val_tokens
-    );
+    )?;
     Ok(())
 }
 
@@ -79,34 +79,42 @@ pub struct TrainArgs {
     /// Context length maxT of the model.
     #[arg(long)]
     pub context: Option<usize>,
-    #[arg(long, default_value_t = 16)]
-    pub batch: usize,
+    /// Sequences per step [default: 16].
+    #[arg(long)]
+    pub batch: Option<usize>,
     /// Training sequence length T (default: the model's context).
     #[arg(long)]
     pub seq: Option<usize>,
-    #[arg(long, default_value_t = 1000)]
-    pub steps: usize,
-    #[arg(long, default_value_t = 3e-3)]
-    pub lr: f32,
-    #[arg(long, default_value_t = 100)]
-    pub warmup: usize,
-    #[arg(long, default_value_t = 0.1)]
-    pub weight_decay: f32,
-    /// Clip the global gradient norm to this (0 = off).
-    #[arg(long, default_value_t = 1.0)]
-    pub grad_clip: f32,
-    #[arg(long, default_value_t = 1337)]
-    pub seed: u64,
-    /// Validation loss every K steps (on --val-batches fixed batches).
-    #[arg(long, default_value_t = 100)]
-    pub eval_every: usize,
-    #[arg(long, default_value_t = 16)]
-    pub val_batches: usize,
-    /// Generate a text sample every K steps (0 = never).
-    #[arg(long, default_value_t = 500)]
-    pub sample_every: usize,
-    #[arg(long, default_value_t = 200)]
-    pub checkpoint_every: usize,
+    /// Optimizer steps of the run [default: 1000].
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Peak learning rate [default: 0.003].
+    #[arg(long)]
+    pub lr: Option<f32>,
+    /// Warm-up steps [default: 100].
+    #[arg(long)]
+    pub warmup: Option<usize>,
+    /// AdamW weight decay [default: 0.1].
+    #[arg(long)]
+    pub weight_decay: Option<f32>,
+    /// Clip the global gradient norm to this (0 = off) [default: 1].
+    #[arg(long)]
+    pub grad_clip: Option<f32>,
+    /// Seed of the initialisation and the batches [default: 1337].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Validation loss every K steps (on --val-batches fixed batches) [default: 100].
+    #[arg(long)]
+    pub eval_every: Option<usize>,
+    /// Validation batches of the periodic estimate [default: 16].
+    #[arg(long)]
+    pub val_batches: Option<usize>,
+    /// Generate a text sample every K steps (0 = never) [default: 500].
+    #[arg(long)]
+    pub sample_every: Option<usize>,
+    /// Save model.bin and state.bin every K steps [default: 200].
+    #[arg(long)]
+    pub checkpoint_every: Option<usize>,
     /// Training threads (0 = all cores).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
@@ -129,9 +137,10 @@ pub fn limit_matmul_threads(threads: usize) {
 }
 
 pub fn train(a: &TrainArgs) -> Result<()> {
-    limit_matmul_threads(a.threads);
-    if a.threads > 0 {
-        rayon::ThreadPoolBuilder::new().num_threads(a.threads).build_global().context("cannot set up the thread pool")?;
+    let threads = if a.threads > 0 { host::capped_threads(a.threads) } else { 0 };
+    limit_matmul_threads(threads);
+    if threads > 0 {
+        rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().context("cannot set up the thread pool")?;
     }
     // Recorded in run.json and the report as the user would type it.
     let command = std::iter::once("llm-baremetal".to_string())
@@ -139,15 +148,17 @@ pub fn train(a: &TrainArgs) -> Result<()> {
         .collect::<Vec<_>>()
         .join(" ");
     let (trainer, data, out) = if let Some(dir) = &a.resume {
+        let dir = &trimmed_path(dir);
         let t = Trainer::resume(dir)?;
+        check_resume_flags(a, &t.options)?;
         let data = a.data.clone().or_else(|| read_data_dir(dir)).context("--data is needed to resume this run")?;
         if t.repaired_model {
-            println!(
+            crate::outln!(
                 "note: {} was missing or one save behind state.bin (stopped while saving): rewritten from state.bin",
                 dir.join("model.bin").display()
-            );
+            )?;
         }
-        println!("resuming {} at step {} of {}", dir.display(), t.step, t.options.steps);
+        crate::outln!("resuming {} at step {} of {}", dir.display(), t.step, t.options.steps)?;
         (t, data, a.out.clone().unwrap_or(dir.clone()))
     } else {
         let data = a.data.clone().unwrap();
@@ -183,27 +194,28 @@ pub fn train(a: &TrainArgs) -> Result<()> {
         if out.join("state.bin").exists() {
             bail!("{} already holds a run: use --resume {} to continue it, or choose another --out", out.display(), out.display());
         }
+        let d = TrainOptions::default();
         let options = TrainOptions {
-            batch: a.batch,
+            batch: a.batch.unwrap_or(d.batch),
             seq: a.seq.unwrap_or(config.max_seq_len),
-            steps: a.steps,
-            lr: a.lr,
-            warmup: a.warmup,
-            weight_decay: a.weight_decay,
-            grad_clip: a.grad_clip,
-            seed: a.seed,
-            eval_every: a.eval_every,
-            val_batches: a.val_batches,
-            sample_every: a.sample_every,
-            checkpoint_every: a.checkpoint_every,
-            ..TrainOptions::default()
+            steps: a.steps.unwrap_or(d.steps),
+            lr: a.lr.unwrap_or(d.lr),
+            warmup: a.warmup.unwrap_or(d.warmup),
+            weight_decay: a.weight_decay.unwrap_or(d.weight_decay),
+            grad_clip: a.grad_clip.unwrap_or(d.grad_clip),
+            seed: a.seed.unwrap_or(d.seed),
+            eval_every: a.eval_every.unwrap_or(d.eval_every),
+            val_batches: a.val_batches.unwrap_or(d.val_batches),
+            sample_every: a.sample_every.unwrap_or(d.sample_every),
+            checkpoint_every: a.checkpoint_every.unwrap_or(d.checkpoint_every),
+            ..d
         };
         std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
         std::fs::write(out.join("data_dir.txt"), data.to_string_lossy().as_bytes())?;
         (Trainer::new(config, options, init)?, data, out)
     };
     let c = trainer.config;
-    println!(
+    crate::outln!(
         "model L={} NH={} C={} maxT={} V={} ({} parameters); batch {} x {}; {} threads",
         c.num_layers,
         c.num_heads,
@@ -214,7 +226,7 @@ pub fn train(a: &TrainArgs) -> Result<()> {
         trainer.options.batch,
         trainer.options.seq,
         rayon::current_num_threads()
-    );
+    )?;
     host::catch_ctrl_c()?;
     let summary = run::run(
         trainer,
@@ -228,9 +240,9 @@ pub fn train(a: &TrainArgs) -> Result<()> {
         },
     )?;
     if summary.interrupted {
-        println!("interrupted at step {}: saved; continue with `llm-baremetal train --resume {}`", summary.steps_done, out.display());
+        crate::outln!("interrupted at step {}: saved; continue with `llm-baremetal train --resume {}`", summary.steps_done, out.display())?;
     } else {
-        println!(
+        crate::outln!(
             "step {}/{}: train loss {:.4}, best val {}, {:.0} tokens/s, {:.1} s",
             summary.steps_done,
             summary.options.steps,
@@ -238,21 +250,66 @@ pub fn train(a: &TrainArgs) -> Result<()> {
             summary.best_val_loss.map_or("-".into(), |v| format!("{v:.4}")),
             summary.tokens_per_second,
             summary.train_seconds
-        );
+        )?;
         if let Some(v) = summary.full_val_loss {
-            println!("validation loss over the whole split: {v:.4}");
+            crate::outln!("validation loss over the whole split: {v:.4}")?;
         }
-        println!("checkpoint: {}", out.join("model.bin").display());
+        crate::outln!("checkpoint: {}", out.join("model.bin").display())?;
     }
     Ok(())
 }
 
 fn read_data_dir(run: &std::path::Path) -> Option<PathBuf> {
-    std::fs::read_to_string(run.join("data_dir.txt")).ok().map(PathBuf::from)
+    std::fs::read_to_string(run.join("data_dir.txt")).ok().map(|s| trimmed_path(std::path::Path::new(&s)))
+}
+
+/// A path as given, or without its surrounding white space when only that one exists (a
+/// newline left by `$(cat file)`-style scripting or an edited data_dir.txt).
+fn trimmed_path(p: &std::path::Path) -> PathBuf {
+    if let Some(s) = p.to_str() {
+        let t = s.trim();
+        if t != s && !p.exists() && std::path::Path::new(t).exists() {
+            return PathBuf::from(t);
+        }
+    }
+    p.to_path_buf()
+}
+
+/// A resumed run continues with the settings it was started with (its learning-rate
+/// schedule is laid out over its --steps): a flag that asks for another value is an error,
+/// not silently ignored. The same value is accepted (re-running the original command line
+/// with --resume).
+fn check_resume_flags(a: &TrainArgs, o: &TrainOptions) -> Result<()> {
+    fn differs<T: PartialEq + std::fmt::Display>(flag: &str, given: Option<T>, run: T, bad: &mut Vec<String>) {
+        if let Some(g) = given.filter(|g| *g != run) {
+            bad.push(format!("{flag} {g} (the run has {run})"));
+        }
+    }
+    let mut bad = Vec::new();
+    differs("--batch", a.batch, o.batch, &mut bad);
+    differs("--seq", a.seq, o.seq, &mut bad);
+    differs("--steps", a.steps, o.steps, &mut bad);
+    differs("--lr", a.lr, o.lr, &mut bad);
+    differs("--warmup", a.warmup, o.warmup, &mut bad);
+    differs("--weight-decay", a.weight_decay, o.weight_decay, &mut bad);
+    differs("--grad-clip", a.grad_clip, o.grad_clip, &mut bad);
+    differs("--seed", a.seed, o.seed, &mut bad);
+    differs("--eval-every", a.eval_every, o.eval_every, &mut bad);
+    differs("--val-batches", a.val_batches, o.val_batches, &mut bad);
+    differs("--sample-every", a.sample_every, o.sample_every, &mut bad);
+    differs("--checkpoint-every", a.checkpoint_every, o.checkpoint_every, &mut bad);
+    if !bad.is_empty() {
+        bail!(
+            "--resume continues a run with its own settings, which these flags would change: {}; \
+             to train on with other settings, start a new run from its weights with `train --init DIR/model.bin`",
+            bad.join(", ")
+        );
+    }
+    Ok(())
 }
 
 pub fn report(dir: &std::path::Path) -> Result<()> {
     let (svg, md) = llm_trainer::report::report(dir)?;
-    println!("wrote {} and {}", svg.display(), md.display());
+    crate::outln!("wrote {} and {}", svg.display(), md.display())?;
     Ok(())
 }

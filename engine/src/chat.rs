@@ -261,6 +261,8 @@ pub struct Chat<'s, 'm> {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TurnStats {
     pub prompt_tokens: usize,
+    /// Tokens the prefill ran: prompt_tokens, or what was kept when the context was full.
+    pub prompt_computed: usize,
     pub prompt_seconds: f64,
     pub reply_tokens: usize,
     pub reply_seconds: f64,
@@ -333,8 +335,12 @@ impl<'s, 'm> Chat<'s, 'm> {
         let mut line = String::with_capacity(text.len() + 64);
         self.template.user_turn(self.system.as_deref(), text, at_start, &mut line);
         self.tokenizer.encode_prompt(line.as_bytes(), at_start, &mut tokens);
+        let before = self.session.context().len();
         self.session.feed(&tokens, par)?;
         let t1 = io.now();
+        // When the context was full the window slid: the prefill ran the kept context again.
+        let after = self.session.context().len();
+        let computed = if after == before + tokens.len() { tokens.len() } else { after };
         let mut stopped = false;
         // A template ends the reply with its own token; a blank line is part of an answer.
         let mut stops = if self.template == Template::Raw { reply_stops(&self.settings) } else { StopFilter::none() };
@@ -353,11 +359,19 @@ impl<'s, 'm> Chat<'s, 'm> {
         if stopped {
             io.line("[stopped]");
         }
-        let stats = TurnStats { prompt_tokens: tokens.len(), prompt_seconds: t1 - t0, reply_tokens: made, reply_seconds: t2 - t1, stopped };
+        let stats = TurnStats {
+            prompt_tokens: tokens.len(),
+            prompt_computed: computed,
+            prompt_seconds: t1 - t0,
+            reply_tokens: made,
+            reply_seconds: t2 - t1,
+            stopped,
+        };
+        let full = if computed != tokens.len() { format!(" (context full: ran the last {computed})") } else { String::new() };
         self.last = format!(
-            "[prompt {} tokens at {:.1} tok/s | reply {made} tokens in {:.2} s, {:.1} tok/s | context {}/{} | {} core(s)]",
+            "[prompt {} tokens{full} at {:.1} tok/s | reply {made} tokens in {:.2} s, {:.1} tok/s | context {}/{} | {} core(s)]",
             stats.prompt_tokens,
-            stats.prompt_tokens as f64 / stats.prompt_seconds.max(1e-9),
+            computed as f64 / stats.prompt_seconds.max(1e-9),
             stats.reply_seconds,
             made as f64 / stats.reply_seconds.max(1e-9),
             self.session.context().len(),

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 pub const TOKENS_MAGIC: i32 = 20240520;
 /// Below this many bytes a text cannot fill even a few training sequences.
 pub const MIN_TEXT_BYTES: usize = 1024;
+/// A token file's header counts its tokens in an int32.
+pub const MAX_TEXT_BYTES: u64 = i32::MAX as u64;
 
 pub fn encode_token_file(tokens: &[u16]) -> Vec<u8> {
     let mut out = vec![0u8; 1024];
@@ -69,7 +71,19 @@ pub fn prepare(texts: &[PathBuf], out_dir: &Path, val_fraction: f64) -> Result<P
         bail!("--val-fraction must be between 0 and 1 (exclusive), got {val_fraction}");
     }
     let mut all = Vec::new();
+    let mut total: u64 = 0;
     for t in texts {
+        // A device or a pipe (/dev/zero, /dev/stdin) could be read forever: only files, whose
+        // size is known, and at most what a token file's header can count.
+        let meta = std::fs::metadata(t).with_context(|| format!("cannot read {}", t.display()))?;
+        if !meta.is_file() {
+            let what = if meta.is_dir() { "a directory" } else { "not a regular file (a device, a pipe or a socket)" };
+            bail!("{} is {what}: prepare reads text files", t.display());
+        }
+        total += meta.len();
+        if total > MAX_TEXT_BYTES {
+            bail!("the input is larger than {MAX_TEXT_BYTES} bytes, the most one token file holds (at {})", t.display());
+        }
         let bytes = std::fs::read(t).with_context(|| format!("cannot read {}", t.display()))?;
         if bytes.is_empty() {
             bail!("{} is empty", t.display());

@@ -490,7 +490,12 @@ pub fn load_split(data_dir: &Path, seq: usize, vocab: usize) -> Result<(Vec<u16>
     let val = data::read_token_file(&data_dir.join("val.bin"))?;
     for (name, t) in [("train.bin", &train), ("val.bin", &val)] {
         if t.len() < seq + 2 {
-            bail!("{} has {} tokens, too few for sequences of {seq}", data_dir.join(name).display(), t.len());
+            bail!(
+                "{} has {} tokens, too few for sequences of {seq}: at least {} are needed (--seq + 2)",
+                data_dir.join(name).display(),
+                t.len(),
+                seq + 2
+            );
         }
         if let Some(&bad) = t.iter().find(|&&x| x as usize >= vocab) {
             bail!("{} contains token {bad}, outside the model's vocabulary of {vocab}", data_dir.join(name).display());
@@ -505,7 +510,14 @@ pub fn run(mut trainer: Trainer, io: RunInputs) -> Result<RunSummary> {
     let (train, val) = load_split(io.data_dir, o.seq, trainer.config.vocab_size)?;
     let val_set = data::sequential_batches(&val, o.batch, o.seq, None);
     if val_set.is_empty() {
-        bail!("the validation split is too small for one batch of {} x {}", o.batch, o.seq);
+        bail!(
+            "the validation split {} has {} tokens, too few for one batch of {} x {}: at least {} are needed (--batch x --seq + 1)",
+            io.data_dir.join("val.bin").display(),
+            val.len(),
+            o.batch,
+            o.seq,
+            o.batch * o.seq + 1
+        );
     }
     // A fixed subset spread over the split, for the periodic estimate.
     let stride = (val_set.len() / o.val_batches.max(1)).max(1);
