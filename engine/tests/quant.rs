@@ -523,6 +523,14 @@ fn q8_kernels_equal_the_reference_bit_for_bit() {
                 assert_eq!(quant::dot_q8_with(k, t, row, b.row(0)).to_bits(), want.to_bits(), "{t:?} n {n}");
                 let four = quant::dot_q8_rows4_with(k, t, [row, row, row, row], b.row(0));
                 assert!(four.iter().all(|v| v.to_bits() == want.to_bits()), "{t:?} n {n}: four rows");
+                // Four rows x two inputs: the second input is the negated row (other codes).
+                let neg: Vec<f32> = x.iter().map(|v| -v * 0.5).collect();
+                let mut b2 = Q8Buf::default();
+                b2.quantize(block, &neg, n);
+                let want2 = q8::dot_q8(t, row, b2.row(0));
+                let tile = quant::dot_q8_rows4x2_with(k, t, [row, row, row, row], [b.row(0), b2.row(0)]);
+                assert!(tile[0].iter().all(|v| v.to_bits() == want.to_bits()), "{t:?} n {n}: 4x2 tile, input 0");
+                assert!(tile[1].iter().all(|v| v.to_bits() == want2.to_bits()), "{t:?} n {n}: 4x2 tile, input 1");
                 checked += 1;
             }
         }
@@ -545,7 +553,7 @@ fn q8_matmul_equals_the_reference_per_output() {
         let data: Vec<u8> = (0..oc).flat_map(|_| random_row(&mut rng, t, ic)).collect();
         let w = llm_engine::tensor::Tensor::blocks(t, oc, ic, std::borrow::Cow::Owned(data.clone())).unwrap();
         let bias: Vec<f32> = (0..oc).map(|i| i as f32 * 0.25).collect();
-        for n in [1, 3] {
+        for n in [1, 3, 4, 5] {
             let x = random_x(&mut rng, n * ic);
             let mut out = vec![0.0f32; n * oc];
             k.matmul(&mut out, &x, w.view(), Some(&bias));

@@ -247,7 +247,19 @@ impl Kernels {
         let mut o0 = 0;
         while o0 + 4 <= oc {
             let wr = [row(o0), row(o0 + 1), row(o0 + 2), row(o0 + 3)];
-            for r in 0..n {
+            // Two input rows at a time share each decoded weight block (prefill).
+            let mut r = 0;
+            while r + 2 <= n {
+                let xs = [xq.row(rows.start + r), xq.row(rows.start + r + 1)];
+                let d = crate::quant::dot_q8_rows4x2_with(self, btype, wr, xs);
+                for (i, di) in d.into_iter().enumerate() {
+                    for (j, v) in di.into_iter().enumerate() {
+                        out[(r + i) * oc + o0 + j] = add_bias(o0 + j, v);
+                    }
+                }
+                r += 2;
+            }
+            if r < n {
                 let d = crate::quant::dot_q8_rows4_with(self, btype, wr, xq.row(rows.start + r));
                 for (j, v) in d.into_iter().enumerate() {
                     out[r * oc + o0 + j] = add_bias(o0 + j, v);

@@ -322,3 +322,22 @@ pub fn dot_q8_rows4_with(k: Kernels, t: BlockType, rows: [&[u8]; 4], x: q8::Q8Ro
     let _ = k;
     rows.map(|r| q8::dot_q8(t, r, x))
 }
+
+/// Four rows against two rows of 8-bit activations (prefill): `out[i][r]` equals bit for bit
+/// [`dot_q8_with`] of row r with `xs[i]`.
+pub fn dot_q8_rows4x2_with(k: Kernels, t: BlockType, rows: [&[u8]; 4], xs: [q8::Q8Row<'_>; 2]) -> [[f32; 4]; 2] {
+    for r in rows {
+        for x in &xs {
+            q8::check_pair("dot_q8_rows4x2_with", t, r, x);
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    if k.isa() == Isa::Avx2 {
+        // SAFETY: as for `dot_q8_with`; every row and both inputs were checked above.
+        if let Some(v) = unsafe { x86_64_avx2_q8::dot4x2(t, rows, xs) } {
+            return v;
+        }
+    }
+    let _ = k;
+    xs.map(|x| rows.map(|r| q8::dot_q8(t, r, x)))
+}

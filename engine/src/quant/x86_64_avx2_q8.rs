@@ -1,5 +1,6 @@
 //! AVX2 dot products of quantized weight rows with 8-bit activations (`quant::q8`): integer
-//! products with `maddubs` (u8 x i8 -> i16 pairs) and `madd` (i16 pairs -> i32 lanes), so
+//! products with `maddubs` (u8 x i8 -> i16 pairs; signed weights as |w| times x * sign(w))
+//! and `madd` (i16 pairs -> i32 lanes), so
 //! i32 lane l of a 32-byte group holds the products of bytes 4l..4l+3: the lanes of
 //! `q8::dot_q8`. The integer sums are exact; the f32 steps (`dw * dx`, the `fma` per lane,
 //! the combine, the minimums) are the reference's, in its order. Equal bit for bit to
@@ -24,11 +25,11 @@ pub(crate) unsafe fn dot(t: BlockType, row: &[u8], x: Q8Row<'_>) -> Option<f32> 
     // takes 32-byte slices (bounds-checked).
     unsafe {
         match t {
-            BlockType::Q8_0 => Some(dot_legacy::<Q8_0, 34, 1>([row], x)[0]),
-            BlockType::Q4_0 => Some(dot_legacy::<Q4_0, 18, 1>([row], x)[0]),
-            BlockType::Q5_0 => Some(dot_legacy::<Q5_0, 22, 1>([row], x)[0]),
-            BlockType::Q4_K => Some(dot_q4_k::<1>([row], x)[0]),
-            BlockType::Q6_K => Some(dot_q6_k::<1>([row], x)[0]),
+            BlockType::Q8_0 => Some(dot_legacy::<Q8_0, 34, 1, 1>([row], [x])[0][0]),
+            BlockType::Q4_0 => Some(dot_legacy::<Q4_0, 18, 1, 1>([row], [x])[0][0]),
+            BlockType::Q5_0 => Some(dot_legacy::<Q5_0, 22, 1, 1>([row], [x])[0][0]),
+            BlockType::Q4_K => Some(dot_q4_k::<1, 1>([row], [x])[0][0]),
+            BlockType::Q6_K => Some(dot_q6_k::<1, 1>([row], [x])[0][0]),
             _ => None,
         }
     }
@@ -42,11 +43,30 @@ pub(crate) unsafe fn dot4(t: BlockType, rows: [&[u8]; 4], x: Q8Row<'_>) -> Optio
     // SAFETY: as for `dot`.
     unsafe {
         match t {
-            BlockType::Q8_0 => Some(dot_legacy::<Q8_0, 34, 4>(rows, x)),
-            BlockType::Q4_0 => Some(dot_legacy::<Q4_0, 18, 4>(rows, x)),
-            BlockType::Q5_0 => Some(dot_legacy::<Q5_0, 22, 4>(rows, x)),
-            BlockType::Q4_K => Some(dot_q4_k::<4>(rows, x)),
-            BlockType::Q6_K => Some(dot_q6_k::<4>(rows, x)),
+            BlockType::Q8_0 => Some(dot_legacy::<Q8_0, 34, 4, 1>(rows, [x])[0]),
+            BlockType::Q4_0 => Some(dot_legacy::<Q4_0, 18, 4, 1>(rows, [x])[0]),
+            BlockType::Q5_0 => Some(dot_legacy::<Q5_0, 22, 4, 1>(rows, [x])[0]),
+            BlockType::Q4_K => Some(dot_q4_k::<4, 1>(rows, [x])[0]),
+            BlockType::Q6_K => Some(dot_q6_k::<4, 1>(rows, [x])[0]),
+            _ => None,
+        }
+    }
+}
+
+/// Four rows against two activation rows (prefill): `out[i][r]` equals [`dot`] of row r with
+/// `xs[i]` (each weight block is decoded once for both inputs).
+///
+/// # Safety
+/// As for [`dot`]; every row and both activation rows checked by the caller.
+pub(crate) unsafe fn dot4x2(t: BlockType, rows: [&[u8]; 4], xs: [Q8Row<'_>; 2]) -> Option<[[f32; 4]; 2]> {
+    // SAFETY: as for `dot`.
+    unsafe {
+        match t {
+            BlockType::Q8_0 => Some(dot_legacy::<Q8_0, 34, 4, 2>(rows, xs)),
+            BlockType::Q4_0 => Some(dot_legacy::<Q4_0, 18, 4, 2>(rows, xs)),
+            BlockType::Q5_0 => Some(dot_legacy::<Q5_0, 22, 4, 2>(rows, xs)),
+            BlockType::Q4_K => Some(dot_q4_k::<4, 2>(rows, xs)),
+            BlockType::Q6_K => Some(dot_q6_k::<4, 2>(rows, xs)),
             _ => None,
         }
     }
@@ -79,6 +99,17 @@ fn codes32(x: &Q8Row<'_>, i: usize) -> __m256i {
     unsafe { _mm256_loadu_si256(c.as_ptr() as *const __m256i) }
 }
 
+/// Asks for the cache line `ahead` bytes past `b` (the same block of the next group of rows):
+/// the rows of a matrix are read in groups, so the hardware prefetcher alone sees several
+/// interleaved streams.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn prefetch_ahead(b: &[u8], ahead: usize) {
+    // A prefetch never faults and reads nothing architecturally (a safe intrinsic); the
+    // address is only computed (wrapping), never dereferenced.
+    _mm_prefetch::<_MM_HINT_T0>(b.as_ptr().wrapping_add(ahead) as *const i8)
+}
+
 /// `portable::combine_lanes` in registers.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
@@ -86,15 +117,6 @@ fn hsum(acc: __m256) -> f32 {
     let a = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps::<1>(acc));
     let b = _mm_add_ps(a, _mm_movehl_ps(a, a));
     _mm_cvtss_f32(_mm_add_ss(b, _mm_shuffle_ps::<1>(b, b)))
-}
-
-/// Signed weights `w` times signed codes `x`: i32 lane l = sum of the products of bytes
-/// 4l..4l+3 (`maddubs(|w|, x * sign(w))`, then pairs of i16 summed by `madd`).
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-fn mul_sum_i8(w: __m256i, x: __m256i) -> __m256i {
-    let p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
-    _mm256_madd_epi16(p, _mm256_set1_epi16(1))
 }
 
 /// 32 bits -> 32 bytes, 0xff where the bit is set (byte i <- bit i).
@@ -139,25 +161,36 @@ fn legacy_weights<const T: u8, const BB: usize>(b: &[u8; BB]) -> __m256i {
     }
 }
 
+/// N weight rows against R activation rows (all of the same length): every (input, row) pair
+/// has its own accumulator and sees exactly the one-row sequence of operations.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-fn dot_legacy<const T: u8, const BB: usize, const N: usize>(rows: [&[u8]; N], x: Q8Row<'_>) -> [f32; N] {
-    let mut acc = [_mm256_setzero_ps(); N];
+fn dot_legacy<const T: u8, const BB: usize, const N: usize, const R: usize>(rows: [&[u8]; N], xs: [Q8Row<'_>; R]) -> [[f32; N]; R] {
+    let mut acc = [[_mm256_setzero_ps(); N]; R];
+    let nb = xs[0].scales().len();
+    assert!(xs.iter().all(|x| x.scales().len() == nb), "dot_legacy: activation rows of different lengths");
     let blocks: [&[[u8; BB]]; N] = rows.map(|r| {
         let (b, rest) = r.as_chunks::<BB>();
-        assert!(rest.is_empty() && b.len() == x.scales().len(), "dot_legacy: row of {} blocks", b.len());
+        assert!(rest.is_empty() && b.len() == nb, "dot_legacy: row of {} blocks", b.len());
         b
     });
-    for (bi, &dx) in x.scales().iter().enumerate() {
-        let xv = codes32(&x, SUB * bi);
+    for bi in 0..nb {
+        let xv: [__m256i; R] = core::array::from_fn(|i| codes32(&xs[i], SUB * bi));
         for r in 0..N {
             let b = &blocks[r][bi];
-            let s = mul_sum_i8(legacy_weights::<T, BB>(b), xv);
-            let dd = _mm256_set1_ps(read_f16(&b[0..2]) * dx);
-            acc[r] = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(s), acc[r]);
+            prefetch_ahead(b, N * rows[r].len());
+            let w = legacy_weights::<T, BB>(b);
+            let aw = _mm256_sign_epi8(w, w);
+            let dw = read_f16(&b[0..2]);
+            for i in 0..R {
+                let p = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(xv[i], w));
+                let s = _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+                let dd = _mm256_set1_ps(dw * xs[i].scales()[bi]);
+                acc[i][r] = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(s), acc[i][r]);
+            }
         }
     }
-    acc.map(|a| hsum(a))
+    acc.map(|a| a.map(|v| hsum(v)))
 }
 
 /// `fma(a, b, c)` on scalars, rounded once.
@@ -167,86 +200,107 @@ fn fma1(a: f32, b: f32, c: f32) -> f32 {
     _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(a), _mm_set_ss(b), _mm_set_ss(c)))
 }
 
+/// As [`dot_legacy`], for Q4_K.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-fn dot_q4_k<const N: usize>(rows: [&[u8]; N], x: Q8Row<'_>) -> [f32; N] {
-    let mut acc = [_mm256_setzero_ps(); N];
-    let mut m_acc = [0.0f32; N];
+fn dot_q4_k<const N: usize, const R: usize>(rows: [&[u8]; N], xs: [Q8Row<'_>; R]) -> [[f32; N]; R] {
+    let mut acc = [[_mm256_setzero_ps(); N]; R];
+    let mut m_acc = [[0.0f32; N]; R];
     let low = _mm256_set1_epi8(0x0f);
-    for (bi, &dx) in x.scales().iter().enumerate() {
-        let xv = [
-            codes32(&x, QK_K * bi),
-            codes32(&x, QK_K * bi + 32),
-            codes32(&x, QK_K * bi + 64),
-            codes32(&x, QK_K * bi + 96),
-            codes32(&x, QK_K * bi + 128),
-            codes32(&x, QK_K * bi + 160),
-            codes32(&x, QK_K * bi + 192),
-            codes32(&x, QK_K * bi + 224),
-        ];
-        let sums = &x.sums()[8 * bi..8 * bi + 8];
+    let nb = xs[0].scales().len();
+    assert!(xs.iter().all(|x| x.scales().len() == nb), "dot_q4_k: activation rows of different lengths");
+    let blocks: [&[[u8; 144]]; N] = rows.map(|r| {
+        let (b, rest) = r.as_chunks::<144>();
+        assert!(rest.is_empty() && b.len() == nb, "dot_q4_k: row of {} blocks", b.len());
+        b
+    });
+    for bi in 0..nb {
         for r in 0..N {
-            let b = &rows[r][144 * bi..144 * (bi + 1)];
+            let b = &blocks[r][bi];
+            for line in (0..144).step_by(64) {
+                prefetch_ahead(&b[line..], N * rows[r].len());
+            }
             let scales = &b[4..16];
-            let mut s = _mm256_setzero_si256();
-            let mut m = 0i32;
+            let mut s = [_mm256_setzero_si256(); R];
+            let mut m = [0i32; R];
             for c in 0..4 {
-                let q = load32(&b[16 + 32 * c..]);
+                let q = load32(&b[16 + 32 * c..48 + 32 * c]);
                 let (lo, hi) = (_mm256_and_si256(q, low), _mm256_and_si256(_mm256_srli_epi16::<4>(q), low));
                 let (sc0, m0) = scale_min(scales, 2 * c);
                 let (sc1, m1) = scale_min(scales, 2 * c + 1);
-                let p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, xv[2 * c]), _mm256_set1_epi16(sc0 as i16));
-                let p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, xv[2 * c + 1]), _mm256_set1_epi16(sc1 as i16));
-                s = _mm256_add_epi32(s, _mm256_add_epi32(p0, p1));
-                m += m0 as i32 * sums[2 * c] + m1 as i32 * sums[2 * c + 1];
+                let (sv0, sv1) = (_mm256_set1_epi16(sc0 as i16), _mm256_set1_epi16(sc1 as i16));
+                for i in 0..R {
+                    let x0 = codes32(&xs[i], QK_K * bi + 64 * c);
+                    let x1 = codes32(&xs[i], QK_K * bi + 64 * c + 32);
+                    let p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x0), sv0);
+                    let p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, x1), sv1);
+                    s[i] = _mm256_add_epi32(s[i], _mm256_add_epi32(p0, p1));
+                    let sums = &xs[i].sums()[8 * bi..8 * bi + 8];
+                    m[i] += m0 as i32 * sums[2 * c] + m1 as i32 * sums[2 * c + 1];
+                }
             }
             let (d, dmin) = (read_f16(&b[0..2]), read_f16(&b[2..4]));
-            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(d * dx), _mm256_cvtepi32_ps(s), acc[r]);
-            m_acc[r] = fma1(dmin * dx, m as f32, m_acc[r]);
+            for i in 0..R {
+                let dx = xs[i].scales()[bi];
+                acc[i][r] = _mm256_fmadd_ps(_mm256_set1_ps(d * dx), _mm256_cvtepi32_ps(s[i]), acc[i][r]);
+                m_acc[i][r] = fma1(dmin * dx, m[i] as f32, m_acc[i][r]);
+            }
         }
     }
-    let mut out = [0.0f32; N];
-    for r in 0..N {
-        out[r] = hsum(acc[r]) - m_acc[r];
+    let mut out = [[0.0f32; N]; R];
+    for i in 0..R {
+        for r in 0..N {
+            out[i][r] = hsum(acc[i][r]) - m_acc[i][r];
+        }
     }
     out
 }
 
+/// As [`dot_legacy`], for Q6_K.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-fn dot_q6_k<const N: usize>(rows: [&[u8]; N], x: Q8Row<'_>) -> [f32; N] {
-    let mut acc = [_mm256_setzero_ps(); N];
+fn dot_q6_k<const N: usize, const R: usize>(rows: [&[u8]; N], xs: [Q8Row<'_>; R]) -> [[f32; N]; R] {
+    let mut acc = [[_mm256_setzero_ps(); N]; R];
     let low = _mm256_set1_epi8(0x0f);
     let three = _mm256_set1_epi8(3);
     let m32 = _mm256_set1_epi8(32);
-    for (bi, &dx) in x.scales().iter().enumerate() {
-        // 32 * (sum of code pairs): subtracted to turn q (0..63) into q - 32.
-        let mut xv = [_mm256_setzero_si256(); 8];
-        let mut x32 = [_mm256_setzero_si256(); 8];
-        for (k, (v, v32)) in xv.iter_mut().zip(x32.iter_mut()).enumerate() {
-            *v = codes32(&x, QK_K * bi + 32 * k);
-            *v32 = _mm256_maddubs_epi16(m32, *v);
-        }
+    let nb = xs[0].scales().len();
+    assert!(xs.iter().all(|x| x.scales().len() == nb), "dot_q6_k: activation rows of different lengths");
+    let blocks: [&[[u8; 210]]; N] = rows.map(|r| {
+        let (b, rest) = r.as_chunks::<210>();
+        assert!(rest.is_empty() && b.len() == nb, "dot_q6_k: row of {} blocks", b.len());
+        b
+    });
+    for bi in 0..nb {
         for r in 0..N {
-            let b = &rows[r][210 * bi..210 * (bi + 1)];
+            let b = &blocks[r][bi];
+            for line in (0..210).step_by(64) {
+                prefetch_ahead(&b[line..], N * rows[r].len());
+            }
             let (ql, qh, sc) = (&b[0..128], &b[128..192], &b[192..208]);
-            let mut s = _mm256_setzero_si256();
+            let mut s = [_mm256_setzero_si256(); R];
             for h in 0..2 {
-                let hb = load32(&qh[32 * h..]);
-                let lb = [load32(&ql[64 * h..]), load32(&ql[64 * h + 32..])];
+                let hb = load32(&qh[32 * h..32 * h + 32]);
+                let lb = [load32(&ql[64 * h..64 * h + 32]), load32(&ql[64 * h + 32..64 * h + 64])];
                 for g in 0..4 {
                     let nib = if g < 2 { _mm256_and_si256(lb[g], low) } else { _mm256_and_si256(_mm256_srli_epi16::<4>(lb[g & 1]), low) };
                     let high = _mm256_and_si256(_mm256_srl_epi16(hb, _mm_cvtsi32_si128(2 * g as i32)), three);
                     let q = _mm256_or_si256(nib, _mm256_slli_epi16::<4>(high));
                     let k = 4 * h + g;
-                    let p = _mm256_sub_epi16(_mm256_maddubs_epi16(q, xv[k]), x32[k]);
                     let scv = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1] as i8 as i16), _mm_set1_epi16(sc[2 * k] as i8 as i16));
-                    s = _mm256_add_epi32(s, _mm256_madd_epi16(p, scv));
+                    for i in 0..R {
+                        // q - 32: subtract 32 * (sum of each code pair).
+                        let xv = codes32(&xs[i], QK_K * bi + 32 * k);
+                        let p = _mm256_sub_epi16(_mm256_maddubs_epi16(q, xv), _mm256_maddubs_epi16(m32, xv));
+                        s[i] = _mm256_add_epi32(s[i], _mm256_madd_epi16(p, scv));
+                    }
                 }
             }
             let d = read_f16(&b[208..210]);
-            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(d * dx), _mm256_cvtepi32_ps(s), acc[r]);
+            for i in 0..R {
+                acc[i][r] = _mm256_fmadd_ps(_mm256_set1_ps(d * xs[i].scales()[bi]), _mm256_cvtepi32_ps(s[i]), acc[i][r]);
+            }
         }
     }
-    acc.map(|a| hsum(a))
+    acc.map(|a| a.map(|v| hsum(v)))
 }
