@@ -171,9 +171,11 @@ const OVERHEAD_MIB: u64 = 48;
 /// The default `--timeout` when stdin is not a terminal.
 const DEFAULT_TIMEOUT_S: u64 = 1800;
 
-/// QEMU's `-m` syntax: a number (MiB unless suffixed with B, K, M, G or T; fractions allowed).
+/// QEMU's `-m` syntax: a number (MiB unless suffixed with B, K, M, G or T; fractions allowed),
+/// optionally as `size=...` and followed by `,slots=...` options.
 fn parse_memory(s: &str) -> Option<u64> {
-    let t = s.trim();
+    let t = s.split(',').next()?.trim();
+    let t = t.strip_prefix("size=").unwrap_or(t);
     let (num, mult) = match t.char_indices().last()? {
         (i, c) if c.is_ascii_alphabetic() => {
             let m: u64 = match c.to_ascii_uppercase() {
@@ -464,7 +466,7 @@ pub fn boot(a: &BootArgs) -> Result<ExitCode> {
             Some(0) if !started => {
                 eprintln!(
                     "error: QEMU exited but the UEFI application never started (no banner on the serial console): \
-                     the firmware could not run it (too little --memory?)"
+                     the firmware could not run it (too little --memory, or a --cpu without x86-64?)"
                 );
                 Ok(ExitCode::FAILURE)
             }
@@ -522,4 +524,22 @@ fn screenshot_on_shutdown(sock: &Path, png: &Path) -> Result<()> {
     }
     writeln!(writer, r#"{{"execute":"quit"}}"#)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_memory;
+
+    #[test]
+    fn memory_sizes_in_qemu_syntax() {
+        assert_eq!(parse_memory("512"), Some(512 << 20));
+        assert_eq!(parse_memory("16M"), Some(16 << 20));
+        assert_eq!(parse_memory("1.5G"), Some(3 << 29));
+        assert_eq!(parse_memory("2g"), Some(2 << 30));
+        assert_eq!(parse_memory("size=1G,slots=2,maxmem=4G"), Some(1 << 30));
+        assert_eq!(parse_memory("65536K"), Some(64 << 20));
+        assert_eq!(parse_memory("lots"), None);
+        assert_eq!(parse_memory("-1G"), None);
+        assert_eq!(parse_memory(""), None);
+    }
 }

@@ -271,6 +271,16 @@ fn boot_refuses_memory_below_what_the_image_needs() {
     assert_refused(&r, "--memory lots", "not a size");
 }
 
+/// QEMU exits 0 when the machine resets (-no-reboot): a CPU without long mode resets in the
+/// firmware, long before the app. That is not a successful boot.
+#[test]
+fn boot_where_the_app_never_starts_is_not_a_success() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = scripted_image(dir.path(), "486");
+    let r = run_with_deadline(boot_cmd(&img, &["--cpu", "486", "--timeout", "60"]), 90);
+    assert_refused(&r, "--cpu 486", "never started");
+}
+
 /// Where /dev/kvm cannot be opened the boot is refused before QEMU starts; where it opens but
 /// KVM cannot run the guest (nested virtualisation), QEMU's KVM error ends the machine.
 /// Where KVM works, the boot succeeds.
