@@ -191,7 +191,7 @@ fn parse_memory(s: &str) -> Option<u64> {
         _ => (t, 1 << 20),
     };
     let v: f64 = num.parse().ok()?;
-    (v.is_finite() && v >= 0.0).then(|| (v * mult as f64) as u64)
+    (v.is_finite() && v >= 0.0).then_some((v * mult as f64) as u64)
 }
 
 /// The timeout in seconds (0 = none): --timeout, else none for a terminal and

@@ -162,7 +162,7 @@ impl Input {
                 continue;
             }
             let event = system::with_stdin(|input| input.wait_for_key_event()).ok()?;
-            let _ = boot::wait_for_event(&mut [event]);
+            let _ = boot::wait_for_event(&[event]);
         }
     }
 
