@@ -402,8 +402,13 @@ pub fn boot(a: &BootArgs) -> Result<ExitCode> {
     };
     let mut shot_failed_at: Option<Instant> = None;
     let outcome = loop {
-        if let Some(s) = child.try_wait()? {
-            break Outcome::Exited(s.code());
+        match child.try_wait() {
+            Ok(Some(s)) => break Outcome::Exited(s.code()),
+            Ok(None) => {}
+            Err(e) => {
+                kill(&mut child);
+                return Err(e).context("cannot watch QEMU (it was ended)");
+            }
         }
         if kvm_failed.load(Ordering::SeqCst) {
             kill(&mut child);
