@@ -32,7 +32,8 @@ pub struct BootArgs {
     pub smp: usize,
     /// Memory of the virtual machine (QEMU syntax: 512M, 2G, ...). Default: 1 GiB, or more for
     /// a large image (twice the image's size plus 512 MiB: the model is read into memory, and
-    /// the KV cache and tokenizer tables need room too).
+    /// the KV cache and tokenizer tables need room too). At least the model's size plus 48 MiB
+    /// (the firmware and the app) is required.
     #[arg(long)]
     pub memory: Option<String>,
     /// QEMU CPU model. The default has SSE4.2 but no AVX: under QEMU's emulation (TCG) the
@@ -43,9 +44,10 @@ pub struct BootArgs {
     /// QEMU accelerator: tcg (emulation, works everywhere) or kvm (needs a working /dev/kvm).
     #[arg(long, default_value = "tcg")]
     pub accel: String,
-    /// Kill the machine after this many seconds (0 = never).
-    #[arg(long, default_value_t = 0)]
-    pub timeout: u64,
+    /// Kill the machine after this many seconds (0 = never). Default: never when stdin is a
+    /// terminal; 1800 s (30 minutes) otherwise, so that a script or CI job never waits forever.
+    #[arg(long)]
+    pub timeout: Option<u64>,
     /// Save the firmware screen as PNG when the machine powers off (QMP screendump).
     #[arg(long)]
     pub screenshot: Option<PathBuf>,
@@ -160,9 +162,100 @@ fn find_qemu() -> Result<PathBuf> {
         .context("qemu-system-x86_64 not found: install it with `sudo apt-get install qemu-system-x86`")
 }
 
+/// Printed by the UEFI app first thing (its banner): without it on the serial console the
+/// app never ran, whatever QEMU's exit status says.
+const APP_BANNER: &[u8] = b"a GPT with no operating system";
+/// The firmware and the app need about 42 MiB besides the model (measured with OVMF under
+/// QEMU 7.2: 32 MiB cannot load the app, 48 MiB cannot hold a 3 MiB model).
+const OVERHEAD_MIB: u64 = 48;
+/// The default `--timeout` when stdin is not a terminal.
+const DEFAULT_TIMEOUT_S: u64 = 1800;
+
+/// QEMU's `-m` syntax: a number (MiB unless suffixed with B, K, M, G or T; fractions allowed),
+/// optionally as `size=...` and followed by `,slots=...` options.
+fn parse_memory(s: &str) -> Option<u64> {
+    let t = s.split(',').next()?.trim();
+    let t = t.strip_prefix("size=").unwrap_or(t);
+    let (num, mult) = match t.char_indices().last()? {
+        (i, c) if c.is_ascii_alphabetic() => {
+            let m: u64 = match c.to_ascii_uppercase() {
+                'B' => 1,
+                'K' => 1 << 10,
+                'M' => 1 << 20,
+                'G' => 1 << 30,
+                'T' => 1 << 40,
+                _ => return None,
+            };
+            (&t[..i], m)
+        }
+        _ => (t, 1 << 20),
+    };
+    let v: f64 = num.parse().ok()?;
+    (v.is_finite() && v >= 0.0).then_some((v * mult as f64) as u64)
+}
+
+/// The timeout in seconds (0 = none): --timeout, else none for a terminal and
+/// DEFAULT_TIMEOUT_S for a script (the hidden LLM_BAREMETAL_BOOT_TIMEOUT overrides that
+/// default, for tests).
+fn effective_timeout(a: &BootArgs, interactive: bool) -> u64 {
+    match a.timeout {
+        Some(t) => t,
+        None if interactive => 0,
+        None => std::env::var("LLM_BAREMETAL_BOOT_TIMEOUT").ok().and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_TIMEOUT_S),
+    }
+}
+
+/// Refuses a --screenshot path whose directory does not exist (QEMU would fail the
+/// screendump after power-off) or that names a directory.
+fn check_screenshot_path(png: &Path) -> Result<()> {
+    let dir = png.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if !dir.is_dir() {
+        bail!("--screenshot {}: the directory {} does not exist", png.display(), dir.display());
+    }
+    if png.is_dir() {
+        bail!("--screenshot {} is a directory: give a file name such as {}", png.display(), png.join("screen.png").display());
+    }
+    Ok(())
+}
+
+/// `--accel kvm` needs /dev/kvm open for reading and writing; without it QEMU fails or hangs.
+fn check_kvm() -> Result<()> {
+    if let Err(e) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm") {
+        bail!(
+            "--accel kvm: cannot open /dev/kvm for reading and writing ({e}): KVM is not available here \
+             (no kvm module, no permission: join the kvm group, or a virtual machine without nested virtualisation); use --accel tcg"
+        );
+    }
+    Ok(())
+}
+
+/// QEMU's messages when KVM cannot run the guest (it then dumps the registers and stops).
+fn is_kvm_failure(line: &str) -> bool {
+    line.contains("KVM internal error") || line.contains("KVM: entry failed") || line.contains("kvm run failed")
+}
+
+enum Outcome {
+    Exited(Option<i32>),
+    TimedOut,
+    KvmFailed,
+    ScreenshotFailed,
+}
+
 pub fn boot(a: &BootArgs) -> Result<ExitCode> {
     let qemu = find_qemu()?;
     let (code, vars_template) = find_ovmf()?;
+    if a.smp == 0 {
+        bail!("--smp must be at least 1");
+    }
+    if a.accel != "tcg" && a.accel != "kvm" {
+        bail!("--accel must be tcg or kvm, not '{}'", a.accel);
+    }
+    if let Some(png) = &a.screenshot {
+        check_screenshot_path(png)?;
+    }
+    if a.accel == "kvm" {
+        check_kvm()?;
+    }
     let work = tempfile::tempdir().context("cannot create a temporary directory")?;
     let image = match (&a.image, &a.model) {
         (Some(img), None) => {
@@ -185,32 +278,44 @@ pub fn boot(a: &BootArgs) -> Result<ExitCode> {
         }
         _ => bail!("give a disk image or --model CKPT"),
     };
-    if a.smp == 0 {
-        bail!("--smp must be at least 1");
-    }
+    // A file the firmware cannot boot would leave the machine in the firmware's shell.
+    let contents = image::inspect_image(&image)?;
+    let min_mib = OVERHEAD_MIB + (contents.model_bytes.unwrap_or(0) + contents.efi_bytes).div_ceil(1 << 20);
     let memory = match &a.memory {
-        Some(m) => m.clone(),
+        Some(m) => {
+            let bytes = parse_memory(m).with_context(|| format!("--memory {m}: not a size (QEMU syntax: 512M, 2G, ...)"))?;
+            if bytes < min_mib << 20 {
+                bail!(
+                    "--memory {m} is too small for this image: it needs at least {min_mib} MiB \
+                     ({OVERHEAD_MIB} MiB for the firmware and the app, plus the model and the app files)"
+                );
+            }
+            m.clone()
+        }
         None => {
             let size = std::fs::metadata(&image).map(|m| m.len()).unwrap_or(0);
-            let mib = (2 * size / (1 << 20) + 512).max(1024).next_multiple_of(256);
+            let mib = (2 * size / (1 << 20) + 512).max(1024).max(min_mib).next_multiple_of(256);
             format!("{mib}M")
         }
     };
+    let interactive = std::io::IsTerminal::is_terminal(&std::io::stdin());
+    let timeout = effective_timeout(a, interactive);
     let vars = work.path().join("OVMF_VARS.fd");
     std::fs::copy(&vars_template, &vars).with_context(|| format!("cannot copy {}", vars_template.display()))?;
     let qmp = work.path().join("qmp.sock");
+    let mut log = match &a.log {
+        Some(p) => Some(std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?),
+        None => None,
+    };
 
     let mut cmd = Command::new(&qemu);
-    if a.accel != "tcg" && a.accel != "kvm" {
-        bail!("--accel must be tcg or kvm, not '{}'", a.accel);
-    }
     cmd.args(["-accel", &a.accel]);
     cmd.args(["-machine", "q35", "-cpu", &a.cpu, "-smp", &a.smp.to_string(), "-m", &memory]);
     cmd.args(["-nodefaults", "-display", "none", "-no-reboot"]);
     // signal=off: Ctrl-C goes to the guest (it stops a reply); mux=on: Ctrl-A X still ends
     // QEMU from the keyboard if the guest stops listening.
     cmd.args(["-chardev", "stdio,id=ser0,signal=off,mux=on", "-serial", "chardev:ser0"]);
-    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+    if interactive {
         eprintln!("[llm-baremetal boot: the machine's console is this terminal; /quit powers it off, Ctrl-A X kills QEMU]");
     }
     cmd.arg("-drive").arg(format!("if=pflash,format=raw,readonly=on,file={}", code.display()));
@@ -223,23 +328,31 @@ pub fn boot(a: &BootArgs) -> Result<ExitCode> {
         cmd.args(["-device", "VGA", "-no-shutdown"]);
         cmd.arg("-qmp").arg(format!("unix:{},server=on,wait=off", qmp.display()));
     }
-    cmd.stdin(Stdio::inherit()).stdout(Stdio::piped()).stderr(Stdio::inherit());
+    cmd.stdin(Stdio::inherit()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().with_context(|| format!("cannot start {}", qemu.display()))?;
-    let mut log = match &a.log {
-        Some(p) => Some(std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?),
-        None => None,
-    };
     let mut out = child.stdout.take().unwrap();
+    let err = child.stderr.take().unwrap();
     let start = Instant::now();
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
     let pump = std::thread::spawn(move || {
         let mut buf = [0u8; 4096];
         let stdout = std::io::stdout();
         let mut timing = FirstReply::default();
+        // The banner may straddle two reads: search the previous read's tail too.
+        let mut started = false;
+        let mut tail: Vec<u8> = Vec::new();
         while let Ok(n) = out.read(&mut buf) {
             if n == 0 {
                 break;
             }
             timing.feed(&buf[..n], start.elapsed().as_secs_f64());
+            if !started {
+                tail.extend_from_slice(&buf[..n]);
+                started = tail.windows(APP_BANNER.len()).any(|w| w == APP_BANNER);
+                let keep = tail.len().saturating_sub(APP_BANNER.len());
+                tail.drain(..keep);
+            }
             let mut s = stdout.lock();
             let _ = s.write_all(&buf[..n]);
             let _ = s.flush();
@@ -248,38 +361,79 @@ pub fn boot(a: &BootArgs) -> Result<ExitCode> {
                 let _ = l.flush();
             }
         }
-        timing
+        (timing, started)
     });
-    // Set once the screenshot is saved: the guest has powered off, and QEMU 7.2 with
-    // -no-shutdown pauses even on QMP "quit", so the machine is ended here.
-    let shot_taken = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // QEMU's own messages go to stderr as before; a KVM failure among them ends the machine.
+    let kvm_failed = Arc::new(AtomicBool::new(false));
+    let errs = {
+        let kvm_failed = kvm_failed.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines() {
+                let Ok(line) = line else { break };
+                if kvm_failed.load(Ordering::SeqCst) {
+                    continue; // the register dump that follows says nothing more to the user
+                }
+                if is_kvm_failure(&line) {
+                    kvm_failed.store(true, Ordering::SeqCst);
+                }
+                eprintln!("{line}");
+            }
+        })
+    };
+    // Set when the screenshot thread is done, with whether it saved the screen: the guest has
+    // then powered off (QEMU 7.2 with -no-shutdown pauses even on QMP "quit"), or something
+    // failed; either way the machine is ended here, never left paused.
+    let shot_done = Arc::new(AtomicBool::new(false));
+    let shot_ok = Arc::new(AtomicBool::new(false));
     let shot = a.screenshot.clone().map(|png| {
         let qmp = qmp.clone();
-        let taken = shot_taken.clone();
+        let (done, ok) = (shot_done.clone(), shot_ok.clone());
         std::thread::spawn(move || {
             let r = screenshot_on_shutdown(&qmp, &png);
-            taken.store(r.is_ok(), std::sync::atomic::Ordering::SeqCst);
+            ok.store(r.is_ok(), Ordering::SeqCst);
+            done.store(true, Ordering::SeqCst);
             r
         })
     });
 
-    let status = loop {
-        if let Some(s) = child.try_wait()? {
-            break Some(s.code());
+    let kill = |child: &mut std::process::Child| {
+        let _ = child.kill();
+        let _ = child.wait();
+    };
+    let mut shot_failed_at: Option<Instant> = None;
+    let outcome = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break Outcome::Exited(s.code()),
+            Ok(None) => {}
+            Err(e) => {
+                kill(&mut child);
+                return Err(e).context("cannot watch QEMU (it was ended)");
+            }
         }
-        if shot_taken.load(std::sync::atomic::Ordering::SeqCst) {
-            let _ = child.kill();
-            let _ = child.wait();
-            break Some(Some(0)); // the guest powered off normally before the screenshot
+        if kvm_failed.load(Ordering::SeqCst) {
+            kill(&mut child);
+            break Outcome::KvmFailed;
         }
-        if a.timeout > 0 && start.elapsed() > Duration::from_secs(a.timeout) {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
+        if shot_done.load(Ordering::SeqCst) {
+            if shot_ok.load(Ordering::SeqCst) {
+                kill(&mut child);
+                break Outcome::Exited(Some(0)); // the guest powered off normally before the screenshot
+            }
+            // QEMU may be exiting on its own (the guest failed): give it a moment, then end it.
+            let at = *shot_failed_at.get_or_insert_with(Instant::now);
+            if at.elapsed() > Duration::from_secs(2) {
+                kill(&mut child);
+                break Outcome::ScreenshotFailed;
+            }
+        }
+        if timeout > 0 && start.elapsed() > Duration::from_secs(timeout) {
+            kill(&mut child);
+            break Outcome::TimedOut;
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    let timing = pump.join().unwrap_or_default();
+    let (timing, started) = pump.join().unwrap_or_default();
+    let _ = errs.join();
     if a.timing {
         let f = |t: Option<f64>| t.map_or("-".to_string(), |t| format!("{t:.2} s"));
         eprintln!(
@@ -296,12 +450,31 @@ pub fn boot(a: &BootArgs) -> Result<ExitCode> {
             Err(_) => eprintln!("error: screenshot thread failed"),
         }
     }
-    match status {
-        None => {
-            eprintln!("error: the machine did not power off within {} s (killed)", a.timeout);
+    match outcome {
+        Outcome::TimedOut => {
+            let why = if a.timeout.is_none() { " (the default --timeout when stdin is not a terminal)" } else { "" };
+            eprintln!("error: the machine did not power off within {timeout} s{why} (killed)");
             Ok(ExitCode::from(124))
         }
-        Some(code) => match code {
+        Outcome::KvmFailed => {
+            eprintln!(
+                "error: --accel kvm: KVM could not run the machine (QEMU reported a KVM error and stopped; killed): \
+                 /dev/kvm opens but does not work here (a virtual machine without nested virtualisation?); use --accel tcg"
+            );
+            Ok(ExitCode::FAILURE)
+        }
+        Outcome::ScreenshotFailed => {
+            eprintln!("error: the screenshot was not taken; QEMU was ended");
+            Ok(ExitCode::FAILURE)
+        }
+        Outcome::Exited(code) => match code {
+            Some(0) if !started => {
+                eprintln!(
+                    "error: QEMU exited but the UEFI application never started (no banner on the serial console): \
+                     the firmware could not run it (too little --memory, or a --cpu without x86-64?)"
+                );
+                Ok(ExitCode::FAILURE)
+            }
             Some(0) => Ok(ExitCode::SUCCESS),
             Some(3) => {
                 eprintln!("error: the UEFI application reported a failure (QEMU exit status 3)");
@@ -356,4 +529,22 @@ fn screenshot_on_shutdown(sock: &Path, png: &Path) -> Result<()> {
     }
     writeln!(writer, r#"{{"execute":"quit"}}"#)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_memory;
+
+    #[test]
+    fn memory_sizes_in_qemu_syntax() {
+        assert_eq!(parse_memory("512"), Some(512 << 20));
+        assert_eq!(parse_memory("16M"), Some(16 << 20));
+        assert_eq!(parse_memory("1.5G"), Some(3 << 29));
+        assert_eq!(parse_memory("2g"), Some(2 << 30));
+        assert_eq!(parse_memory("size=1G,slots=2,maxmem=4G"), Some(1 << 30));
+        assert_eq!(parse_memory("65536K"), Some(64 << 20));
+        assert_eq!(parse_memory("lots"), None);
+        assert_eq!(parse_memory("-1G"), None);
+        assert_eq!(parse_memory(""), None);
+    }
 }

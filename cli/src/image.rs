@@ -69,11 +69,26 @@ pub fn image(a: &ImageArgs) -> Result<()> {
         ("--efi", Some(efi.as_path())),
     ];
     check_output_is_not_an_input(&a.out, &inputs)?;
+    check_efi_application(&efi).with_context(|| format!("--efi {}", efi.display()))?;
     let mut tokenizer = a.tokenizer.clone();
+    if let (Some(t), None, false) = (&a.tokenizer, &a.model, a.unchecked) {
+        bail!(
+            "--tokenizer {} without --model: a tokenizer is checked against the model it belongs to (and the firmware only reads it \
+             for a model that needs one); give --model too",
+            t.display()
+        );
+    }
     if let Some(m) = &a.model {
         // Mapped, not read: models of hundreds of MB are checked without copying them.
         let file = crate::host::MappedFile::open(m)?;
         match llm_engine::load(file.bytes()) {
+            // A GGUF file carries its own tokenizer: the firmware never reads tokenizer.bin for
+            // it, and the host would read the file as llm.c's format.
+            Ok(loaded) if !a.unchecked && tokenizer.is_some() && matches!(loaded.format, llm_engine::Format::Gguf { .. }) => bail!(
+                "--tokenizer {} given with the GGUF model {}: a GGUF file carries its own tokenizer; leave out --tokenizer",
+                tokenizer.as_ref().unwrap().display(),
+                m.display()
+            ),
             // The tokenizer the firmware will load must parse and cover the vocabulary; a
             // model that needs one gets tokenizer.bin from beside it when none is named.
             Ok(mut loaded) if !a.unchecked && (tokenizer.is_some() || loaded.format.needs_tokenizer_file()) => {
@@ -111,6 +126,107 @@ pub fn image(a: &ImageArgs) -> Result<()> {
         files.iter().map(|f| f.0).collect::<Vec<_>>().join(", ")
     );
     Ok(())
+}
+
+/// PE machine type of x86-64 and the PE subsystem of an EFI application.
+const IMAGE_FILE_MACHINE_AMD64: u16 = 0x8664;
+const IMAGE_SUBSYSTEM_EFI_APPLICATION: u16 = 10;
+
+/// Refuses a file that is not an x86-64 PE/COFF EFI application (the firmware would not start
+/// it and `boot` would sit in the firmware's shell): MZ header, PE signature, machine x86-64,
+/// subsystem EFI application (10).
+pub fn check_efi_application(path: &Path) -> Result<()> {
+    use std::io::Read;
+    let mut head = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(1 << 20).read_to_end(&mut head))
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    check_efi_header(&head)
+}
+
+/// The same check on the first bytes of a file (the headers sit in its first kilobytes).
+pub fn check_efi_header(head: &[u8]) -> Result<()> {
+    let u16_at = |i: usize| head.get(i..i + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+    let u32_at = |i: usize| head.get(i..i + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    if head.len() < 64 || &head[..2] != b"MZ" {
+        bail!("not an EFI application: no MZ (DOS/PE) header");
+    }
+    let pe = u32_at(0x3C).unwrap() as usize;
+    if head.get(pe..pe + 4) != Some(b"PE\0\0".as_slice()) {
+        bail!("not an EFI application: no PE signature (an MZ file that is not PE/COFF)");
+    }
+    match u16_at(pe + 4) {
+        Some(IMAGE_FILE_MACHINE_AMD64) => {}
+        Some(m) => bail!("not an x86-64 EFI application: PE machine type {m:#06x}, not x86-64 (0x8664)"),
+        None => bail!("not an EFI application: truncated PE header"),
+    }
+    // The optional header follows the 20-byte COFF header; its subsystem field is at offset 68
+    // in both PE32 and PE32+.
+    match u16_at(pe + 24 + 68) {
+        Some(IMAGE_SUBSYSTEM_EFI_APPLICATION) => Ok(()),
+        Some(s) => bail!("not an EFI application: PE subsystem {s}, not EFI application (10)"),
+        None => bail!("not an EFI application: truncated PE optional header"),
+    }
+}
+
+/// What `boot` needs to know about a disk image before starting QEMU.
+pub struct ImageContents {
+    /// Size of EFI/BOOT/BOOTX64.EFI (a standalone one carries its model).
+    pub efi_bytes: u64,
+    /// Size of the model file the firmware will load (\\model.bin or llm.cfg's `model =`),
+    /// if it is on the image.
+    pub model_bytes: Option<u64>,
+}
+
+/// Checks that `path` is a disk the firmware can boot the app from: a GPT, an EFI System
+/// Partition with a FAT file system, and an x86-64 EFI application as EFI/BOOT/BOOTX64.EFI.
+pub fn inspect_image(path: &Path) -> Result<ImageContents> {
+    use std::io::Read;
+    let not_bootable =
+        |why: &str| anyhow::anyhow!("{} is not a bootable disk image: {why} (build one with `llm-baremetal image`)", path.display());
+    let len = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?.len();
+    if len < 34 * SECTOR {
+        return Err(not_bootable(&format!("{len} bytes, too small for a GPT")));
+    }
+    let disk = gpt::GptConfig::new()
+        .writable(false)
+        .logical_block_size(gpt::disk::LogicalBlockSize::Lb512)
+        .open(path)
+        .map_err(|e| not_bootable(&format!("no valid GPT partition table ({e})")))?;
+    let esp = disk
+        .partitions()
+        .values()
+        .find(|p| p.part_type_guid == gpt::partition_types::EFI)
+        .ok_or_else(|| not_bootable("its GPT has no EFI System Partition"))?
+        .clone();
+    drop(disk);
+    let (start, end) = (esp.first_lba * SECTOR, (esp.last_lba + 1) * SECTOR);
+    if end > len || start >= end {
+        return Err(not_bootable("its EFI System Partition lies outside the file"));
+    }
+    let file = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let region = fscommon::BufStream::new(fscommon::StreamSlice::new(file, start, end)?);
+    let fs = fatfs::FileSystem::new(region, fatfs::FsOptions::new())
+        .map_err(|e| not_bootable(&format!("its EFI System Partition has no FAT file system ({e})")))?;
+    let root = fs.root_dir();
+    let mut efi =
+        root.open_file("EFI/BOOT/BOOTX64.EFI").map_err(|_| not_bootable("no EFI/BOOT/BOOTX64.EFI on its EFI System Partition"))?;
+    let efi_bytes = efi.seek(SeekFrom::End(0))?;
+    efi.seek(SeekFrom::Start(0))?;
+    let mut head = Vec::new();
+    efi.take(1 << 20).read_to_end(&mut head)?;
+    check_efi_header(&head).map_err(|e| not_bootable(&format!("its EFI/BOOT/BOOTX64.EFI is {e:#}")))?;
+    let mut model_path = String::from("model.bin");
+    if let Ok(mut cfg) = root.open_file("llm.cfg") {
+        let mut text = String::new();
+        if cfg.read_to_string(&mut text).is_ok()
+            && let Ok(c) = llm_engine::config::BootConfig::parse(&text)
+        {
+            model_path = c.model_path.trim_start_matches(['\\', '/']).replace('\\', "/");
+        }
+    }
+    let model_bytes = root.open_file(&model_path).ok().and_then(|mut f| f.seek(SeekFrom::End(0)).ok());
+    Ok(ImageContents { efi_bytes, model_bytes })
 }
 
 /// `image` writes a new file and renames it over `out`: on a disk, a partition, /dev/null or a

@@ -339,11 +339,22 @@ fn default_model_output_is_pinned_for_both_kernel_families() {
     }
 }
 
-/// A stand-in for the UEFI app: `image` copies it without looking inside.
+/// A stand-in for the UEFI app: just the headers `image` checks (MZ, PE, x86-64, EFI
+/// application), nothing that runs.
 fn dummy_efi(dir: &std::path::Path) -> std::path::PathBuf {
     let p = dir.join("BOOTX64.EFI");
-    std::fs::write(&p, b"MZ not really an EFI application").unwrap();
+    std::fs::write(&p, dummy_efi_bytes()).unwrap();
     p
+}
+
+fn dummy_efi_bytes() -> Vec<u8> {
+    let mut v = vec![0u8; 512];
+    v[..2].copy_from_slice(b"MZ");
+    v[0x3C..0x40].copy_from_slice(&0x40u32.to_le_bytes());
+    v[0x40..0x44].copy_from_slice(b"PE\0\0");
+    v[0x44..0x46].copy_from_slice(&0x8664u16.to_le_bytes());
+    v[0x40 + 24 + 68..0x40 + 24 + 70].copy_from_slice(&10u16.to_le_bytes());
+    v
 }
 
 #[test]
@@ -380,10 +391,11 @@ fn image_refuses_an_output_that_is_not_a_regular_file() {
     let r = run(&["image", "--efi", efi.to_str().unwrap(), "--model", m.to_str().unwrap(), "--out", img.to_str().unwrap()]);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     assert_eq!(&std::fs::read(&img).unwrap()[512..520], b"EFI PART");
-    // A build that fails half-way (a directory where the tokenizer file should be) removes its
-    // temporary file.
+    // A build that fails half-way (a directory where the tokenizer file should be; --unchecked
+    // lets it through the checks up front) removes its temporary file.
     let r = run(&[
         "image",
+        "--unchecked",
         "--efi",
         efi.to_str().unwrap(),
         "--tokenizer",
@@ -426,7 +438,7 @@ fn image_refuses_to_overwrite_one_of_its_inputs() {
     assert_eq!(std::fs::read(&m).unwrap(), original, "the model was overwritten");
     assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
     assert_eq!(std::fs::read_to_string(&cfg).unwrap(), "temperature = 0\n");
-    assert_eq!(std::fs::read(&efi).unwrap(), b"MZ not really an EFI application");
+    assert_eq!(std::fs::read(&efi).unwrap(), dummy_efi_bytes());
     // An output that does not exist yet, beside the inputs, is fine.
     let r = image_in_dir(&["--model", "./small.bin", "--out", "sub/../disk.img"]);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));

@@ -1,7 +1,9 @@
 //! The firmware console: UTF-8 text out (converted to UCS-2, "\n" -> "\r\n"), a line editor
 //! on ConIn (keyboard or serial) with echo and backspace, and a non-blocking check for Esc /
-//! Ctrl-C while a reply streams.
+//! Ctrl-C while a reply streams that keeps every other key for the next line.
 
+use alloc::collections::VecDeque;
+use alloc::string::String;
 use core::fmt;
 use llm_engine::Utf8Printer;
 use uefi::proto::console::text::{Key, ScanCode};
@@ -99,75 +101,160 @@ macro_rules! sayln {
     }};
 }
 
-/// Waits for a key (blocking, without busy polling).
-fn next_key() -> Option<Key> {
-    loop {
-        let event = system::with_stdin(|input| input.wait_for_key_event()).ok()?;
-        let _ = boot::wait_for_event(&mut [event]);
-        if let Ok(Some(k)) = system::with_stdin(|input| input.read_key()) {
-            return Some(k);
-        }
+/// Keys read from ConIn and not used yet: typed while a reply streams, or the rest of a paste
+/// after its first Enter. Kept for the next line, oldest first, up to `MAX_PENDING` keys.
+pub struct Input {
+    pending: VecDeque<Key>,
+    /// An Esc or Ctrl-C read while a reply streamed, not yet reported.
+    cancel: bool,
+}
+
+/// Keys kept while a reply streams (a few pasted screens); more are dropped.
+const MAX_PENDING: usize = 64 * 1024;
+
+fn is_cancel(key: &Key) -> bool {
+    match key {
+        Key::Special(ScanCode::ESCAPE) => true,
+        Key::Printable(c) => u16::from(*c) == 0x03,
+        Key::Special(_) => false,
     }
 }
 
-/// Reads one line into `line` with echo and backspace. Returns false when no input device
-/// exists (the caller then stops instead of spinning).
-pub fn read_line(line: &mut alloc::string::String, max: usize) -> bool {
-    line.clear();
-    loop {
-        let Some(key) = next_key() else { return false };
-        match key {
-            Key::Printable(c) => {
-                let u = u16::from(c);
-                match u {
-                    0x0D | 0x0A => {
-                        sayln!();
-                        return true;
-                    }
-                    0x08 | 0x7F => {
-                        if line.pop().is_some() {
-                            say!("\x08 \x08");
-                        }
-                    }
-                    0x03 => {
-                        // Ctrl-C at the prompt: drop the line.
-                        line.clear();
-                        sayln!("^C");
-                        return true;
-                    }
-                    _ => {
-                        let ch = char::from(c);
-                        if !ch.is_control() && line.len() + ch.len_utf8() <= max {
-                            line.push(ch);
-                            put_chars(&mut core::iter::once(ch));
-                        }
-                    }
-                }
-            }
-            // Many terminals send DEL (0x7F) for Backspace; OVMF reports it as the Delete key.
-            Key::Special(ScanCode::DELETE) => {
-                if line.pop().is_some() {
-                    say!("\x08 \x08");
-                }
-            }
-            Key::Special(ScanCode::ESCAPE) => {
-                line.clear();
-                sayln!();
-                return true;
-            }
-            Key::Special(_) => {}
-        }
-    }
+/// What `read_line` read.
+pub enum LineRead {
+    /// A line (possibly empty) is in the buffer.
+    Line,
+    /// The line was longer than the limit and was dropped; the buffer is empty.
+    TooLong { bytes: usize },
+    /// There is no input device.
+    NoInput,
 }
 
-/// True when Esc or Ctrl-C is waiting in the input queue (other keys are discarded).
-pub fn cancel_requested() -> bool {
-    loop {
-        match system::with_stdin(|input| input.read_key()) {
-            Ok(Some(Key::Special(ScanCode::ESCAPE))) => return true,
-            Ok(Some(Key::Printable(c))) if u16::from(c) == 0x03 => return true,
-            Ok(Some(_)) => continue,
-            _ => return false,
+impl Input {
+    pub fn new() -> Input {
+        Input { pending: VecDeque::new(), cancel: false }
+    }
+
+    /// Moves every key waiting in the firmware's queue to `pending`, without blocking: a paste
+    /// is taken in as fast as the firmware delivers it, not one key per wait. While a reply
+    /// streams (`streaming`), Esc and Ctrl-C set the cancel flag instead of being queued.
+    fn drain(&mut self, streaming: bool) -> bool {
+        let mut any = false;
+        while let Ok(Some(k)) = system::with_stdin(|input| input.read_key()) {
+            any = true;
+            if streaming && is_cancel(&k) {
+                self.cancel = true;
+            } else if self.pending.len() < MAX_PENDING {
+                self.pending.push_back(k);
+            }
         }
+        any
+    }
+
+    /// The next key: a queued one, else whatever the firmware has, else waits for one
+    /// (blocking, without busy polling). None when no input device exists.
+    fn next_key(&mut self) -> Option<Key> {
+        loop {
+            if let Some(k) = self.pending.pop_front() {
+                return Some(k);
+            }
+            if self.drain(false) {
+                continue;
+            }
+            let event = system::with_stdin(|input| input.wait_for_key_event()).ok()?;
+            let _ = boot::wait_for_event(&[event]);
+        }
+    }
+
+    /// Reads one line into `line` with echo and backspace; queued keys come first. A line of
+    /// more than `max` bytes is read to its end and dropped (the caller says so). The echo is
+    /// written once per batch of keys, not once per key, so a paste is not slowed by it.
+    pub fn read_line(&mut self, line: &mut String, max: usize) -> LineRead {
+        line.clear();
+        let mut echo = String::new();
+        let mut too_long = 0usize; // bytes of the line when over `max`, else 0
+        let flush = |echo: &mut String| {
+            if !echo.is_empty() {
+                put_chars(&mut echo.chars());
+                echo.clear();
+            }
+        };
+        loop {
+            if self.pending.is_empty() || echo.len() >= 4 * CHUNK {
+                flush(&mut echo);
+            }
+            let Some(key) = self.next_key() else {
+                flush(&mut echo);
+                return LineRead::NoInput;
+            };
+            match key {
+                Key::Printable(c) => {
+                    let u = u16::from(c);
+                    match u {
+                        0x0D | 0x0A => {
+                            echo.push('\n');
+                            flush(&mut echo);
+                            if too_long > 0 {
+                                line.clear();
+                                return LineRead::TooLong { bytes: too_long };
+                            }
+                            return LineRead::Line;
+                        }
+                        0x08 | 0x7F => {
+                            if too_long > 0 {
+                                too_long -= 1;
+                            } else if line.pop().is_some() {
+                                echo.push_str("\x08 \x08");
+                            }
+                        }
+                        0x03 => {
+                            // Ctrl-C at the prompt: drop the line.
+                            line.clear();
+                            echo.push_str("^C\n");
+                            flush(&mut echo);
+                            return LineRead::Line;
+                        }
+                        _ => {
+                            let ch = char::from(c);
+                            if ch.is_control() {
+                                continue;
+                            }
+                            if too_long > 0 {
+                                too_long += ch.len_utf8();
+                            } else if line.len() + ch.len_utf8() <= max {
+                                line.push(ch);
+                                echo.push(ch);
+                            } else {
+                                // Over the limit: stop echoing, count the rest, drop the line at Enter.
+                                too_long = line.len() + ch.len_utf8();
+                                echo.push_str(" [...]");
+                            }
+                        }
+                    }
+                }
+                // Many terminals send DEL (0x7F) for Backspace; OVMF reports it as the Delete key.
+                Key::Special(ScanCode::DELETE) => {
+                    if too_long > 0 {
+                        too_long -= 1;
+                    } else if line.pop().is_some() {
+                        echo.push_str("\x08 \x08");
+                    }
+                }
+                Key::Special(ScanCode::ESCAPE) => {
+                    line.clear();
+                    echo.push('\n');
+                    flush(&mut echo);
+                    return LineRead::Line;
+                }
+                Key::Special(_) => {}
+            }
+        }
+    }
+
+    /// True when Esc or Ctrl-C was typed since the last call; every other key is kept for the
+    /// next line.
+    pub fn cancel_requested(&mut self) -> bool {
+        self.drain(true);
+        core::mem::take(&mut self.cancel)
     }
 }

@@ -31,6 +31,8 @@ const DEFAULT_MODEL_PATH: &str = "\\model.bin";
 const TOKENIZER_PATH: &str = "\\tokenizer.bin";
 /// Printed when a scripted session has run every prompt: tests look for it.
 const SCRIPT_DONE: &str = "[llm-baremetal: script done]";
+/// The longest line typed at the prompt, in bytes; a longer one is refused with a message.
+const MAX_LINE: usize = 1024;
 
 #[cfg(embedded_model)]
 mod embedded {
@@ -199,7 +201,7 @@ fn main() -> Status {
         Err(e) => fatal(&info, &alloc::format!("{e}")),
     };
     let mut chat = Chat::new(settings, &mut session, &tokenizer).with_template(template, system);
-    let mut io = FirmwareIo { out: Console::new(), clock };
+    let mut io = FirmwareIo { out: Console::new(), clock, input: console::Input::new() };
 
     if !cfg.script.is_empty() {
         sayln!("running {} scripted prompt(s)\n", cfg.script.len());
@@ -217,8 +219,13 @@ fn main() -> Status {
     let mut line = String::new();
     loop {
         say!("> ");
-        if !console::read_line(&mut line, 1024) {
-            fatal(&info, "no console input device");
+        match io.input.read_line(&mut line, MAX_LINE) {
+            console::LineRead::Line => {}
+            console::LineRead::TooLong { bytes } => {
+                sayln!("[line too long: {bytes} bytes, at most {MAX_LINE}: not used]");
+                continue;
+            }
+            console::LineRead::NoInput => fatal(&info, "no console input device"),
         }
         if !chat.handle_line(&line, &mut io, &mut pool) {
             break;
@@ -236,6 +243,8 @@ fn yes(b: bool) -> &'static str {
 struct FirmwareIo {
     out: Console,
     clock: Clock,
+    /// Keys typed while a reply streams are kept here for the next line.
+    input: console::Input,
 }
 
 impl ChatIo for FirmwareIo {
@@ -250,7 +259,7 @@ impl ChatIo for FirmwareIo {
         sayln!("{text}");
     }
     fn cancel_requested(&mut self) -> bool {
-        console::cancel_requested()
+        self.input.cancel_requested()
     }
     fn now(&self) -> f64 {
         self.clock.seconds_since(0)
