@@ -480,3 +480,48 @@ fn generated_gguf_of_each_family_boots_and_matches_the_host() {
         assert_eq!(reply_after(&b.log, "ba", 0), serial(&sampled), "{arch} ({}): sampled", ty.name());
     }
 }
+
+/// The 8-bit activation kernels (the default where AVX2 is usable) on bare metal: a random
+/// GGUF whose matrices are Q5_0 (32-value activation blocks) and Q4_K (256-value blocks)
+/// decodes exactly as the host's `--kernels avx2-q8` (QEMU `--cpu max` emulates AVX2).
+#[test]
+fn q8_kernels_on_bare_metal_match_the_host() {
+    use llm_engine::quant::BlockType;
+    use llm_testkit::gguf_ref::{Family, FamilyShape, random_gguf};
+    let dir = tempfile::tempdir().unwrap();
+    let shape = FamilyShape {
+        family: Family::Qwen2,
+        vocab: 64,
+        c: 256,
+        n_layers: 2,
+        n_heads: 8,
+        n_kv_heads: 2,
+        head_dim: 32,
+        ffn: 512,
+        context: 64,
+        eps: 1e-6,
+        rope_base: 1e6,
+        window: 0,
+        tied: true,
+    };
+    for (i, ty) in [BlockType::Q5_0, BlockType::Q4_K].into_iter().enumerate() {
+        let model = dir.path().join(format!("q8-{}.gguf", ty.name()));
+        std::fs::write(&model, random_gguf(&shape, ty, 70 + i as u64)).unwrap();
+        let cfg = "temperature = 0\nmax_tokens = 8\ntemplate = raw\nprompt = ab\nprompt = /temp 0.9\nprompt = /seed 5\nprompt = /reset\nprompt = ba\n";
+        let img = image(dir.path(), &format!("q8-{}", ty.name()), Some(&model), Some(cfg), false);
+        let b = boot(&img, &["--cpu", "max"], 300);
+        assert_clean_exit(&b, ty.name());
+        assert!(b.log.contains("kernels     AVX2+FMA, 8-bit activations"), "{}", b.log);
+        let host =
+            host_generate(&model, &["--prompt", "ab\\n", "--stop", "\\n\\n", "--steps", "8", "--temperature", "0", "--kernels", "avx2-q8"]);
+        // Sampling reads every probability, so it shows a difference in any logit.
+        let sampled = host_generate(
+            &model,
+            &["--prompt", "ba\\n", "--stop", "\\n\\n", "--steps", "8", "--temperature", "0.9", "--seed", "5", "--kernels", "avx2-q8"],
+        );
+        assert!(host.chars().count() >= 4, "{}: too little output to compare: {host:?}", ty.name());
+        let serial = |s: &str| s.chars().map(|c| if c.is_ascii() { c } else { '?' }).collect::<String>();
+        assert_eq!(reply_after(&b.log, "ab", 0), serial(&host), "{}: bare metal vs host (8-bit activations)", ty.name());
+        assert_eq!(reply_after(&b.log, "ba", 0), serial(&sampled), "{}: sampled, bare metal vs host", ty.name());
+    }
+}
