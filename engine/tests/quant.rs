@@ -410,14 +410,16 @@ fn activations_quantize_as_specified() {
     x[2] = -3.5;
     x[3] = 0.5;
     x[4] = -127.0;
+    x[5] = 126.5; // -> 126 (even)
+    x[6] = -125.5; // -> -126 (even)
     // Block 1: all zero -> scale 0, codes 0.
     let mut b = Q8Buf::default();
     b.quantize(32, &x, 64);
     assert_eq!((b.rows(), b.cols(), b.block()), (1, 64, 32));
     let r = b.row(0);
-    assert_eq!(&r.codes()[..6], &[127, 2, -4, 0, -127, 0]);
+    assert_eq!(&r.codes()[..8], &[127, 2, -4, 0, -127, 126, -126, 0]);
     assert_eq!(r.scales(), &[1.0, 0.0]);
-    assert_eq!(r.sums(), &[127 + 2 - 4 - 127, 0]);
+    assert_eq!(r.sums(), &[127 + 2 - 4 - 127 + 126 - 126, 0]);
 
     // Random rows, both block sizes: codes within -127..=127, the largest is +-127, every
     // value within half a step of its code, sums of 32 codes.
@@ -528,7 +530,7 @@ fn q8_kernels_equal_the_reference_bit_for_bit() {
                 let mut b2 = Q8Buf::default();
                 b2.quantize(block, &neg, n);
                 let want2 = q8::dot_q8(t, row, b2.row(0));
-                let tile = quant::dot_q8_rows4x2_with(k, t, [row, row, row, row], [b.row(0), b2.row(0)]);
+                let tile = quant::dot_q8_tile_with::<4, 2>(k, t, [row, row, row, row], [b.row(0), b2.row(0)]);
                 assert!(tile[0].iter().all(|v| v.to_bits() == want.to_bits()), "{t:?} n {n}: 4x2 tile, input 0");
                 assert!(tile[1].iter().all(|v| v.to_bits() == want2.to_bits()), "{t:?} n {n}: 4x2 tile, input 1");
                 checked += 1;
@@ -553,7 +555,7 @@ fn q8_matmul_equals_the_reference_per_output() {
         let data: Vec<u8> = (0..oc).flat_map(|_| random_row(&mut rng, t, ic)).collect();
         let w = llm_engine::tensor::Tensor::blocks(t, oc, ic, std::borrow::Cow::Owned(data.clone())).unwrap();
         let bias: Vec<f32> = (0..oc).map(|i| i as f32 * 0.25).collect();
-        for n in [1, 3, 4, 5] {
+        for n in [1, 3, 4, 5, 9] {
             let x = random_x(&mut rng, n * ic);
             let mut out = vec![0.0f32; n * oc];
             k.matmul(&mut out, &x, w.view(), Some(&bias));

@@ -244,22 +244,39 @@ impl Kernels {
             Some(b) => v + b[o],
             None => v,
         };
+        // Prefill: tiles of TN weight rows x TR input rows share each decoded weight block
+        // and each activation load; decode: four weight rows at a time. Every output gets the
+        // same bits whichever path computes it.
+        const TN: usize = 1;
+        const TR: usize = 8;
         let mut o0 = 0;
-        while o0 + 4 <= oc {
-            let wr = [row(o0), row(o0 + 1), row(o0 + 2), row(o0 + 3)];
-            // Two input rows at a time share each decoded weight block (prefill).
-            let mut r = 0;
-            while r + 2 <= n {
-                let xs = [xq.row(rows.start + r), xq.row(rows.start + r + 1)];
-                let d = crate::quant::dot_q8_rows4x2_with(self, btype, wr, xs);
+        let mut r = 0;
+        while n >= TR && o0 + TN <= oc {
+            let wr: [&[u8]; TN] = core::array::from_fn(|j| row(o0 + j));
+            r = 0;
+            while r + TR <= n {
+                let xs = core::array::from_fn(|i| xq.row(rows.start + r + i));
+                let d = crate::quant::dot_q8_tile_with::<TN, TR>(self, btype, wr, xs);
                 for (i, di) in d.into_iter().enumerate() {
                     for (j, v) in di.into_iter().enumerate() {
                         out[(r + i) * oc + o0 + j] = add_bias(o0 + j, v);
                     }
                 }
-                r += 2;
+                r += TR;
             }
-            if r < n {
+            // The last n % TR input rows of this row pair, one input at a time.
+            for rr in r..n {
+                let d = crate::quant::dot_q8_tile_with::<TN, 1>(self, btype, wr, [xq.row(rows.start + rr)]);
+                for (j, v) in d[0].into_iter().enumerate() {
+                    out[rr * oc + o0 + j] = add_bias(o0 + j, v);
+                }
+            }
+            o0 += TN;
+        }
+        let _ = r;
+        while o0 + 4 <= oc {
+            let wr = [row(o0), row(o0 + 1), row(o0 + 2), row(o0 + 3)];
+            for r in 0..n {
                 let d = crate::quant::dot_q8_rows4_with(self, btype, wr, xq.row(rows.start + r));
                 for (j, v) in d.into_iter().enumerate() {
                     out[r * oc + o0 + j] = add_bias(o0 + j, v);

@@ -309,9 +309,8 @@ pub fn dot_q8_with(k: Kernels, t: BlockType, row: &[u8], x: q8::Q8Row<'_>) -> f3
 /// Four rows against the same 8-bit activations, each equal bit for bit to [`dot_q8_with`] of
 /// that row.
 pub fn dot_q8_rows4_with(k: Kernels, t: BlockType, rows: [&[u8]; 4], x: q8::Q8Row<'_>) -> [f32; 4] {
-    for r in rows {
-        q8::check_pair("dot_q8_rows4_with", t, r, &x);
-    }
+    q8::check_pair("dot_q8_rows4_with", t, rows[0], &x);
+    assert!(rows.iter().all(|r| r.len() == rows[0].len()), "dot_q8_rows4_with: rows of different lengths");
     #[cfg(target_arch = "x86_64")]
     if k.isa() == Isa::Avx2 {
         // SAFETY: as for `dot_q8_with`; every row was checked above.
@@ -323,18 +322,22 @@ pub fn dot_q8_rows4_with(k: Kernels, t: BlockType, rows: [&[u8]; 4], x: q8::Q8Ro
     rows.map(|r| q8::dot_q8(t, r, x))
 }
 
-/// Four rows against two rows of 8-bit activations (prefill): `out[i][r]` equals bit for bit
-/// [`dot_q8_with`] of row r with `xs[i]`.
-pub fn dot_q8_rows4x2_with(k: Kernels, t: BlockType, rows: [&[u8]; 4], xs: [q8::Q8Row<'_>; 2]) -> [[f32; 4]; 2] {
-    for r in rows {
-        for x in &xs {
-            q8::check_pair("dot_q8_rows4x2_with", t, r, x);
-        }
-    }
+/// N rows against R rows of 8-bit activations (prefill tiles): `out[i][r]` equals bit for
+/// bit [`dot_q8_with`] of row r with `xs[i]`.
+pub fn dot_q8_tile_with<const N: usize, const R: usize>(
+    k: Kernels,
+    t: BlockType,
+    rows: [&[u8]; N],
+    xs: [q8::Q8Row<'_>; R],
+) -> [[f32; N]; R] {
+    assert!(N > 0 && R > 0, "dot_q8_tile_with: an empty tile");
+    q8::check_pair("dot_q8_tile_with", t, rows[0], &xs[0]);
+    assert!(rows.iter().all(|r| r.len() == rows[0].len()), "dot_q8_tile_with: rows of different lengths");
+    assert!(xs.iter().all(|x| x.len() == xs[0].len() && x.block() == xs[0].block()), "dot_q8_tile_with: inputs of different shapes");
     #[cfg(target_arch = "x86_64")]
     if k.isa() == Isa::Avx2 {
-        // SAFETY: as for `dot_q8_with`; every row and both inputs were checked above.
-        if let Some(v) = unsafe { x86_64_avx2_q8::dot4x2(t, rows, xs) } {
+        // SAFETY: as for `dot_q8_with`; every row and input has the checked shape.
+        if let Some(v) = unsafe { x86_64_avx2_q8::dot_tile(t, rows, xs) } {
             return v;
         }
     }

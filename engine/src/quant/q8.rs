@@ -172,7 +172,13 @@ impl Q8Buf {
     pub fn row(&self, r: usize) -> Q8Row<'_> {
         assert!(r < self.rows(), "Q8Buf::row: row {r} of {}", self.rows());
         let (c, b) = (self.cols, self.block);
-        Q8Row::new(b, &self.codes[r * c..(r + 1) * c], &self.scales[r * c / b..(r + 1) * c / b], &self.sums[r * c / SUB..(r + 1) * c / SUB])
+        // `quantize` made whole rows of whole blocks: the parts fit (what `Q8Row::new` checks).
+        Q8Row {
+            block: b,
+            codes: &self.codes[r * c..(r + 1) * c],
+            scales: &self.scales[r * c / b..(r + 1) * c / b],
+            sums: &self.sums[r * c / SUB..(r + 1) * c / SUB],
+        }
     }
 }
 
@@ -184,11 +190,20 @@ fn quantize_block(x: &[f32], codes: &mut [i8]) -> f32 {
     });
     let id = if amax > 0.0 { 127.0 / amax } else { 0.0 };
     for (c, &v) in codes.iter_mut().zip(x) {
-        // |v * id| <= 127 (up to one rounding), so the code is within -127..=127; `as`
-        // saturates (a NaN input becomes 0).
-        *c = libm::rintf(v * id) as i8;
+        // |v * id| <= 127 (up to one rounding), so the code is within -127..=127 and the
+        // rounding trick is exact; `as` saturates (a NaN input becomes 0).
+        *c = round_half_even(v * id) as i8;
     }
     amax / 127.0
+}
+
+/// `v` rounded to the nearest integer, ties to even (as `rintf`), for |v| <= 2^22 (and NaN):
+/// adding and subtracting 1.5 * 2^23 leaves no fraction bits, and the addition rounds to
+/// nearest even.
+#[inline]
+fn round_half_even(v: f32) -> f32 {
+    const MAGIC: f32 = 12_582_912.0; // 1.5 * 2^23
+    (v + MAGIC) - MAGIC
 }
 
 /// The signed weight codes of a 32-weight block (Q8_0, Q4_0, Q5_0) and its `d`.

@@ -53,20 +53,20 @@ pub(crate) unsafe fn dot4(t: BlockType, rows: [&[u8]; 4], x: Q8Row<'_>) -> Optio
     }
 }
 
-/// Four rows against two activation rows (prefill): `out[i][r]` equals [`dot`] of row r with
-/// `xs[i]` (each weight block is decoded once for both inputs).
+/// N rows against R activation rows (prefill tiles): `out[i][r]` equals [`dot`] of row r
+/// with `xs[i]` (each weight block is decoded once for all R inputs).
 ///
 /// # Safety
-/// As for [`dot`]; every row and both activation rows checked by the caller.
-pub(crate) unsafe fn dot4x2(t: BlockType, rows: [&[u8]; 4], xs: [Q8Row<'_>; 2]) -> Option<[[f32; 4]; 2]> {
+/// As for [`dot`]; every row and activation row checked by the caller.
+pub(crate) unsafe fn dot_tile<const N: usize, const R: usize>(t: BlockType, rows: [&[u8]; N], xs: [Q8Row<'_>; R]) -> Option<[[f32; N]; R]> {
     // SAFETY: as for `dot`.
     unsafe {
         match t {
-            BlockType::Q8_0 => Some(dot_legacy::<Q8_0, 34, 4, 2>(rows, xs)),
-            BlockType::Q4_0 => Some(dot_legacy::<Q4_0, 18, 4, 2>(rows, xs)),
-            BlockType::Q5_0 => Some(dot_legacy::<Q5_0, 22, 4, 2>(rows, xs)),
-            BlockType::Q4_K => Some(dot_q4_k::<4, 2>(rows, xs)),
-            BlockType::Q6_K => Some(dot_q6_k::<4, 2>(rows, xs)),
+            BlockType::Q8_0 => Some(dot_legacy::<Q8_0, 34, N, R>(rows, xs)),
+            BlockType::Q4_0 => Some(dot_legacy::<Q4_0, 18, N, R>(rows, xs)),
+            BlockType::Q5_0 => Some(dot_legacy::<Q5_0, 22, N, R>(rows, xs)),
+            BlockType::Q4_K => Some(dot_q4_k::<N, R>(rows, xs)),
+            BlockType::Q6_K => Some(dot_q6_k::<N, R>(rows, xs)),
             _ => None,
         }
     }
