@@ -4,9 +4,10 @@
 //! prompt tokens. (`llm-baremetal bench` decodes to the end of the model's context, 32K
 //! positions for the real GGUF models.) Reports the median of the repetitions.
 //!
-//!     cargo run --release --example pp_tg -- MODEL [THREADS] [PP] [TG] [REPEAT] [auto|scalar|avx2]
+//!     cargo run --release --example pp_tg -- MODEL [THREADS] [PP] [TG] [REPEAT] [auto|scalar|avx2|q8|all|every]
 //!
-//! Prints one tab-separated line per kernel set: kernels, threads, pp tok/s, tg tok/s.
+//! Prints one tab-separated line per kernel set (`all`: the fastest of each family; `every`:
+//! every set this CPU runs): kernels, threads, pp tok/s, tg tok/s.
 
 use llm_engine::kernels::Family;
 use llm_engine::{Kernels, Parallel, SamplerConfig, Session};
@@ -49,7 +50,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 2 {
-        eprintln!("usage: pp_tg MODEL [THREADS] [PP] [TG] [REPEAT] [auto|scalar|avx2|q8|all]");
+        eprintln!("usage: pp_tg MODEL [THREADS] [PP] [TG] [REPEAT] [auto|scalar|avx2|q8|all|every]");
         std::process::exit(2);
     }
     let num = |i: usize, d: usize| args.get(i).map_or(Ok(d), |s| s.parse::<usize>());
@@ -60,6 +61,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "avx2" | "fma" => vec![Kernels::detect_family(Family::Fma).ok_or("no AVX2+FMA on this CPU")?],
         "q8" | "avx2-q8" => vec![Kernels::detect_family(Family::FmaQ8).ok_or("no AVX2+FMA on this CPU")?],
         "all" => [Family::NoFma, Family::Fma, Family::FmaQ8].into_iter().filter_map(Kernels::detect_family).collect(),
+        "every" => Kernels::available(),
         o => return Err(format!("unknown kernels {o}").into()),
     };
     let pool = if n > 1 { Some(rayon::ThreadPoolBuilder::new().num_threads(n).build()?) } else { None };

@@ -18,6 +18,8 @@ pub struct CpuFeatures {
     pub avx2: bool,
     pub fma: bool,
     pub avx512f: bool,
+    /// AVX-VNNI (VEX-encoded `vpdpbusd` on YMM registers: the AVX state suffices).
+    pub avx_vnni: bool,
     /// Leaf 0x40000000 signature ("TCGTCGTCGTCG", "KVMKVMKVM") when a hypervisor is present.
     pub hypervisor: Option<[u8; 12]>,
 }
@@ -33,7 +35,10 @@ impl CpuFeatures {
         vendor[8..].copy_from_slice(&l0.ecx.to_le_bytes());
         let l1 = __cpuid(1);
         // Leaf 7 only where leaf 0 says it exists.
-        let l7b = if l0.eax >= 7 { __cpuid_count(7, 0).ebx } else { 0 };
+        let l7 = if l0.eax >= 7 { __cpuid_count(7, 0) } else { __cpuid_count(0, 0) };
+        let l7b = if l0.eax >= 7 { l7.ebx } else { 0 };
+        // Sub-leaf 1 only where sub-leaf 0 says it exists (EAX = the highest sub-leaf).
+        let l71a = if l0.eax >= 7 && l7.eax >= 1 { __cpuid_count(7, 1).eax } else { 0 };
         let hypervisor = (l1.ecx & (1 << 31) != 0).then(|| {
             let h = __cpuid(0x4000_0000);
             let mut id = [0u8; 12];
@@ -51,6 +56,7 @@ impl CpuFeatures {
             avx: l1.ecx & (1 << 28) != 0,
             avx2: l7b & (1 << 5) != 0,
             avx512f: l7b & (1 << 16) != 0,
+            avx_vnni: l71a & (1 << 4) != 0,
             hypervisor,
         }
     }
@@ -68,6 +74,11 @@ impl CpuFeatures {
     /// AVX2 and FMA present and their register state enabled: the AVX2 kernels may run.
     pub fn avx2_fma_usable(&self) -> bool {
         self.avx && self.avx2 && self.fma && self.osxsave && avx_state_enabled()
+    }
+
+    /// As [`CpuFeatures::avx2_fma_usable`], with AVX-VNNI too.
+    pub fn avx_vnni_usable(&self) -> bool {
+        self.avx_vnni && self.avx2_fma_usable()
     }
 }
 

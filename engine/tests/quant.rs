@@ -491,7 +491,9 @@ fn q8_kernels_equal_the_reference_bit_for_bit() {
     let k = Kernels::detect_family(Family::FmaQ8);
     assert!(k.is_some() || !CpuFeatures::read().avx2_fma_usable(), "AVX2 usable but no 8-bit kernel set");
     let sets: Vec<Kernels> = Kernels::available().into_iter().filter(|k| k.family() == Family::FmaQ8).collect();
-    assert_eq!(sets.len(), k.is_some() as usize);
+    // AVX2, and AVX-VNNI where the CPU has it (the same bits: both are checked here).
+    let want_sets = k.map_or(0, |_| 1 + CpuFeatures::read().avx_vnni_usable() as usize);
+    assert_eq!(sets.len(), want_sets);
     let mut rng = Rng::new(11);
     let mut checked = 0;
     for k in sets {
@@ -544,10 +546,14 @@ fn q8_kernels_equal_the_reference_bit_for_bit() {
 /// row, for one input row and many (prefill), with a bias, in every split of the rows.
 #[test]
 fn q8_matmul_equals_the_reference_per_output() {
-    let Some(k) = Kernels::detect_family(Family::FmaQ8) else {
-        assert!(!CpuFeatures::read().avx2_fma_usable());
-        return;
-    };
+    let sets: Vec<Kernels> = Kernels::available().into_iter().filter(|k| k.family() == Family::FmaQ8).collect();
+    assert!(!sets.is_empty() || !CpuFeatures::read().avx2_fma_usable());
+    for k in sets {
+        q8_matmul_check(k);
+    }
+}
+
+fn q8_matmul_check(k: Kernels) {
     let mut rng = Rng::new(12);
     for t in [BlockType::Q5_0, BlockType::Q4_K, BlockType::Q6_K, BlockType::Q8_0] {
         let block = q8::act_block(t).unwrap();

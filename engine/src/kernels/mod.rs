@@ -58,6 +58,9 @@ pub enum Isa {
     Sse2,
     /// x86_64 AVX2 with FMA (FMA family), after detection.
     Avx2,
+    /// AVX2 with FMA and AVX-VNNI (only in the 8-bit family, whose integer products it
+    /// computes with `vpdpbusd`: the same sums, so the same bits as [`Isa::Avx2`]).
+    Avx2Vnni,
 }
 
 /// A usable set of kernels. Private field: only detection or `portable()` make one.
@@ -96,6 +99,9 @@ impl Kernels {
                 v.push(Kernels { isa: Isa::Avx2, q8: false });
                 v.push(Kernels { isa: Isa::Avx2, q8: true });
             }
+            if CpuFeatures::read().avx_vnni_usable() {
+                v.push(Kernels { isa: Isa::Avx2Vnni, q8: true });
+            }
         }
         v
     }
@@ -107,8 +113,8 @@ impl Kernels {
     pub fn family(self) -> Family {
         match self.isa {
             Isa::Portable | Isa::Sse2 => Family::NoFma,
-            Isa::Avx2 if self.q8 => Family::FmaQ8,
-            Isa::Avx2 => Family::Fma,
+            Isa::Avx2 | Isa::Avx2Vnni if self.q8 => Family::FmaQ8,
+            Isa::Avx2 | Isa::Avx2Vnni => Family::Fma,
         }
     }
 
@@ -122,6 +128,7 @@ impl Kernels {
         match self.isa {
             Isa::Portable => "portable (no FMA)",
             Isa::Sse2 => "SSE2 (no FMA)",
+            Isa::Avx2Vnni => "AVX2+FMA+VNNI, 8-bit activations",
             Isa::Avx2 if self.q8 => "AVX2+FMA, 8-bit activations",
             Isa::Avx2 => "AVX2+FMA",
         }
@@ -137,7 +144,7 @@ impl Kernels {
             Isa::Sse2 => x86_64::sse2::dot_sse2(a, b),
             // SAFETY: an Avx2 set exists only after `avx2_fma_usable` (see `available`).
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => unsafe { x86_64::avx2::dot_avx2(a, b) },
+            Isa::Avx2 | Isa::Avx2Vnni => unsafe { x86_64::avx2::dot_avx2(a, b) },
             #[cfg(not(target_arch = "x86_64"))]
             _ => portable::dot(a, b),
         }
@@ -201,7 +208,7 @@ impl Kernels {
             Isa::Sse2 => x86_64::sse2::matmul_sse2(out, x, wd, bias, ic, oc),
             // SAFETY: AVX2+FMA usable (see `dot`); every length was checked above.
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => unsafe { x86_64::avx2::matmul_avx2(out, x, wd, bias, ic, oc) },
+            Isa::Avx2 | Isa::Avx2Vnni => unsafe { x86_64::avx2::matmul_avx2(out, x, wd, bias, ic, oc) },
             #[cfg(not(target_arch = "x86_64"))]
             _ => portable::matmul(out, x, wd, bias, ic, oc),
         }
@@ -302,7 +309,7 @@ impl Kernels {
             Isa::Sse2 => x86_64::sse2::dot_acc_sse2(acc, a, b),
             // SAFETY: as for `dot`; lengths checked above.
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => unsafe { x86_64::avx2::dot_acc_avx2(acc, a, b) },
+            Isa::Avx2 | Isa::Avx2Vnni => unsafe { x86_64::avx2::dot_acc_avx2(acc, a, b) },
             #[cfg(not(target_arch = "x86_64"))]
             _ => portable::dot_acc(acc, a, b),
         }
@@ -355,7 +362,7 @@ impl Kernels {
                     // AVX2, whole chunks: four input rows at a time share each weight load
                     // (each row's lanes see exactly the one-row sequence).
                     #[cfg(target_arch = "x86_64")]
-                    if self.isa == Isa::Avx2 && padded == len {
+                    if matches!(self.isa, Isa::Avx2 | Isa::Avx2Vnni) && padded == len {
                         while r_start + 4 <= g {
                             let xr = |r: usize| &x[(r0 + r) * ic + c0..(r0 + r) * ic + c0 + len];
                             let quad: &mut [[f32; LANES]; 4] = (&mut acc[r_start..r_start + 4]).try_into().expect("four rows");
@@ -401,7 +408,7 @@ impl Kernels {
             Isa::Portable | Isa::Sse2 => portable::axpy(out, a, x),
             // SAFETY: as for `dot`.
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => unsafe { x86_64::avx2::axpy_avx2(out, a, x) },
+            Isa::Avx2 | Isa::Avx2Vnni => unsafe { x86_64::avx2::axpy_avx2(out, a, x) },
             #[cfg(not(target_arch = "x86_64"))]
             _ => portable::axpy(out, a, x),
         }

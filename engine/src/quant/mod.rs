@@ -251,7 +251,7 @@ pub fn dot_row_fma(t: BlockType, row: &[u8], x: &[f32]) -> f32 {
 /// Whether `k` has a SIMD `dot_row` kernel for `t` (otherwise [`dot_row_with`] runs the
 /// portable loop of `k`'s family).
 pub fn has_simd_dot(k: Kernels, t: BlockType) -> bool {
-    k.isa() == Isa::Avx2
+    matches!(k.isa(), Isa::Avx2 | Isa::Avx2Vnni)
         && cfg!(target_arch = "x86_64")
         && matches!(t, BlockType::Q8_0 | BlockType::Q5_0 | BlockType::Q4_K | BlockType::Q6_K)
 }
@@ -263,8 +263,9 @@ pub fn dot_rows4_with(k: Kernels, t: BlockType, rows: [&[u8]; 4], x: &[f32]) -> 
         check_row("dot_rows4_with", t, x.len(), r.len());
     }
     #[cfg(target_arch = "x86_64")]
-    if k.isa() == Isa::Avx2 {
-        // SAFETY: a Kernels with Isa::Avx2 exists only after `avx2_fma_usable` said yes, and
+    if matches!(k.isa(), Isa::Avx2 | Isa::Avx2Vnni) {
+        // SAFETY: a Kernels with Isa::Avx2 (Avx2Vnni) exists only after `avx2_fma_usable`
+        // (`avx_vnni_usable`) said yes, and
         // every row length was checked above.
         return unsafe { x86_64_avx2::dot_rows4(t, rows, x) };
     }
@@ -277,8 +278,9 @@ pub fn dot_rows4_with(k: Kernels, t: BlockType, rows: [&[u8]; 4], x: &[f32]) -> 
 pub fn dot_row_with(k: Kernels, t: BlockType, row: &[u8], x: &[f32]) -> f32 {
     check_row("dot_row_with", t, x.len(), row.len());
     #[cfg(target_arch = "x86_64")]
-    if k.isa() == Isa::Avx2 {
-        // SAFETY: a Kernels with Isa::Avx2 exists only after `avx2_fma_usable` said yes, and
+    if matches!(k.isa(), Isa::Avx2 | Isa::Avx2Vnni) {
+        // SAFETY: a Kernels with Isa::Avx2 (Avx2Vnni) exists only after `avx2_fma_usable`
+        // (`avx_vnni_usable`) said yes, and
         // the row length was checked above.
         if let Some(v) = unsafe { x86_64_avx2::dot_row(t, row, x) } {
             return v;
@@ -295,10 +297,11 @@ pub fn dot_row_with(k: Kernels, t: BlockType, row: &[u8], x: &[f32]) -> f32 {
 pub fn dot_q8_with(k: Kernels, t: BlockType, row: &[u8], x: q8::Q8Row<'_>) -> f32 {
     q8::check_pair("dot_q8_with", t, row, &x);
     #[cfg(target_arch = "x86_64")]
-    if k.isa() == Isa::Avx2 {
-        // SAFETY: a Kernels with Isa::Avx2 exists only after `avx2_fma_usable` said yes; the
+    if matches!(k.isa(), Isa::Avx2 | Isa::Avx2Vnni) {
+        // SAFETY: a Kernels with Isa::Avx2 (Avx2Vnni) exists only after `avx2_fma_usable`
+        // (`avx_vnni_usable`) said yes; the
         // row and the activations were checked above.
-        if let Some(v) = unsafe { x86_64_avx2_q8::dot(t, row, x) } {
+        if let Some(v) = unsafe { x86_64_avx2_q8::dot(k.isa() == Isa::Avx2Vnni, t, row, x) } {
             return v;
         }
     }
@@ -312,9 +315,9 @@ pub fn dot_q8_rows4_with(k: Kernels, t: BlockType, rows: [&[u8]; 4], x: q8::Q8Ro
     q8::check_pair("dot_q8_rows4_with", t, rows[0], &x);
     assert!(rows.iter().all(|r| r.len() == rows[0].len()), "dot_q8_rows4_with: rows of different lengths");
     #[cfg(target_arch = "x86_64")]
-    if k.isa() == Isa::Avx2 {
+    if matches!(k.isa(), Isa::Avx2 | Isa::Avx2Vnni) {
         // SAFETY: as for `dot_q8_with`; every row was checked above.
-        if let Some(v) = unsafe { x86_64_avx2_q8::dot4(t, rows, x) } {
+        if let Some(v) = unsafe { x86_64_avx2_q8::dot4(k.isa() == Isa::Avx2Vnni, t, rows, x) } {
             return v;
         }
     }
@@ -335,9 +338,9 @@ pub fn dot_q8_tile_with<const N: usize, const R: usize>(
     assert!(rows.iter().all(|r| r.len() == rows[0].len()), "dot_q8_tile_with: rows of different lengths");
     assert!(xs.iter().all(|x| x.len() == xs[0].len() && x.block() == xs[0].block()), "dot_q8_tile_with: inputs of different shapes");
     #[cfg(target_arch = "x86_64")]
-    if k.isa() == Isa::Avx2 {
+    if matches!(k.isa(), Isa::Avx2 | Isa::Avx2Vnni) {
         // SAFETY: as for `dot_q8_with`; every row and input has the checked shape.
-        if let Some(v) = unsafe { x86_64_avx2_q8::dot_tile(t, rows, xs) } {
+        if let Some(v) = unsafe { x86_64_avx2_q8::dot_tile(k.isa() == Isa::Avx2Vnni, t, rows, xs) } {
             return v;
         }
     }

@@ -19,15 +19,16 @@ use core::arch::x86_64::*;
 /// this module has no kernel for `t`.
 ///
 /// # Safety
-/// The CPU must support AVX2 and FMA with the AVX state enabled (`avx2_fma_usable`).
-pub(crate) unsafe fn dot(t: BlockType, row: &[u8], x: Q8Row<'_>) -> Option<f32> {
+/// The CPU must support AVX2 and FMA with the AVX state enabled (`avx2_fma_usable`), and
+/// AVX-VNNI too if `vnni` (`avx_vnni_usable`).
+pub(crate) unsafe fn dot(vnni: bool, t: BlockType, row: &[u8], x: Q8Row<'_>) -> Option<f32> {
     // SAFETY: the caller guarantees AVX2+FMA; the kernels load only through `load32`, which
     // takes 32-byte slices (bounds-checked).
     unsafe {
         match t {
-            BlockType::Q8_0 => Some(dot_legacy::<Q8_0, 34, 1, 1>([row], [x])[0][0]),
-            BlockType::Q4_0 => Some(dot_legacy::<Q4_0, 18, 1, 1>([row], [x])[0][0]),
-            BlockType::Q5_0 => Some(dot_legacy::<Q5_0, 22, 1, 1>([row], [x])[0][0]),
+            BlockType::Q8_0 => Some(legacy::<Q8_0, 34, 1, 1>(vnni, [row], [x])[0][0]),
+            BlockType::Q4_0 => Some(legacy::<Q4_0, 18, 1, 1>(vnni, [row], [x])[0][0]),
+            BlockType::Q5_0 => Some(legacy::<Q5_0, 22, 1, 1>(vnni, [row], [x])[0][0]),
             BlockType::Q4_K => Some(dot_q4_k::<1, 1>([row], [x])[0][0]),
             BlockType::Q6_K => Some(dot_q6_k::<1, 1>([row], [x])[0][0]),
             _ => None,
@@ -39,13 +40,13 @@ pub(crate) unsafe fn dot(t: BlockType, row: &[u8], x: Q8Row<'_>) -> Option<f32> 
 ///
 /// # Safety
 /// As for [`dot`]; every row checked by the caller.
-pub(crate) unsafe fn dot4(t: BlockType, rows: [&[u8]; 4], x: Q8Row<'_>) -> Option<[f32; 4]> {
+pub(crate) unsafe fn dot4(vnni: bool, t: BlockType, rows: [&[u8]; 4], x: Q8Row<'_>) -> Option<[f32; 4]> {
     // SAFETY: as for `dot`.
     unsafe {
         match t {
-            BlockType::Q8_0 => Some(dot_legacy::<Q8_0, 34, 4, 1>(rows, [x])[0]),
-            BlockType::Q4_0 => Some(dot_legacy::<Q4_0, 18, 4, 1>(rows, [x])[0]),
-            BlockType::Q5_0 => Some(dot_legacy::<Q5_0, 22, 4, 1>(rows, [x])[0]),
+            BlockType::Q8_0 => Some(legacy::<Q8_0, 34, 4, 1>(vnni, rows, [x])[0]),
+            BlockType::Q4_0 => Some(legacy::<Q4_0, 18, 4, 1>(vnni, rows, [x])[0]),
+            BlockType::Q5_0 => Some(legacy::<Q5_0, 22, 4, 1>(vnni, rows, [x])[0]),
             BlockType::Q4_K => Some(dot_q4_k::<4, 1>(rows, [x])[0]),
             BlockType::Q6_K => Some(dot_q6_k::<4, 1>(rows, [x])[0]),
             _ => None,
@@ -58,13 +59,18 @@ pub(crate) unsafe fn dot4(t: BlockType, rows: [&[u8]; 4], x: Q8Row<'_>) -> Optio
 ///
 /// # Safety
 /// As for [`dot`]; every row and activation row checked by the caller.
-pub(crate) unsafe fn dot_tile<const N: usize, const R: usize>(t: BlockType, rows: [&[u8]; N], xs: [Q8Row<'_>; R]) -> Option<[[f32; N]; R]> {
+pub(crate) unsafe fn dot_tile<const N: usize, const R: usize>(
+    vnni: bool,
+    t: BlockType,
+    rows: [&[u8]; N],
+    xs: [Q8Row<'_>; R],
+) -> Option<[[f32; N]; R]> {
     // SAFETY: as for `dot`.
     unsafe {
         match t {
-            BlockType::Q8_0 => Some(dot_legacy::<Q8_0, 34, N, R>(rows, xs)),
-            BlockType::Q4_0 => Some(dot_legacy::<Q4_0, 18, N, R>(rows, xs)),
-            BlockType::Q5_0 => Some(dot_legacy::<Q5_0, 22, N, R>(rows, xs)),
+            BlockType::Q8_0 => Some(legacy::<Q8_0, 34, N, R>(vnni, rows, xs)),
+            BlockType::Q4_0 => Some(legacy::<Q4_0, 18, N, R>(vnni, rows, xs)),
+            BlockType::Q5_0 => Some(legacy::<Q5_0, 22, N, R>(vnni, rows, xs)),
             BlockType::Q4_K => Some(dot_q4_k::<N, R>(rows, xs)),
             BlockType::Q6_K => Some(dot_q6_k::<N, R>(rows, xs)),
             _ => None,
@@ -161,36 +167,77 @@ fn legacy_weights<const T: u8, const BB: usize>(b: &[u8; BB]) -> __m256i {
     }
 }
 
-/// N weight rows against R activation rows (all of the same length): every (input, row) pair
-/// has its own accumulator and sees exactly the one-row sequence of operations.
+/// The 32-weight kernels, with `vpdpbusd` (AVX-VNNI) for the integer sums if `vnni`.
+///
+/// # Safety
+/// As for [`dot`].
 #[inline]
+unsafe fn legacy<const T: u8, const BB: usize, const N: usize, const R: usize>(
+    vnni: bool,
+    rows: [&[u8]; N],
+    xs: [Q8Row<'_>; R],
+) -> [[f32; N]; R] {
+    // SAFETY: the caller guarantees the features each variant is compiled for.
+    unsafe { if vnni { dot_legacy_vnni::<T, BB, N, R>(rows, xs) } else { dot_legacy::<T, BB, N, R>(rows, xs) } }
+}
+
 #[target_feature(enable = "avx2,fma")]
 fn dot_legacy<const T: u8, const BB: usize, const N: usize, const R: usize>(rows: [&[u8]; N], xs: [Q8Row<'_>; R]) -> [[f32; N]; R] {
-    let mut acc = [[_mm256_setzero_ps(); N]; R];
-    let nb = xs[0].scales().len();
-    assert!(xs.iter().all(|x| x.scales().len() == nb), "dot_legacy: activation rows of different lengths");
-    let blocks: [&[[u8; BB]]; N] = rows.map(|r| {
-        let (b, rest) = r.as_chunks::<BB>();
-        assert!(rest.is_empty() && b.len() == nb, "dot_legacy: row of {} blocks", b.len());
-        b
-    });
-    for bi in 0..nb {
-        let xv: [__m256i; R] = core::array::from_fn(|i| codes32(&xs[i], SUB * bi));
-        for r in 0..N {
-            let b = &blocks[r][bi];
-            prefetch_ahead(b, N * rows[r].len());
-            let w = legacy_weights::<T, BB>(b);
-            let aw = _mm256_sign_epi8(w, w);
-            let dw = read_f16(&b[0..2]);
-            for i in 0..R {
-                let p = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(xv[i], w));
-                let s = _mm256_madd_epi16(p, _mm256_set1_epi16(1));
-                let dd = _mm256_set1_ps(dw * xs[i].scales()[bi]);
-                acc[i][r] = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(s), acc[i][r]);
+    // SAFETY: this function has the features the body's code needs (AVX2, FMA).
+    unsafe { legacy_body::<T, BB, N, R, false>(rows, xs) }
+}
+
+#[target_feature(enable = "avx2,fma,avxvnni")]
+fn dot_legacy_vnni<const T: u8, const BB: usize, const N: usize, const R: usize>(rows: [&[u8]; N], xs: [Q8Row<'_>; R]) -> [[f32; N]; R] {
+    // SAFETY: this function has the features the body's code needs (AVX2, FMA, AVX-VNNI).
+    unsafe { legacy_body::<T, BB, N, R, true>(rows, xs) }
+}
+
+/// N weight rows against R activation rows (all of the same length): every (input, row) pair
+/// has its own accumulator and sees exactly the one-row sequence of operations. Inlined into
+/// [`dot_legacy`] / [`dot_legacy_vnni`], which give it their target features.
+///
+/// # Safety
+/// AVX2 and FMA usable, and AVX-VNNI if `VNNI`.
+#[inline(always)]
+unsafe fn legacy_body<const T: u8, const BB: usize, const N: usize, const R: usize, const VNNI: bool>(
+    rows: [&[u8]; N],
+    xs: [Q8Row<'_>; R],
+) -> [[f32; N]; R] {
+    // SAFETY: the caller guarantees the features; every load goes through bounds-checked
+    // slices (`load32`, `load16`, `codes32`).
+    unsafe {
+        let mut acc = [[_mm256_setzero_ps(); N]; R];
+        let nb = xs[0].scales().len();
+        assert!(xs.iter().all(|x| x.scales().len() == nb), "dot_legacy: activation rows of different lengths");
+        let blocks: [&[[u8; BB]]; N] = rows.map(|r| {
+            let (b, rest) = r.as_chunks::<BB>();
+            assert!(rest.is_empty() && b.len() == nb, "dot_legacy: row of {} blocks", b.len());
+            b
+        });
+        for bi in 0..nb {
+            let xv: [__m256i; R] = core::array::from_fn(|i| codes32(&xs[i], SUB * bi));
+            for r in 0..N {
+                let b = &blocks[r][bi];
+                prefetch_ahead(b, N * rows[r].len());
+                let w = legacy_weights::<T, BB>(b);
+                let aw = _mm256_sign_epi8(w, w);
+                let dw = read_f16(&b[0..2]);
+                for i in 0..R {
+                    // |w| * (x * sign(w)): the u8 x i8 products, 4 per i32 lane.
+                    let sx = _mm256_sign_epi8(xv[i], w);
+                    let s = if VNNI {
+                        _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), aw, sx)
+                    } else {
+                        _mm256_madd_epi16(_mm256_maddubs_epi16(aw, sx), _mm256_set1_epi16(1))
+                    };
+                    let dd = _mm256_set1_ps(dw * xs[i].scales()[bi]);
+                    acc[i][r] = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(s), acc[i][r]);
+                }
             }
         }
+        acc.map(|a| a.map(|v| hsum(v)))
     }
-    acc.map(|a| a.map(|v| hsum(v)))
 }
 
 /// `fma(a, b, c)` on scalars, rounded once.
