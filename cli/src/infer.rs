@@ -36,8 +36,10 @@ pub struct SamplingArgs {
     /// Worker threads for inference (0 = all cores).
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
-    /// Kernels: auto (fastest the CPU has), scalar (the no-FMA family: SSE2), avx2 (the FMA
-    /// family), portable (plain Rust, no FMA).
+    /// Kernels: auto (fastest the CPU has: avx2-q8 where AVX2 is usable), scalar (the no-FMA
+    /// family: SSE2), avx2 (the FMA family: f32 activations), avx2-q8 (FMA with 8-bit
+    /// activations for quantized matrices, as llama.cpp; AVX-VNNI where present), portable
+    /// (plain Rust, no FMA).
     #[arg(long, default_value = "auto")]
     pub kernels: String,
     /// Positions of context to allocate (default: the model's, at most 2048).

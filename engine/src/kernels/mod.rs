@@ -2,10 +2,12 @@
 //!
 //! Every dot product is computed in one canonical order (see [`portable`]) so that a result
 //! never depends on how the work was batched (prefill vs. one token at a time) or split
-//! across cores. Two numeric families exist: without fused multiply-add ([`Family::NoFma`]:
-//! `lane += a*b` rounds twice) and with it ([`Family::Fma`]: rounds once). Within a family the
-//! results are bit-identical on every machine, target and instruction set; across families
-//! they differ in the last bits.
+//! across cores. Three numeric families exist: without fused multiply-add ([`Family::NoFma`]:
+//! `lane += a*b` rounds twice), with it ([`Family::Fma`]: rounds once), and with it plus 8-bit
+//! activations for quantized matrices ([`Family::FmaQ8`], as llama.cpp computes them; see
+//! `quant::q8`). Within a family the results are bit-identical on every machine, target and
+//! instruction set (AVX2 and AVX-VNNI give the 8-bit family the same bits); across families
+//! they differ in the last bits (the 8-bit family by the rounding of the activations).
 //!
 //! Instruction sets live in one folder per CPU architecture (`x86_64/sse2.rs`,
 //! `x86_64/avx2.rs`; room for `aarch64/neon.rs`). A [`Kernels`] value can only be made by
