@@ -113,6 +113,9 @@ impl<'a> Q8Row<'a> {
 pub struct Q8Buf {
     block: usize,
     cols: usize,
+    /// Blocks per row (`cols / block`), kept so that `row` needs no division.
+    row_blocks: usize,
+    rows: usize,
     codes: Vec<i8>,
     scales: Vec<f32>,
     sums: Vec<i32>,
@@ -124,6 +127,8 @@ impl Q8Buf {
         Q8Buf {
             block: SUB,
             cols: 0,
+            row_blocks: 0,
+            rows: 0,
             codes: Vec::with_capacity(values),
             scales: Vec::with_capacity(values / SUB),
             sums: Vec::with_capacity(values / SUB),
@@ -144,6 +149,8 @@ impl Q8Buf {
         let n = x.len();
         self.block = block;
         self.cols = cols;
+        self.row_blocks = cols / block;
+        self.rows = n / cols;
         self.codes.resize(n, 0);
         self.scales.resize(n / block, 0.0);
         self.sums.resize(n / SUB, 0);
@@ -157,7 +164,7 @@ impl Q8Buf {
 
     /// Rows held (0 before the first `quantize`).
     pub fn rows(&self) -> usize {
-        self.codes.len().checked_div(self.cols).unwrap_or(0)
+        self.rows
     }
 
     pub fn cols(&self) -> usize {
@@ -171,13 +178,13 @@ impl Q8Buf {
     /// Row `r` (panics if out of range).
     pub fn row(&self, r: usize) -> Q8Row<'_> {
         assert!(r < self.rows(), "Q8Buf::row: row {r} of {}", self.rows());
-        let (c, b) = (self.cols, self.block);
+        let (c, nb, ns) = (self.cols, self.row_blocks, self.cols / SUB);
         // `quantize` made whole rows of whole blocks: the parts fit (what `Q8Row::new` checks).
         Q8Row {
-            block: b,
+            block: self.block,
             codes: &self.codes[r * c..(r + 1) * c],
-            scales: &self.scales[r * c / b..(r + 1) * c / b],
-            sums: &self.sums[r * c / SUB..(r + 1) * c / SUB],
+            scales: &self.scales[r * nb..(r + 1) * nb],
+            sums: &self.sums[r * ns..(r + 1) * ns],
         }
     }
 }
