@@ -7,8 +7,10 @@
 #
 #   scripts/bench-llamacpp.sh            Models: $GEMMA, $QWEN (defaults under models/)
 #
-# `llm-baremetal bench --prefill 64` is not used: it decodes to the end of the model's context
-# (32,704 tokens for these models). llama.cpp comes from scripts/build-llamacpp.sh.
+# pp_tg rather than `llm-baremetal bench --prefill 64 --decode 64`: the same measurement, but
+# one kernel set (the default, as a user gets it) and medians, as llama-bench reports them
+# (`bench` prints the best run of every kernel family). llama.cpp comes from
+# scripts/build-llamacpp.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GEMMA=${GEMMA:-models/gemma-3-270m-q4_k_m.gguf}

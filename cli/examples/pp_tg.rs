@@ -1,8 +1,7 @@
 //! Prompt-processing and text-generation speed measured the way llama-bench reports them
 //! (`-p 64 -n 64`), for scripts/bench-llamacpp.sh: ppN = N prompt tokens fed as one prefill
 //! into a fresh context; tgN = N tokens generated greedily one at a time, after those N
-//! prompt tokens. (`llm-baremetal bench` decodes to the end of the model's context, 32K
-//! positions for the real GGUF models.) Reports the median of the repetitions.
+//! prompt tokens. Reports the median of the repetitions (`llm-baremetal bench` the best).
 //!
 //!     cargo run --release --example pp_tg -- MODEL [THREADS] [PP] [TG] [REPEAT] [auto|scalar|avx2|q8|all|every]
 //!
