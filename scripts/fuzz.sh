@@ -8,6 +8,10 @@ set -euo pipefail
 secs=${1:-60}
 shift || true
 cd "$(dirname "$0")/.."
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "cargo-fuzz is missing: install it with 'cargo install cargo-fuzz'" >&2
+    exit 1
+fi
 cargo run --release -q -p llm-testkit --example fuzz-seeds -- fuzz/corpus >/dev/null
 cd fuzz
 # cargo-fuzz needs nightly flags; the pinned stable toolchain accepts them with this.
