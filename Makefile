@@ -17,7 +17,7 @@ UEFI_BUILD := RUSTC_BOOTSTRAP=1 cargo build --release -Zjson-target-spec \
 	-Zbuild-std=core,compiler_builtins,alloc -Zbuild-std-features=compiler-builtins-mem \
 	--target ../$(EFI_SPEC)
 
-.PHONY: all setup build efi efi-standalone image models run chat test fmt-check bench data default-model clean
+.PHONY: all setup build efi efi-standalone image models run chat test fmt-check bench data default-model clean fuzz fuzz-smoke
 
 all: build efi
 
@@ -62,14 +62,24 @@ run: image
 chat: build $(MODEL_FILE)
 	$(CLI) chat $(MODEL_FILE)
 
-test: build efi efi-standalone fmt-check models
+test: build efi efi-standalone fmt-check models fuzz-smoke
 	LLM_BAREMETAL_EFI=$(abspath $(EFI)) LLM_BAREMETAL_EFI_STANDALONE=$(abspath build/BOOTX64-standalone.EFI) \
 		cargo test --release --workspace --no-fail-fast
+
+# Every parser under cargo-fuzz (docs/FUZZING.md): FUZZ_SECONDS per target, executions printed.
+FUZZ_SECONDS ?= 60
+fuzz: setup
+	scripts/fuzz.sh $(FUZZ_SECONDS)
+
+# A few seconds per target (part of `make test`).
+fuzz-smoke: setup
+	scripts/fuzz.sh 3
 
 # The code stays rustfmt-clean (rustfmt.toml: 140 columns), the UEFI app included.
 fmt-check:
 	cargo fmt --all --check
 	cd uefi-app && cargo fmt --check
+	cd fuzz && cargo fmt --check
 
 bench: build
 	$(CLI) bench $(DEFAULT_MODEL) --threads 0

@@ -49,7 +49,7 @@ pub fn load_tokenizer(explicit: Option<&Path>, model_path: &Path, loaded: &mut L
     };
     let bytes = std::fs::read(&path).with_context(|| format!("cannot read tokenizer {}", path.display()))?;
     let t = Tokenizer::for_format(&loaded.format, &bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    if t.vocab_size() < vocab {
+    if t.vocab_size() != vocab {
         bail!("tokenizer {} has {} tokens but the model has V = {vocab}", path.display(), t.vocab_size());
     }
     Ok(t)

@@ -20,7 +20,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Show a checkpoint's shape, size, parameter count and format.
+    /// Show a checkpoint's shape, size, parameter count and format (NaN or infinite weights are reported as errors).
     Inspect {
         checkpoint: PathBuf,
         /// Also show the memory needed for this many positions of context.

@@ -55,6 +55,8 @@ impl fmt::Display for ConfigError {
 impl BootConfig {
     pub fn parse(text: &str) -> Result<BootConfig, ConfigError> {
         let mut cfg = BootConfig::default();
+        // Editors such as Notepad start UTF-8 files with a byte order mark.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         for (i, raw) in text.lines().enumerate() {
             let line_no = i + 1;
             let err = |message: String| ConfigError { line: line_no, message };
@@ -63,20 +65,25 @@ impl BootConfig {
                 continue;
             }
             let Some((key, value)) = line.split_once('=') else {
-                return Err(err(alloc::format!("expected 'key = value', found '{line}'")));
+                return Err(err(alloc::format!("expected 'key = value', found '{}'", Quote(line))));
             };
             let key = key.trim();
+            let qkey = Quote(key);
             // `#` starts a comment, except in prompts, which are taken verbatim.
             let value = if key == "prompt" || key == "system" { value } else { value.split('#').next().unwrap_or("") };
             let value = value.trim();
+            let qvalue = Quote(value);
             let num = |what: &str| -> Result<f32, ConfigError> {
-                value.parse::<f32>().ok().filter(|x| x.is_finite()).ok_or_else(|| err(alloc::format!("{key}: '{value}' is not {what}")))
+                value.parse::<f32>().ok().filter(|x| x.is_finite()).ok_or_else(|| err(alloc::format!("{key}: '{qvalue}' is not {what}")))
             };
             let int = || -> Result<u64, ConfigError> {
-                value.parse::<u64>().map_err(|_| err(alloc::format!("{key}: '{value}' is not a whole number")))
+                value.parse::<u64>().map_err(|_| err(alloc::format!("{key}: '{qvalue}' is not a whole number")))
             };
             let s = &mut cfg.chat.sampler;
             match key {
+                "model" if value.is_empty() => {
+                    return Err(err(String::from("model: the path is empty (for example: model = \\model.bin)")));
+                }
                 "model" => cfg.model_path = value.to_string(),
                 "temperature" => s.temperature = num("a number")?,
                 "top_k" => s.top_k = int()? as usize,
@@ -86,7 +93,7 @@ impl BootConfig {
                 "seed" => cfg.chat.seed = int()?,
                 // The same rule as `/max`: at least one token.
                 "max_tokens" => match int()? {
-                    0 => return Err(err(alloc::format!("{key}: '{value}' is not a whole number >= 1"))),
+                    0 => return Err(err(alloc::format!("{key}: '{qvalue}' is not a whole number >= 1"))),
                     n => cfg.chat.max_tokens = n as usize,
                 },
                 "cores" => cfg.chat.cores = int()?.max(1) as usize,
@@ -95,7 +102,7 @@ impl BootConfig {
                 "context" => cfg.context = Some(int()?.max(1) as usize),
                 "template" => {
                     if value != "auto" && Template::from_name(value).is_none() {
-                        return Err(err(alloc::format!("template: '{value}' is not one of {}", Template::NAMES)));
+                        return Err(err(alloc::format!("template: '{qvalue}' is not one of {}", Template::NAMES)));
                     }
                     cfg.template = value.to_string();
                 }
@@ -103,10 +110,10 @@ impl BootConfig {
                     cfg.chat.stop_at_blank_line = match value {
                         "true" | "yes" | "1" => true,
                         "false" | "no" | "0" => false,
-                        _ => return Err(err(alloc::format!("{key}: '{value}' is not true or false"))),
+                        _ => return Err(err(alloc::format!("{key}: '{qvalue}' is not true or false"))),
                     }
                 }
-                _ => return Err(err(alloc::format!("unknown key '{key}'"))),
+                _ => return Err(err(alloc::format!("unknown key '{qkey}'"))),
             }
             if let Err(e) = cfg.chat.sampler.validate() {
                 return Err(err(alloc::format!("{key}: {e}")));
@@ -117,3 +124,20 @@ impl BootConfig {
 }
 
 impl core::error::Error for ConfigError {}
+
+/// The most characters of the input an error line quotes.
+const QUOTE_CHARS: usize = 80;
+
+/// Input quoted in an error: at most [`QUOTE_CHARS`] characters, then "..." (cut on a
+/// character boundary; ASCII, which every firmware console can show), so a runaway line cannot
+/// flood the screen.
+struct Quote<'a>(&'a str);
+
+impl fmt::Display for Quote<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.char_indices().nth(QUOTE_CHARS) {
+            None => f.write_str(self.0),
+            Some((cut, _)) => write!(f, "{}...", &self.0[..cut]),
+        }
+    }
+}

@@ -17,8 +17,9 @@ use crate::layers::{self, AttnShape};
 use crate::parallel::{Parallel, Serial, SharedMut};
 use crate::quant::q8::Q8Buf;
 use crate::spec::{Mlp, ModelSpec, Norm, NormKind, Positions, SpecError};
-use crate::tensor::{MatData, MatRef};
+use crate::tensor::{MatData, MatRef, NonFiniteAt};
 use crate::weights::{NormWeights, Weights, WeightsError};
+use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt;
@@ -42,6 +43,12 @@ pub enum EngineError {
         asked: usize,
         max: usize,
     },
+    /// The forward pass produced NaN or an infinity (numbers overflowed, or weights the
+    /// load-time check could not see): there is no token to sample.
+    NonFiniteLogits {
+        /// The first token whose logit is not finite.
+        token: usize,
+    },
 }
 
 impl fmt::Display for EngineError {
@@ -56,6 +63,9 @@ impl fmt::Display for EngineError {
             EngineError::EmptyInput => write!(f, "no tokens to process"),
             EngineError::StateMismatch => write!(f, "this run state was built for a model of another shape"),
             EngineError::BadContext { asked, max } => write!(f, "context {asked} is not between 1 and the model's {max}"),
+            EngineError::NonFiniteLogits { token } => {
+                write!(f, "the model computed a non-finite logit (NaN or infinity) for token {token}: no token can be sampled")
+            }
         }
     }
 }
@@ -67,6 +77,13 @@ impl core::error::Error for EngineError {}
 pub enum ModelError {
     Spec(SpecError),
     Weights(WeightsError),
+    /// A weight tensor holds NaN or an infinity (a diverged or corrupted model): it would
+    /// only ever produce garbage, so it is refused at load.
+    NonFinite {
+        /// The tensor's name in the file.
+        tensor: String,
+        at: NonFiniteAt,
+    },
 }
 
 impl fmt::Display for ModelError {
@@ -74,11 +91,29 @@ impl fmt::Display for ModelError {
         match self {
             ModelError::Spec(e) => e.fmt(f),
             ModelError::Weights(e) => e.fmt(f),
+            ModelError::NonFinite { tensor, at } => {
+                write!(f, "non-finite values in tensor {tensor}: ")?;
+                match at {
+                    NonFiniteAt::Element(i) => write!(f, "element {i} is NaN or infinite"),
+                    NonFiniteAt::BlockScale(i) => write!(f, "the scale of block {i} is NaN or infinite"),
+                }
+            }
         }
     }
 }
 
 impl core::error::Error for ModelError {}
+
+impl ModelError {
+    /// Checks little-endian data of `btype` (a whole tensor, or a slice of one) for NaN and
+    /// infinities; the error names `tensor`.
+    pub fn check_finite(tensor: &str, btype: crate::tensor::DType, data: &[u8]) -> Result<(), ModelError> {
+        match crate::tensor::first_non_finite(btype, data) {
+            None => Ok(()),
+            Some(at) => Err(ModelError::NonFinite { tensor: String::from(tensor), at }),
+        }
+    }
+}
 
 /// A model: a valid spec and weights of exactly the shapes it asks for.
 pub struct Model<'a> {

@@ -120,7 +120,11 @@ impl<'m> Session<'m> {
         if !self.has_logits {
             return Err(EngineError::EmptyInput);
         }
-        let token = self.sampler.sample(self.state.logits(), &self.context);
+        let logits = self.state.logits();
+        if let Some(token) = crate::tensor::first_non_finite_f32(logits) {
+            return Err(EngineError::NonFiniteLogits { token });
+        }
+        let token = self.sampler.sample(logits, &self.context);
         self.feed(&[token], par)?;
         Ok(token)
     }

@@ -208,3 +208,72 @@ pub fn f32_cow(bytes: &[u8]) -> Cow<'_, [f32]> {
     }
     Cow::Owned(bytes[..n * 4].chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
 }
+
+/// Where [`first_non_finite`] found a NaN or an infinity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NonFiniteAt {
+    /// Element i (F32, F16, BF16 data).
+    Element(usize),
+    /// The scale (d, or the minimum dmin / m) of block i (quantized data).
+    BlockScale(usize),
+}
+
+/// The f16 scales of one block of a quantized type: their byte offsets in the block
+/// (ggml's layouts: d first, then m or dmin where the type has one; Q6_K keeps d last).
+fn scale_offsets(btype: BlockType) -> &'static [usize] {
+    match btype {
+        BlockType::Q8_0 | BlockType::Q4_0 | BlockType::Q5_0 => &[0],
+        BlockType::Q4_1 | BlockType::Q5_1 | BlockType::Q4_K | BlockType::Q5_K => &[0, 2],
+        BlockType::Q6_K => &[208],
+        BlockType::F32 | BlockType::F16 | BlockType::BF16 => &[],
+    }
+}
+
+/// The first NaN or infinity in `data`, little-endian elements or blocks of `btype` (a
+/// partial element or block at the end is ignored). F32, F16 and BF16 data is checked
+/// element by element; quantized blocks by their f16 scales (the quantized values are small
+/// integers, always finite). One fast pass: no allocation, branch-free inner loops.
+pub fn first_non_finite(btype: BlockType, data: &[u8]) -> Option<NonFiniteAt> {
+    // The exponent bits all set: infinity or NaN.
+    fn scan<const N: usize>(data: &[u8], exp_mask: u32) -> Option<usize> {
+        let bad = |b: &[u8]| {
+            let mut w = [0u8; 4];
+            w[..N].copy_from_slice(&b[..N]);
+            u32::from_le_bytes(w) & exp_mask == exp_mask
+        };
+        const CHUNK: usize = 1024;
+        let mut base = 0;
+        for chunk in data.chunks(CHUNK * N) {
+            if chunk.chunks_exact(N).fold(false, |acc, b| acc | bad(b)) {
+                return chunk.chunks_exact(N).position(bad).map(|i| base + i);
+            }
+            base += chunk.len() / N;
+        }
+        None
+    }
+    match btype {
+        BlockType::F32 => scan::<4>(data, 0x7f80_0000).map(NonFiniteAt::Element),
+        BlockType::F16 => scan::<2>(data, 0x7c00).map(NonFiniteAt::Element),
+        BlockType::BF16 => scan::<2>(data, 0x7f80).map(NonFiniteAt::Element),
+        q => {
+            let size = q.info().block_bytes;
+            let offsets = scale_offsets(q);
+            data.chunks_exact(size)
+                .position(|b| offsets.iter().any(|&o| u16::from_le_bytes([b[o], b[o + 1]]) & 0x7c00 == 0x7c00))
+                .map(NonFiniteAt::BlockScale)
+        }
+    }
+}
+
+/// The first NaN or infinity of f32 values.
+pub fn first_non_finite_f32(data: &[f32]) -> Option<usize> {
+    const CHUNK: usize = 1024;
+    let mut base = 0;
+    for chunk in data.chunks(CHUNK) {
+        if chunk.iter().fold(false, |acc, x| acc | !x.is_finite()) {
+            return chunk.iter().position(|x| !x.is_finite()).map(|i| base + i);
+        }
+        base += chunk.len();
+    }
+    None
+}

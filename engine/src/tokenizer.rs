@@ -39,6 +39,17 @@ pub enum TokenizerError {
     },
     /// A llama2.c tokenizer.bin that does not parse.
     Spm(SpmError),
+    /// The end-of-text id of a version-2 file is past the vocabulary (`vocab_size` itself
+    /// means "none", as byte vocabularies write it).
+    BadEot {
+        eot: u32,
+        vocab: u32,
+    },
+    /// The tokenizer's vocabulary is not the model's.
+    VocabMismatch {
+        tokens: usize,
+        model: usize,
+    },
 }
 
 impl fmt::Display for TokenizerError {
@@ -56,6 +67,12 @@ impl fmt::Display for TokenizerError {
             TokenizerError::TrailingBytes { extra } => write!(f, "tokenizer file has {extra} unexpected trailing bytes"),
             TokenizerError::EmptyToken { token } => write!(f, "tokenizer token {token} has length 0"),
             TokenizerError::Spm(e) => e.fmt(f),
+            TokenizerError::BadEot { eot, vocab } => {
+                write!(f, "tokenizer end-of-text token {eot} is outside its vocabulary of {vocab} tokens")
+            }
+            TokenizerError::VocabMismatch { tokens, model } => {
+                write!(f, "tokenizer has {tokens} tokens but the model's vocabulary is V = {model}")
+            }
         }
     }
 }
@@ -84,11 +101,20 @@ impl Tokenizer {
     /// checkpoints, llama2.c's tokenizer.bin (sized by the model's vocabulary) for llama2.c.
     pub fn for_format(format: &Format, bytes: &[u8]) -> Result<Tokenizer, TokenizerError> {
         match format {
-            Format::Llmc { .. } => Tokenizer::from_llmc_bytes(bytes),
+            Format::Llmc { config, .. } => Tokenizer::from_llmc_bytes(bytes)?.for_vocab(config.vocab_size),
             Format::Llama2c(c) => SpmTokenizer::from_llama2c_bytes(bytes, c.vocab_size).map(Tokenizer::Spm).map_err(TokenizerError::Spm),
             // A GGUF file carries its tokenizer; a separate file would be llm.c's format.
             Format::Gguf { .. } => Tokenizer::from_llmc_bytes(bytes),
         }
+    }
+
+    /// This tokenizer, if its vocabulary is exactly the model's `vocab`: more tokens could
+    /// encode ids the model cannot compute, fewer leave ids the model emits unprintable.
+    pub fn for_vocab(self, vocab: usize) -> Result<Tokenizer, TokenizerError> {
+        if self.vocab_size() != vocab {
+            return Err(TokenizerError::VocabMismatch { tokens: self.vocab_size(), model: vocab });
+        }
+        Ok(self)
     }
 
     /// Parses an llm.c tokenizer file (versions 1 and 2).
@@ -108,7 +134,11 @@ impl Tokenizer {
         if vocab == 0 || vocab > 1 << 24 {
             return Err(TokenizerError::BadVocab { found: vocab });
         }
-        let eot = if version == 2 { Some(h(3)).filter(|&e| e < vocab) } else { None };
+        let eot = match (version, h(3)) {
+            (2, e) if e < vocab => Some(e),
+            (2, e) if e > vocab => return Err(TokenizerError::BadEot { eot: e, vocab }),
+            _ => None,
+        };
         let mut blob = Vec::new();
         let mut starts = Vec::with_capacity(vocab as usize + 1);
         let mut at = 1024;

@@ -287,5 +287,11 @@ pub fn load<'a>(g: &Gguf<'a>) -> Result<Model<'a>, GgufModelError> {
         output_norm: r.norm("output_norm", c, gpt2)?,
         output: if s.tied_output { None } else { Some(r.mat("output.weight", v, c)?) },
     };
+    // Every tensor of a supported type (an unsupported one in use was refused above).
+    for t in g.tensors() {
+        if let Some(bt) = BlockType::from_ggml_id(t.ggml_type.id()) {
+            ModelError::check_finite(t.name, bt, g.tensor_data(t)).map_err(GgufModelError::Model)?;
+        }
+    }
     Model::new(s, weights).map_err(GgufModelError::Model)
 }

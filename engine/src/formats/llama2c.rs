@@ -13,6 +13,7 @@
 
 use crate::layers::RopeStyle;
 use crate::model::{Model, ModelError};
+use crate::quant::BlockType;
 use crate::spec::{self, Arch, Mlp, ModelSpec, Norm, NormKind, Positions, Rope};
 use crate::tensor::{Tensor, f32_cow};
 use crate::weights::{Layer, NormWeights, Weights};
@@ -202,6 +203,23 @@ impl fmt::Display for Llama2cLoadError {
 
 impl core::error::Error for Llama2cLoadError {}
 
+/// The sections of a llama2.c file, named as llama2.c's `run.c` names them.
+const SECTION_NAMES: [&str; 13] = [
+    "token_embedding_table",
+    "rms_att_weight",
+    "wq",
+    "wk",
+    "wv",
+    "wo",
+    "rms_ffn_weight",
+    "w1",
+    "w2",
+    "w3",
+    "rms_final_weight",
+    "freq_cis",
+    "wcls",
+];
+
 /// Parses a whole llama2.c checkpoint into a model. Never panics.
 pub fn load(bytes: &[u8]) -> Result<(Llama2cConfig, Model<'_>), Llama2cLoadError> {
     let cfg = parse_header(bytes).map_err(Llama2cLoadError::File)?;
@@ -214,6 +232,13 @@ pub fn load(bytes: &[u8]) -> Result<(Llama2cConfig, Model<'_>), Llama2cLoadError
     }
     // The size check above guarantees every range below lies inside `body`.
     let body = &bytes[HEADER_BYTES..];
+    for (i, name) in SECTION_NAMES.iter().enumerate() {
+        // Section 11 (the old RoPE tables) is never read.
+        if i != 11 {
+            ModelError::check_finite(name, BlockType::F32, &body[starts[i] * 4..(starts[i] + sections[i]) * 4])
+                .map_err(Llama2cLoadError::Model)?;
+        }
+    }
     let take = |at: usize, n: usize| -> Cow<'_, [f32]> { f32_cow(&body[at * 4..(at + n) * 4]) };
     let (c, f, k, v, l_n) = (cfg.dim, cfg.hidden_dim, cfg.kv_dim(), cfg.vocab_size, cfg.n_layers);
     let shape = |e: crate::tensor::ShapeError| {

@@ -10,6 +10,7 @@
 //! tensors, and unaligned buffers, are converted to f32 copies.
 
 use crate::model::{Model, ModelError};
+use crate::quant::BlockType;
 use crate::spec::{Arch, Mlp, ModelSpec, Norm, NormKind, Positions};
 use crate::tensor::{Tensor, Vector, f32_cow};
 use crate::weights::{Layer, NormWeights, Weights};
@@ -367,6 +368,7 @@ pub fn load(bytes: &[u8]) -> Result<Model<'_>, LlmcLoadError> {
         return Err(CheckpointError::TrailingBytes { expected, found: bytes.len() }.into());
     }
     let body = &bytes[HEADER_BYTES..];
+    check_finite(&config, version, body)?;
     let model = if version == VERSION_FP32 {
         build(&config, &mut |at, n| f32_cow(&body[at * 4..(at + n) * 4]))
     } else {
@@ -375,6 +377,17 @@ pub fn load(bytes: &[u8]) -> Result<Model<'_>, LlmcLoadError> {
         })
     };
     Ok(model?)
+}
+
+/// Refuses NaN and infinities in any tensor (the padding rows of wte, never read, excepted).
+fn check_finite(config: &Config, version: i32, body: &[u8]) -> Result<(), ModelError> {
+    let (elem, btype) = if version == VERSION_BF16 { (2, BlockType::BF16) } else { (4, BlockType::F32) };
+    let (off, sizes) = (config.tensor_offsets(), config.tensor_sizes());
+    for i in 0..NUM_TENSORS {
+        let n = if i == WTE { config.vocab_size * config.channels } else { sizes[i] };
+        ModelError::check_finite(TENSOR_NAMES[i], btype, &body[off[i] * elem..(off[i] + n) * elem])?;
+    }
+    Ok(())
 }
 
 /// A model whose weights are views of `params` (the flat parameters in file order), as the

@@ -99,7 +99,7 @@ pub fn load(bytes: &[u8]) -> Result<Loaded<'_>, LoadError> {
         let g = gguf::Gguf::parse(bytes).map_err(|e| LoadError::Gguf(e.into()))?;
         let model = gguf_model::load(&g).map_err(LoadError::Gguf)?;
         let tok = crate::tokenizer::gguf::GgufTokenizer::from_gguf(&g).map_err(LoadError::GgufTokenizer)?;
-        if tok.vocab_size() < model.spec().vocab_size {
+        if tok.vocab_size() != model.spec().vocab_size {
             return Err(LoadError::Gguf(gguf_model::GgufModelError::BadValue {
                 key: alloc::string::String::from("tokenizer.ggml.tokens"),
                 problem: alloc::format!("{} tokens for a model with a vocabulary of {}", tok.vocab_size(), model.spec().vocab_size),

@@ -28,7 +28,17 @@ pub enum GgufTokenizerError {
     UnknownModel(String),
     Spm(SpmError),
     Bpe(BpeError),
-    Mismatch { what: &'static str, found: usize, tokens: usize },
+    Mismatch {
+        what: &'static str,
+        found: usize,
+        tokens: usize,
+    },
+    /// A special token id (BOS, EOS, end of turn) past the vocabulary.
+    BadTokenId {
+        key: &'static str,
+        id: u64,
+        tokens: usize,
+    },
 }
 
 impl fmt::Display for GgufTokenizerError {
@@ -42,6 +52,9 @@ impl fmt::Display for GgufTokenizerError {
             GgufTokenizerError::Bpe(e) => e.fmt(f),
             GgufTokenizerError::Mismatch { what, found, tokens } => {
                 write!(f, "tokenizer: {found} {what} for {tokens} tokens")
+            }
+            GgufTokenizerError::BadTokenId { key, id, tokens } => {
+                write!(f, "{key} = {id} is outside the vocabulary of {tokens} tokens")
             }
         }
     }
@@ -66,8 +79,13 @@ pub struct GgufTokenizer {
     model: &'static str,
 }
 
-fn id_key(g: &Gguf<'_>, key: &str) -> Option<u32> {
-    g.get_usize(key).ok().and_then(|v| u32::try_from(v).ok())
+/// A special token id: absent is None; present, it must name one of the `n` tokens.
+fn id_key(g: &Gguf<'_>, key: &'static str, n: usize) -> Result<Option<u32>, GgufTokenizerError> {
+    match g.get_usize(key) {
+        Err(_) => Ok(None),
+        Ok(v) if v < n => Ok(Some(v as u32)),
+        Ok(v) => Err(GgufTokenizerError::BadTokenId { key, id: v as u64, tokens: n }),
+    }
 }
 
 impl GgufTokenizer {
@@ -84,8 +102,9 @@ impl GgufTokenizer {
         if !token_types.is_empty() && token_types.len() != n {
             return Err(GgufTokenizerError::Mismatch { what: "token types", found: token_types.len(), tokens: n });
         }
-        let bos = id_key(g, "tokenizer.ggml.bos_token_id").filter(|&b| (b as usize) < n);
-        let eos = id_key(g, "tokenizer.ggml.eos_token_id").filter(|&e| (e as usize) < n);
+        let bos = id_key(g, "tokenizer.ggml.bos_token_id", n)?;
+        let eos = id_key(g, "tokenizer.ggml.eos_token_id", n)?;
+        let (eot, eom) = (id_key(g, "tokenizer.ggml.eot_token_id", n)?, id_key(g, "tokenizer.ggml.eom_token_id", n)?);
         let (kind, model_name, default_bos) = match model {
             "llama" => {
                 let scores: Vec<f32> = match g.get_array("tokenizer.ggml.scores") {
@@ -125,8 +144,8 @@ impl GgufTokenizer {
             .collect();
         specials.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(&b.1)));
         let mut end: Vec<u32> = Vec::new();
-        for id in [eos, id_key(g, "tokenizer.ggml.eot_token_id"), id_key(g, "tokenizer.ggml.eom_token_id")].into_iter().flatten() {
-            if (id as usize) < n && !end.contains(&id) {
+        for id in [eos, eot, eom].into_iter().flatten() {
+            if !end.contains(&id) {
                 end.push(id);
             }
         }
