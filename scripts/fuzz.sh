@@ -8,9 +8,11 @@ set -euo pipefail
 secs=${1:-60}
 shift || true
 cd "$(dirname "$0")/.."
+# cargo-fuzz, pinned (installed once, like the rest of scripts/setup.sh's tools).
+CARGO_FUZZ_VERSION=0.13.2
 if ! cargo fuzz --version >/dev/null 2>&1; then
-    echo "cargo-fuzz is missing: install it with 'cargo install cargo-fuzz'" >&2
-    exit 1
+    echo "fuzz: installing cargo-fuzz $CARGO_FUZZ_VERSION (cargo install, once)" >&2
+    cargo install --locked --quiet cargo-fuzz --version "$CARGO_FUZZ_VERSION"
 fi
 cargo run --release -q -p llm-testkit --example fuzz-seeds -- fuzz/corpus >/dev/null
 cd fuzz
