@@ -133,6 +133,6 @@ pub fn export(a: &ExportArgs) -> Result<()> {
     }
     let out = w.finish();
     llm_trainer::io::write_atomic(&a.out, &out)?;
-    println!("wrote {} ({} bytes): gpt2, {} tensors, matrices {}", a.out.display(), out.len(), tensors.len(), ty.name());
+    crate::outln!("wrote {} ({} bytes): gpt2, {} tensors, matrices {}", a.out.display(), out.len(), tensors.len(), ty.name())?;
     Ok(())
 }

@@ -119,12 +119,12 @@ pub fn image(a: &ImageArgs) -> Result<()> {
         files.push(("tokenizer.bin", t.clone()));
     }
     let size = build_image(&a.out, &files)?;
-    println!(
+    crate::outln!(
         "wrote {} ({:.1} MiB): GPT, FAT32 ESP at 1 MiB with {}",
         a.out.display(),
         size as f64 / MIB as f64,
         files.iter().map(|f| f.0).collect::<Vec<_>>().join(", ")
-    );
+    )?;
     Ok(())
 }
 

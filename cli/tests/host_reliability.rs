@@ -53,7 +53,9 @@ fn a_full_stdout_is_one_error_line_not_a_panic() {
     let dir = tempfile::tempdir().unwrap();
     let m = small_model(dir.path());
     let m = m.to_str().unwrap();
+    let exported = dir.path().join("export.gguf");
     let cases: Vec<Vec<&str>> = vec![
+        vec!["export", m, "--out", exported.to_str().unwrap(), "--type", "f32"],
         vec!["generate", m, "--steps", "20"],
         vec!["inspect", m],
         vec!["bench", m, "--repeat", "1", "--prefill", "4", "--decode", "4"],
