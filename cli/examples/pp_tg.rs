@@ -9,36 +9,12 @@
 //! every set this CPU runs): kernels, threads, pp tok/s, tg tok/s.
 
 use llm_engine::kernels::Family;
-use llm_engine::{Kernels, Parallel, SamplerConfig, Session};
+use llm_engine::{Kernels, SamplerConfig, Session};
 use std::time::Instant;
 
-struct Threads {
-    pool: Option<rayon::ThreadPool>,
-    n: usize,
-}
-
-/// As the host tool's thread pool (cli/src/host.rs).
-impl Parallel for Threads {
-    fn workers(&self) -> usize {
-        self.n
-    }
-    fn grain(&self) -> usize {
-        1 << 17
-    }
-    fn run(&self, tasks: usize, f: &(dyn Fn(usize) + Sync)) {
-        match &self.pool {
-            None => (0..tasks).for_each(f),
-            Some(pool) => pool.scope(|s| {
-                for i in 1..tasks {
-                    s.spawn(move |_| f(i));
-                }
-                if tasks > 0 {
-                    f(0);
-                }
-            }),
-        }
-    }
-}
+#[path = "../src/spin_pool.rs"]
+mod spin_pool;
+use spin_pool::SpinPool;
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
@@ -63,8 +39,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "every" => Kernels::available(),
         o => return Err(format!("unknown kernels {o}").into()),
     };
-    let pool = if n > 1 { Some(rayon::ThreadPoolBuilder::new().num_threads(n).build()?) } else { None };
-    let threads = Threads { pool, n };
+    // As the host tool's thread pool (cli/src/host.rs).
+    let threads = SpinPool::new(n)?;
     let bytes = std::fs::read(&args[1])?;
     let loaded = llm_engine::load(&bytes).map_err(|e| format!("{}: {e:?}", args[1]))?;
     let model = &loaded.model;

@@ -1,5 +1,6 @@
 //! Host plumbing shared by the subcommands: loading files, the thread pool, Ctrl-C.
 
+use crate::spin_pool::SpinPool;
 use anyhow::{Context, Result, bail};
 use llm_engine::chat::Cores;
 use llm_engine::{Loaded, Parallel, Tokenizer};
@@ -55,17 +56,18 @@ pub fn load_tokenizer(explicit: Option<&Path>, model_path: &Path, loaded: &mut L
     Ok(t)
 }
 
-/// Engine work spread over a rayon pool of a fixed size.
+/// Engine work spread over a fixed set of spinning worker threads (`spin_pool`): decoding
+/// hands off ~170 short matrix products per token, so waking sleeping threads for each (as a
+/// rayon scope entered from outside its pool does) cost ~10% with two threads.
 pub struct Threads {
-    pool: Option<rayon::ThreadPool>,
+    pool: SpinPool,
     n: usize,
 }
 
 impl Threads {
     pub fn new(n: usize) -> Result<Threads> {
         let n = if n == 0 { cores() } else { capped_threads(n) };
-        let pool = if n > 1 { Some(rayon::ThreadPoolBuilder::new().num_threads(n).build()?) } else { None };
-        Ok(Threads { pool, n })
+        Ok(Threads { pool: SpinPool::new(n).context("cannot start the worker threads")?, n })
     }
 }
 
@@ -91,24 +93,13 @@ impl Parallel for Threads {
     fn workers(&self) -> usize {
         self.n
     }
-    /// Waking rayon workers costs a few microseconds: measured on the 2-core dev machine,
-    /// splitting pays from about 128K multiply-adds (the C = 384 projections) but not for
-    /// the C = 128 default model's decode steps.
+    /// With spinning workers a hand-off costs well under a microsecond once they are awake:
+    /// splitting pays from about 64K multiply-adds (measured on the 2-core dev machine).
     fn grain(&self) -> usize {
-        1 << 17
+        self.pool.grain()
     }
     fn run(&self, tasks: usize, f: &(dyn Fn(usize) + Sync)) {
-        match &self.pool {
-            None => (0..tasks).for_each(f),
-            Some(pool) => pool.scope(|s| {
-                for i in 1..tasks {
-                    s.spawn(move |_| f(i));
-                }
-                if tasks > 0 {
-                    f(0);
-                }
-            }),
-        }
+        self.pool.run(tasks, f)
     }
 }
 

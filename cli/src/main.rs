@@ -5,6 +5,7 @@ mod export;
 mod host;
 mod image;
 mod infer;
+mod spin_pool;
 mod train;
 
 use clap::{Parser, Subcommand};
