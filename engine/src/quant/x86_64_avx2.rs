@@ -62,7 +62,7 @@ pub(crate) unsafe fn dot_rows4(t: BlockType, rows: [&[u8]; 4], x: &[f32]) -> Opt
 /// ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)).
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-fn hsum(acc: __m256) -> f32 {
+pub(super) fn hsum(acc: __m256) -> f32 {
     let a = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps::<1>(acc));
     let b = _mm_add_ps(a, _mm_movehl_ps(a, a));
     _mm_cvtss_f32(_mm_add_ss(b, _mm_shuffle_ps::<1>(b, b)))

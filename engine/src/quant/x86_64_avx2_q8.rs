@@ -13,6 +13,7 @@ use super::BlockType;
 use super::f16::read_f16;
 use super::kquants::{QK_K, scale_min};
 use super::q8::{Q8Row, SUB};
+use super::x86_64_avx2::hsum;
 use core::arch::x86_64::*;
 
 /// The dot product of `row` with `x` (lengths and blocks checked by the caller), or None if
@@ -114,15 +115,6 @@ fn prefetch_ahead(b: &[u8], ahead: usize) {
     // A prefetch never faults and reads nothing architecturally (a safe intrinsic); the
     // address is only computed (wrapping), never dereferenced.
     _mm_prefetch::<_MM_HINT_T0>(b.as_ptr().wrapping_add(ahead) as *const i8)
-}
-
-/// `portable::combine_lanes` in registers.
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-fn hsum(acc: __m256) -> f32 {
-    let a = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps::<1>(acc));
-    let b = _mm_add_ps(a, _mm_movehl_ps(a, a));
-    _mm_cvtss_f32(_mm_add_ss(b, _mm_shuffle_ps::<1>(b, b)))
 }
 
 /// 32 bits -> 32 bytes, 0xff where the bit is set (byte i <- bit i).
