@@ -37,32 +37,39 @@ pub(crate) fn k_factors(b: &[u8]) -> ([f32; 8], [f32; 8]) {
     (ds, ms)
 }
 
-pub(crate) fn decode_q4_k(b: &[u8], out: &mut [f32]) {
-    let (ds, ms) = k_factors(b);
-    let qs = &b[16..144];
+/// The unsigned codes of a Q4_K (0..15) or Q5_K (0..31) super-block, in weight order.
+pub(crate) fn k_codes(b: &[u8], five_bit: bool) -> [u8; QK_K] {
+    let mut w = [0u8; QK_K];
+    let (qh, qs) = if five_bit { (Some(&b[16..48]), &b[48..176]) } else { (None, &b[16..144]) };
     for c in 0..4 {
-        let (lo, hi) = (2 * c, 2 * c + 1);
         for l in 0..32 {
             let q = qs[32 * c + l];
-            out[64 * c + l] = ds[lo] * (q & 0x0f) as f32 - ms[lo];
-            out[64 * c + 32 + l] = ds[hi] * (q >> 4) as f32 - ms[hi];
+            let (mut lo, mut hi) = (q & 0x0f, q >> 4);
+            if let Some(qh) = qh {
+                lo |= ((qh[l] >> (2 * c)) & 1) << 4;
+                hi |= ((qh[l] >> (2 * c + 1)) & 1) << 4;
+            }
+            w[64 * c + l] = lo;
+            w[64 * c + 32 + l] = hi;
         }
+    }
+    w
+}
+
+/// Q4_K / Q5_K: w = (d*sc) * q - (dmin*m) with the factors of the weight's sub-block.
+fn decode_k(b: &[u8], out: &mut [f32], five_bit: bool) {
+    let (ds, ms) = k_factors(b);
+    for (e, (o, q)) in out[..QK_K].iter_mut().zip(k_codes(b, five_bit)).enumerate() {
+        *o = ds[e / 32] * q as f32 - ms[e / 32];
     }
 }
 
+pub(crate) fn decode_q4_k(b: &[u8], out: &mut [f32]) {
+    decode_k(b, out, false)
+}
+
 pub(crate) fn decode_q5_k(b: &[u8], out: &mut [f32]) {
-    let (ds, ms) = k_factors(b);
-    let (qh, qs) = (&b[16..48], &b[48..176]);
-    for c in 0..4 {
-        let (lo, hi) = (2 * c, 2 * c + 1);
-        for l in 0..32 {
-            let q = qs[32 * c + l];
-            let q0 = (q & 0x0f) | (((qh[l] >> lo) & 1) << 4);
-            let q1 = (q >> 4) | (((qh[l] >> hi) & 1) << 4);
-            out[64 * c + l] = ds[lo] * q0 as f32 - ms[lo];
-            out[64 * c + 32 + l] = ds[hi] * q1 as f32 - ms[hi];
-        }
-    }
+    decode_k(b, out, true)
 }
 
 /// The 16 sub-block factors d*scale of a Q6_K block, rounded to f32.
@@ -76,19 +83,26 @@ pub(crate) fn q6_k_factors(b: &[u8]) -> [f32; 16] {
     ds
 }
 
-pub(crate) fn decode_q6_k(b: &[u8], out: &mut [f32]) {
+/// The codes 0..63 of a Q6_K super-block, in weight order.
+pub(crate) fn q6_k_codes(b: &[u8]) -> [u8; QK_K] {
     let (ql, qh) = (&b[0..128], &b[128..192]);
-    let ds = q6_k_factors(b);
+    let mut w = [0u8; QK_K];
     for h in 0..2 {
         for g in 0..4 {
             for l in 0..32 {
                 let lb = ql[64 * h + 32 * (g & 1) + l];
                 let low = if g < 2 { lb & 0x0f } else { lb >> 4 };
                 let high = (qh[32 * h + l] >> (2 * g)) & 3;
-                let q = (low | (high << 4)) as i32 - 32;
-                let e = 128 * h + 32 * g + l;
-                out[e] = ds[e / 16] * q as f32;
+                w[128 * h + 32 * g + l] = low | (high << 4);
             }
         }
+    }
+    w
+}
+
+pub(crate) fn decode_q6_k(b: &[u8], out: &mut [f32]) {
+    let ds = q6_k_factors(b);
+    for (e, (o, q)) in out[..QK_K].iter_mut().zip(q6_k_codes(b)).enumerate() {
+        *o = ds[e / 16] * (q as i32 - 32) as f32;
     }
 }

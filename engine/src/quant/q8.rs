@@ -33,7 +33,7 @@
 //! 16-bit pair sums of `maddubs` never saturate: |w| <= 128 gives 2*128*127 = 32512.)
 
 use super::f16::read_f16;
-use super::kquants::{QK_K, scale_min};
+use super::kquants::{QK_K, k_codes, q6_k_codes, scale_min};
 use super::{BlockType, check_row};
 use crate::kernels::LANES;
 use crate::kernels::portable::combine_lanes;
@@ -236,45 +236,6 @@ pub(crate) fn legacy_codes(t: BlockType, b: &[u8]) -> ([i8; SUB], f32) {
     (w, read_f16(&b[0..2]))
 }
 
-/// The unsigned codes of a Q4_K / Q5_K super-block in weight order (0..15 / 0..31).
-fn k_codes(t: BlockType, b: &[u8]) -> [u8; QK_K] {
-    let mut w = [0u8; QK_K];
-    let (qh, qs): (Option<&[u8]>, &[u8]) = match t {
-        BlockType::Q4_K => (None, &b[16..144]),
-        _ => (Some(&b[16..48]), &b[48..176]),
-    };
-    for c in 0..4 {
-        for l in 0..32 {
-            let q = qs[32 * c + l];
-            let (mut lo, mut hi) = (q & 0x0f, q >> 4);
-            if let Some(qh) = qh {
-                lo |= ((qh[l] >> (2 * c)) & 1) << 4;
-                hi |= ((qh[l] >> (2 * c + 1)) & 1) << 4;
-            }
-            w[64 * c + l] = lo;
-            w[64 * c + 32 + l] = hi;
-        }
-    }
-    w
-}
-
-/// The codes 0..63 of a Q6_K super-block in weight order.
-fn q6_codes(b: &[u8]) -> [u8; QK_K] {
-    let (ql, qh) = (&b[0..128], &b[128..192]);
-    let mut w = [0u8; QK_K];
-    for h in 0..2 {
-        for g in 0..4 {
-            for l in 0..32 {
-                let lb = ql[64 * h + 32 * (g & 1) + l];
-                let low = if g < 2 { lb & 0x0f } else { lb >> 4 };
-                let high = (qh[32 * h + l] >> (2 * g)) & 3;
-                w[128 * h + 32 * g + l] = low | (high << 4);
-            }
-        }
-    }
-    w
-}
-
 /// Checks a row / activation pair for the dot products (panics on a mismatch).
 #[inline]
 pub(crate) fn check_pair(what: &str, t: BlockType, row: &[u8], x: &Q8Row<'_>) {
@@ -306,7 +267,7 @@ pub fn dot_q8(t: BlockType, row: &[u8], x: Q8Row<'_>) -> f32 {
             let mut m_acc = 0.0f32;
             for (bi, b) in row.chunks_exact(bb).enumerate() {
                 let (d, dmin) = (read_f16(&b[0..2]), read_f16(&b[2..4]));
-                let w = k_codes(t, b);
+                let w = k_codes(b, t == BlockType::Q5_K);
                 let xs = &x.codes[QK_K * bi..QK_K * (bi + 1)];
                 let mut s = [0i32; LANES];
                 let mut m = 0i32;
@@ -328,7 +289,7 @@ pub fn dot_q8(t: BlockType, row: &[u8], x: Q8Row<'_>) -> f32 {
         }
         BlockType::Q6_K => {
             for (bi, b) in row.chunks_exact(bb).enumerate() {
-                let w = q6_codes(b);
+                let w = q6_k_codes(b);
                 let d = read_f16(&b[208..210]);
                 let xs = &x.codes[QK_K * bi..QK_K * (bi + 1)];
                 let mut s = [0i32; LANES];
