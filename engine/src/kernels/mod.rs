@@ -259,10 +259,9 @@ impl Kernels {
         const TN: usize = 1;
         const TR: usize = 8;
         let mut o0 = 0;
-        let mut r = 0;
         while n >= TR && o0 + TN <= oc {
             let wr: [&[u8]; TN] = core::array::from_fn(|j| row(o0 + j));
-            r = 0;
+            let mut r = 0;
             while r + TR <= n {
                 let xs = core::array::from_fn(|i| xq.row(rows.start + r + i));
                 let d = crate::quant::dot_q8_tile_with::<TN, TR>(self, btype, wr, xs);
@@ -282,7 +281,6 @@ impl Kernels {
             }
             o0 += TN;
         }
-        let _ = r;
         while o0 + 4 <= oc {
             let wr = [row(o0), row(o0 + 1), row(o0 + 2), row(o0 + 3)];
             for r in 0..n {
