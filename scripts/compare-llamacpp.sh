@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Compares our engine with llama.cpp on the real GGUF models: (a) the prompt token ids
 # (llama-tokenize vs cli/examples/tokenize.rs), (b) greedy continuations (llama-completion
-# --temp 0 -no-cnv vs `llm-baremetal generate --temperature 0`), with our top-1/top-2 logit
+# --temp 0 -no-cnv vs `llm-baremetal generate --parse-special --temperature 0`: llama.cpp parses
+# control tokens in a prompt by default), with our top-1/top-2 logit
 # margin at the first token where they part (cli/examples/topk.rs). Not part of `make test`.
 #
 #   scripts/compare-llamacpp.sh [STEPS]          (default 48 generated tokens)
@@ -53,7 +54,7 @@ run_model() { # label model prompts...
     "$ex/tokenize" "$model" "$text" > "$d/ids.ours"
     "$bin/llama-completion" -m "$model" -p "$text" -n "$steps" --temp 0 -no-cnv --no-display-prompt \
       -t "$threads" -s 1 -c 2048 < /dev/null > "$d/out.llamacpp" 2> "$d/gen.err" || true
-    "$ours" generate "$model" --prompt "$text" --steps "$steps" --temperature 0 --threads "$threads" \
+    "$ours" generate "$model" --prompt "$text" --parse-special --steps "$steps" --temperature 0 --threads "$threads" \
       > "$d/out.ours" 2> "$d/ours.err"
     "$ex/topk" "$model" "$text" "$steps" > "$d/topk.tsv"
   done

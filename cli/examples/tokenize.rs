@@ -1,6 +1,7 @@
 //! Prints the prompt token ids of a GGUF model's own tokenizer, space-separated, as
-//! `llm-baremetal generate` would feed them (BOS first when the model adds one; special tokens
-//! written in the text are matched whole). For scripts/compare-llamacpp.sh.
+//! `llm-baremetal generate --parse-special` would feed them (BOS first when the model adds one;
+//! control tokens written in the text are matched whole, as `llama-tokenize` does by default).
+//! For scripts/compare-llamacpp.sh.
 //!
 //!     cargo run --release --example tokenize -- MODEL.gguf TEXT
 //!
@@ -26,7 +27,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let loaded = llm_engine::load(&bytes).map_err(|e| format!("{}: {e:?}", args[1]))?;
     let tokenizer = loaded.tokenizer.ok_or("the file has no tokenizer (not a GGUF model?)")?;
     let mut ids = Vec::new();
-    tokenizer.encode_prompt(text.as_bytes(), true, &mut ids);
+    tokenizer.encode_prompt_with(text.as_bytes(), true, llm_engine::tokenizer::Specials::Parse, &mut ids);
     let line: Vec<String> = ids.iter().map(|t| t.to_string()).collect();
     println!("{}", line.join(" "));
     Ok(())

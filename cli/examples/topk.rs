@@ -7,7 +7,7 @@
 //!     cargo run --release --example topk -- MODEL.gguf TEXT [STEPS] [auto|scalar|avx2|portable]
 //!
 //! TEXT is taken verbatim (`-` reads stdin); it is tokenized as `generate` does (BOS when the
-//! model adds one, special tokens parsed). One thread. Stops at an end token. Output, one line
+//! model adds one, control tokens parsed as with `--parse-special`). One thread. Stops at an end token. Output, one line
 //! per step, tab-separated: step, id, text (JSON-escaped), id2, text2, margin, the
 //! chosen token's bytes in hex, 1 if it is an end token.
 
@@ -58,7 +58,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let tokenizer = loaded.tokenizer.ok_or("the file has no tokenizer (not a GGUF model?)")?;
     let model = &loaded.model;
     let mut ids = Vec::new();
-    tokenizer.encode_prompt(text.as_bytes(), true, &mut ids);
+    tokenizer.encode_prompt_with(text.as_bytes(), true, llm_engine::tokenizer::Specials::Parse, &mut ids);
     let ctx = model.spec().context.min(llm_engine::session::DEFAULT_MAX_CONTEXT);
     let greedy = SamplerConfig { temperature: 0.0, top_k: 0, top_p: 1.0, min_p: 0.0, repeat_penalty: 1.0, repeat_window: 64 };
     let mut session = Session::with_context(model, kernels, ctx, greedy, 0)?;

@@ -7,6 +7,7 @@ use llm_engine::chat::{Chat, ChatIo, ChatSettings};
 use llm_engine::formats::Format;
 use llm_engine::kernels::Family;
 use llm_engine::template::Template;
+use llm_engine::tokenizer::Specials;
 use llm_engine::{Kernels, Model, Parallel, SamplerConfig, Session, StopFilter, checkpoint};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -187,9 +188,14 @@ pub fn inspect(path: &Path, context: Option<usize>) -> Result<()> {
 #[derive(Args, Debug)]
 pub struct GenerateArgs {
     pub checkpoint: PathBuf,
-    /// Text to continue (not printed); empty starts from a newline.
+    /// Text to continue (not printed); empty starts from a newline. Text is text: a control
+    /// token spelled out in it (`<|im_end|>`) is encoded as its characters.
     #[arg(long, default_value = "")]
     pub prompt: String,
+    /// Match control tokens spelled out in --prompt as those tokens (`<|im_start|>`, ...), as
+    /// llama.cpp's option of that name: for raw prompts that carry a chat template already.
+    #[arg(long)]
+    pub parse_special: bool,
     /// Number of tokens to generate.
     #[arg(long, default_value_t = 256)]
     pub steps: usize,
@@ -233,7 +239,8 @@ pub fn generate(a: &GenerateArgs) -> Result<()> {
     let mut session = new_session(model, kernels, a.sampling.context, a.sampling.sampler()?, a.sampling.seed)?;
     let prompt = unescape(&a.prompt);
     let mut tokens = Vec::new();
-    tokenizer.encode_prompt(prompt.as_bytes(), true, &mut tokens);
+    let specials = if a.parse_special { Specials::Parse } else { Specials::AsText };
+    tokenizer.encode_prompt_with(prompt.as_bytes(), true, specials, &mut tokens);
     if tokens.is_empty() {
         tokens.push(tokenizer.eot().unwrap_or(b'\n' as u32));
     }
@@ -388,7 +395,9 @@ pub fn chat(a: &ChatArgs) -> Result<()> {
     if interactive && template != Template::Raw {
         crate::outln!("template: {} (/reset starts a new conversation)", template.name())?;
     }
-    let mut chat = Chat::new(settings, &mut session, &tokenizer).with_template(template, system);
+    let mut chat = Chat::new(settings, &mut session, &tokenizer)
+        .with_template(template, system)
+        .with_context(|| format!("--template {}: cannot chat with this model", template.name()))?;
     chat.show_stats = interactive;
     let mut io = TerminalIo { out: TextOut::new(), start: Instant::now(), failed: None };
     let stdin = std::io::stdin();

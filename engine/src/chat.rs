@@ -10,7 +10,7 @@ use crate::model::EngineError;
 use crate::parallel::Parallel;
 use crate::sampler::SamplerConfig;
 use crate::session::{Session, StopFilter};
-use crate::template::Template;
+use crate::template::{MissingToken, Template};
 use crate::tokenizer::Tokenizer;
 use alloc::format;
 use alloc::string::String;
@@ -257,6 +257,28 @@ pub struct Chat<'s, 'm> {
     last: String,
 }
 
+/// Why a turn was not taken or did not finish.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TurnError {
+    Engine(EngineError),
+    Template(MissingToken),
+}
+
+impl From<EngineError> for TurnError {
+    fn from(e: EngineError) -> TurnError {
+        TurnError::Engine(e)
+    }
+}
+
+impl fmt::Display for TurnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TurnError::Engine(e) => e.fmt(f),
+            TurnError::Template(e) => e.fmt(f),
+        }
+    }
+}
+
 /// What one turn did, for stats and tests.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TurnStats {
@@ -285,12 +307,14 @@ impl<'s, 'm> Chat<'s, 'm> {
     }
 
     /// Writes turns in a chat template's layout (with an optional system message); replies
-    /// end at the template's end-of-turn token instead of a blank line.
-    pub fn with_template(mut self, template: Template, system: Option<String>) -> Chat<'s, 'm> {
+    /// end at the template's end-of-turn token instead of a blank line. Refused when the
+    /// vocabulary lacks one of the template's control tokens.
+    pub fn with_template(mut self, template: Template, system: Option<String>) -> Result<Chat<'s, 'm>, MissingToken> {
+        template.check(self.tokenizer)?;
         self.end_of_turn = template.end_of_turn().and_then(|p| self.tokenizer.token_id(p.as_bytes()));
         self.template = template;
         self.system = system;
-        self
+        Ok(self)
     }
 
     pub fn template(&self) -> Template {
@@ -328,13 +352,14 @@ impl<'s, 'm> Chat<'s, 'm> {
 
     /// Feeds the user's line plus a newline and streams the reply until a blank line (if
     /// set), an end token, `max_tokens` or a cancel.
-    pub fn turn(&mut self, text: &str, io: &mut dyn ChatIo, par: &dyn Parallel) -> Result<TurnStats, EngineError> {
+    pub fn turn(&mut self, text: &str, io: &mut dyn ChatIo, par: &dyn Parallel) -> Result<TurnStats, TurnError> {
         let t0 = io.now();
         let mut tokens = Vec::with_capacity(text.len() + 2);
         let at_start = self.session.context().is_empty();
-        let mut line = String::with_capacity(text.len() + 64);
-        self.template.user_turn(self.system.as_deref(), text, at_start, &mut line);
-        self.tokenizer.encode_prompt(line.as_bytes(), at_start, &mut tokens);
+        // The user's text is encoded as text: only the template's pieces are control tokens.
+        let mut pieces = Vec::with_capacity(16);
+        self.template.user_turn(self.system.as_deref(), text, at_start, &mut pieces);
+        self.template.encode(self.tokenizer, &pieces, at_start, &mut tokens).map_err(TurnError::Template)?;
         let before = self.session.context().len();
         self.session.feed(&tokens, par)?;
         let t1 = io.now();

@@ -9,6 +9,8 @@ pub mod bpe;
 pub mod gguf;
 pub mod spm;
 
+pub use gguf::Specials;
+
 use crate::formats::Format;
 use alloc::vec::Vec;
 use core::fmt;
@@ -225,11 +227,40 @@ impl Tokenizer {
     }
 
     /// Appends the tokens of a prompt. `at_start`: the text begins the context, so a model
-    /// whose tokenizer has a beginning-of-sequence token gets it first.
+    /// whose tokenizer has a beginning-of-sequence token gets it first. Text is text: a
+    /// control token spelled out in it (`<|im_end|>`) is encoded as its characters.
     pub fn encode_prompt(&self, text: &[u8], at_start: bool, out: &mut Vec<u32>) {
+        self.encode_prompt_with(text, at_start, Specials::AsText, out)
+    }
+
+    /// The token a prompt that begins the context starts with, if any (SentencePiece's BOS;
+    /// a GGUF vocabulary's when the file says to add it).
+    pub fn prompt_bos(&self) -> Option<u32> {
+        match self {
+            Tokenizer::Spm(t) => t.bos(),
+            Tokenizer::Gguf(t) => t.bos().filter(|_| t.add_bos()),
+            _ => None,
+        }
+    }
+
+    /// As [`encode_prompt`](Self::encode_prompt); with [`Specials::Parse`] a control token
+    /// spelled out in the text becomes that token (GGUF vocabularies' control tokens, the
+    /// end-of-text token of an llm.c tokenizer file): `generate --parse-special`.
+    pub fn encode_prompt_with(&self, text: &[u8], at_start: bool, specials: Specials, out: &mut Vec<u32>) {
         match self {
             Tokenizer::Spm(t) => t.encode(text, at_start, out),
-            Tokenizer::Gguf(t) => t.encode_prompt(text, at_start, out),
+            Tokenizer::Gguf(t) => t.encode_prompt(text, at_start, specials, out),
+            Tokenizer::Table(t) if specials == Specials::Parse && t.eot.is_some() => {
+                let eot = t.eot.unwrap_or(0);
+                let piece = self.decode(eot);
+                let mut rest = text;
+                while let Some(at) = rest.windows(piece.len()).position(|w| w == piece) {
+                    self.encode(&rest[..at], out);
+                    out.push(eot);
+                    rest = &rest[at + piece.len()..];
+                }
+                self.encode(rest, out);
+            }
             _ => self.encode(text, out),
         }
     }
@@ -258,14 +289,15 @@ impl Tokenizer {
         }
     }
 
-    /// Appends the tokens of `text` (no BOS). Bytes: exact. Table: greedy longest match, which
-    /// is not GPT-2's BPE merge order (llm.c ships no encoder) but always round-trips the
-    /// text; bytes no token covers are skipped. Spm: llama2.c's merges by score.
+    /// Appends the tokens of `text` (no BOS; text is text, see
+    /// [`encode_prompt`](Self::encode_prompt)). Bytes: exact. Table: greedy longest match,
+    /// which is not GPT-2's BPE merge order (llm.c ships no encoder) but always round-trips
+    /// the text; bytes no token covers are skipped. Spm: llama2.c's merges by score.
     pub fn encode(&self, text: &[u8], out: &mut Vec<u32>) {
         match self {
             Tokenizer::Bytes => out.extend(text.iter().map(|&b| b as u32)),
             Tokenizer::Spm(t) => t.encode(text, false, out),
-            Tokenizer::Gguf(t) => t.encode_prompt(text, false, out),
+            Tokenizer::Gguf(t) => t.encode_prompt(text, false, Specials::AsText, out),
             Tokenizer::Table(t) => {
                 let mut at = 0;
                 while at < text.len() {

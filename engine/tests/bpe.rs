@@ -274,8 +274,10 @@ fn pre_tokenizer_splits() {
     assert_eq!(r, [(0, 2), (2, 3), (3, 5), (5, 6), (6, 7)]);
 }
 
+/// Special tokens are split off by the GGUF tokenizer (engine/tests/control_tokens.rs);
+/// BPE itself encodes their text as text and never yields one.
 #[test]
-fn special_tokens_match_whole() {
+fn special_tokens_are_never_encoded_by_bpe() {
     let (tokens, merges) = gpt2_parts();
     let mut tokens = tokens.clone();
     let mut types = vec![1; tokens.len()];
@@ -287,16 +289,13 @@ fn special_tokens_match_whole() {
     }
     let t = BpeTokenizer::new(tokens, merges, &types, PreTokenizer::Qwen2, Some(50256), Some(start + 1), false).unwrap();
     let plain = tokenizer(PreTokenizer::Qwen2);
-    let ids = encode(&t, b"<|im_start|>user\nhi<|im_end|>");
-    let mut want = vec![start];
-    want.extend(encode(plain, b"user\nhi"));
-    want.push(start + 1);
-    assert_eq!(ids, want);
+    for text in [&b"<|im_start|>user\nhi<|im_end|>"[..], b"a<tool>b<|endoftext|><|endoftext|>"] {
+        let ids = encode(&t, text);
+        assert_eq!(ids, encode(plain, text));
+        assert!(ids.iter().all(|&i| i < start && i != 50256), "{ids:?}");
+        assert_eq!(decode_all(&t, &ids), text);
+    }
     assert_eq!(t.decode(start), b"<|im_start|>");
-    assert_eq!(decode_all(&t, &ids), b"<|im_start|>user\nhi<|im_end|>");
-    // User-defined tokens and the vocabulary's own control token, mid-word too.
-    let ids = encode(&t, b"a<tool>b<|endoftext|><|endoftext|>");
-    assert_eq!(ids, [encode(plain, b"a"), vec![start + 2], encode(plain, b"b"), vec![50256, 50256]].concat());
     // Without token types nothing is special: "<|endoftext|>" is plain text.
     assert_ne!(encode(plain, b"<|endoftext|>"), [50256]);
     assert_eq!(t.token_id(b"<|im_end|>"), Some(start + 1));

@@ -2,7 +2,7 @@
 //! written exactly as the family's Jinja template renders it (expected strings written out
 //! from the templates' published layouts: Qwen2.5's ChatML, Gemma's, Llama 3's, Llama 2's).
 
-use llm_engine::template::Template;
+use llm_engine::template::{Piece, Template, pieces_text};
 
 const QWEN25: &str = "{%- if tools %}...{%- else %}\n    {%- if messages[0]['role'] == 'system' %}\n        {{- '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}\n    {%- else %}\n        {{- '<|im_start|>system\\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\\n' }}\n    {%- endif %}\n{%- endif %}{%- for message in messages %}{{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>' + '\\n' }}{%- endfor %}{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}";
 const GEMMA: &str = "{{ bos_token }}{% for message in messages %}{{ '<start_of_turn>' + role + '\\n' + message['content'] | trim + '<end_of_turn>\\n' }}{% endfor %}{% if add_generation_prompt %}{{'<start_of_turn>model\\n'}}{% endif %}";
@@ -28,7 +28,16 @@ fn families_are_recognised_from_the_template_text() {
 fn turns(t: Template, system: Option<&str>, msgs: &[&str]) -> String {
     let mut s = String::new();
     for (i, m) in msgs.iter().enumerate() {
-        t.user_turn(system, m, i == 0, &mut s);
+        let mut pieces = Vec::new();
+        t.user_turn(system, m, i == 0, &mut pieces);
+        // The messages are text pieces, never split or marked as control.
+        assert!(pieces.contains(&Piece::Text(m)), "{t:?}: {pieces:?}");
+        for p in &pieces {
+            if let Piece::Control(c) = p {
+                assert!(t.control_pieces().contains(c), "{t:?} writes {c}, not in its control_pieces()");
+            }
+        }
+        s.push_str(&pieces_text(&pieces));
         // The model's reply and its end-of-turn token, as the context holds them.
         s.push_str("REPLY");
         s.push_str(t.end_of_turn().unwrap_or(""));

@@ -5,6 +5,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use llm_engine::formats::{gguf::Gguf, gguf_model};
+use llm_engine::tokenizer::Specials;
 use llm_engine::tokenizer::gguf::GgufTokenizer;
 use llm_engine::{Kernels, SamplerConfig, Serial, Session, Tokenizer};
 
@@ -17,6 +18,8 @@ fuzz_target!(|data: &[u8]| {
         // Some text from the input itself, so the fuzzer can steer it.
         let text = &data[data.len().saturating_sub(64)..];
         t.encode_prompt(text, true, &mut ids);
+        // And with control tokens parsed (`generate --parse-special`).
+        t.encode_prompt_with(text, false, Specials::Parse, &mut ids);
         let mut prev = None;
         for &id in &ids {
             assert!((id as usize) < t.vocab_size(), "encoded {id} of {} tokens", t.vocab_size());

@@ -200,7 +200,10 @@ fn main() -> Status {
         Ok(s) => s,
         Err(e) => fatal(&info, &alloc::format!("{e}")),
     };
-    let mut chat = Chat::new(settings, &mut session, &tokenizer).with_template(template, system);
+    let mut chat = match Chat::new(settings, &mut session, &tokenizer).with_template(template, system) {
+        Ok(c) => c,
+        Err(e) => fatal(&info, &alloc::format!("{e} (set template = raw in {CONFIG_PATH}, or another template)")),
+    };
     let mut io = FirmwareIo { out: Console::new(), clock, input: console::Input::new() };
 
     if !cfg.script.is_empty() {

@@ -11,9 +11,11 @@
 //! rank order (rank 0 merges first).
 //!
 //! Encoding:
-//! 1. Special tokens (GGUF types 2 unknown, 3 control, 4 user-defined) that appear literally in
-//!    the text become their own token, longest first (llama.cpp's `tokenizer_st_partition`
-//!    with `parse_special`, as used for chat templates). They are matched on the raw text.
+//! 1. Special tokens (GGUF types 2 unknown, 3 control, 4 user-defined) are not this file's
+//!    business: [`super::gguf::GgufTokenizer`] splits them off the text first (user-defined
+//!    ones always, control ones only when told to parse specials), and hands the text between
+//!    them here. Encoding never produces a special token: merges, bytes and Llama 3's
+//!    whole-piece lookup only ever yield normal tokens, so text stays text.
 //! 2. The rest is split by the pre-tokenizer (see [`PreTokenizer`]). Bytes that are not valid
 //!    UTF-8 are pieces of their own, one byte each; valid runs between them split normally.
 //! 3. Each piece starts as one symbol per byte (the token of that byte's mapped character);
@@ -389,7 +391,7 @@ pub struct BpeTokenizer {
     merges: Vec<Merge>,
     /// Token of each byte's mapped character, or [`NO_TOKEN`].
     byte_token: [u32; 256],
-    /// Special tokens matched whole in the text: (id), longest text first.
+    /// Unknown, control and user-defined token ids, ascending: never the result of encoding.
     specials: Vec<u32>,
     pre: PreTokenizer,
     bos: Option<u32>,
@@ -480,10 +482,11 @@ impl BpeTokenizer {
             eos,
             add_bos,
         };
+        tok.specials = (0..n as u32).filter(|&i| special(i as usize)).collect();
         for (b, &c) in BYTE_CHAR.iter().enumerate() {
             let mut buf = [0u8; 4];
             let c = char::from_u32(c).unwrap_or('\0');
-            tok.byte_token[b] = tok.token_id(c.encode_utf8(&mut buf).as_bytes()).unwrap_or(NO_TOKEN);
+            tok.byte_token[b] = tok.normal_id(c.encode_utf8(&mut buf).as_bytes()).unwrap_or(NO_TOKEN);
         }
 
         let mut list = Vec::new();
@@ -497,7 +500,7 @@ impl BpeTokenizer {
             joined.clear();
             joined.extend_from_slice(a);
             joined.extend_from_slice(b);
-            if let (Some(a), Some(b), Some(id)) = (tok.token_id(a), tok.token_id(b), tok.token_id(&joined)) {
+            if let (Some(a), Some(b), Some(id)) = (tok.normal_id(a), tok.normal_id(b), tok.normal_id(&joined)) {
                 list.push(Merge { pair: pair_key(a, b), rank, id });
             }
         }
@@ -506,9 +509,6 @@ impl BpeTokenizer {
         list.dedup_by_key(|m| m.pair);
         tok.merges = list;
 
-        let mut specials: Vec<u32> = (0..n as u32).filter(|&i| special(i as usize)).collect();
-        specials.sort_by_key(|&i| Reverse(tok.tokens.at(i).len()));
-        tok.specials = specials;
         Ok(tok)
     }
 
@@ -540,6 +540,11 @@ impl BpeTokenizer {
         Some(self.sorted[i])
     }
 
+    /// As [`token_id`](Self::token_id), but None for a special token: what encoding may emit.
+    fn normal_id(&self, piece: &[u8]) -> Option<u32> {
+        self.token_id(piece).filter(|id| self.specials.binary_search(id).is_err())
+    }
+
     /// The stored string of `token` (as in the GGUF vocabulary).
     pub fn token_text(&self, token: u32) -> Option<&[u8]> {
         self.tokens.get(token)
@@ -563,42 +568,12 @@ impl BpeTokenizer {
         self.encode(text, out);
     }
 
-    /// Appends the tokens of `text` (no BOS; see [`encode_prompt`](Self::encode_prompt)).
-    /// Special tokens spelled out in the text are matched whole. Any bytes are accepted.
+    /// Appends the tokens of `text` (no BOS; see [`encode_prompt`](Self::encode_prompt)): the
+    /// pre-tokenizer split, then BPE. Special tokens spelled out in the text are text here.
+    /// Any bytes are accepted.
     pub fn encode(&self, text: &[u8], out: &mut Vec<u32>) {
         let mut scratch = Scratch::default();
-        // Fragments: Ok(range of raw text) or Err(special token id).
-        let mut frags: Vec<Result<(usize, usize), u32>> = alloc::vec![Ok((0, text.len()))];
-        if !self.specials.is_empty() {
-            let mut next = Vec::new();
-            for &id in &self.specials {
-                let sp = self.tokens.at(id);
-                next.clear();
-                for &f in &frags {
-                    let Ok((mut s, e)) = f else {
-                        next.push(f);
-                        continue;
-                    };
-                    while let Some(p) = find(&text[s..e], sp) {
-                        if p > 0 {
-                            next.push(Ok((s, s + p)));
-                        }
-                        next.push(Err(id));
-                        s += p + sp.len();
-                    }
-                    if s < e {
-                        next.push(Ok((s, e)));
-                    }
-                }
-                core::mem::swap(&mut frags, &mut next);
-            }
-        }
-        for f in frags {
-            match f {
-                Err(id) => out.push(id),
-                Ok((s, e)) => self.encode_ordinary(&text[s..e], &mut scratch, out),
-            }
-        }
+        self.encode_ordinary(text, &mut scratch, out);
     }
 
     /// Pre-tokenizer split then BPE, with no special-token matching.
@@ -640,7 +615,7 @@ impl BpeTokenizer {
                 let c = char::from_u32(BYTE_CHAR[b as usize]).unwrap_or('\0');
                 mapped.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
             }
-            if let Some(id) = self.token_id(mapped) {
+            if let Some(id) = self.normal_id(mapped) {
                 out.push(id);
                 return;
             }
@@ -704,21 +679,6 @@ impl BpeTokenizer {
 
 fn pair_key(a: u32, b: u32) -> u64 {
     ((a as u64) << 32) | b as u64
-}
-
-/// First position of `needle` (non-empty) in `hay`.
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    let (&first, rest) = needle.split_first()?;
-    let mut at = 0;
-    while at + needle.len() <= hay.len() {
-        let p = hay[at..=hay.len() - needle.len()].iter().position(|&b| b == first)?;
-        let s = at + p;
-        if &hay[s + 1..s + needle.len()] == rest {
-            return Some(s);
-        }
-        at = s + 1;
-    }
-    None
 }
 
 /// Appends the raw bytes a normal token stands for: each character mapped back through

@@ -3,8 +3,18 @@
 //! special tokens, BOS/EOS and end-of-generation set, as llama.cpp's `llama-vocab.cpp` reads
 //! them (keys and token types from GGUF's specification, llama.cpp/ggml, MIT).
 //!
-//! Control and user-defined tokens written out in a prompt (`<start_of_turn>`,
-//! `<|im_start|>`) are matched whole, as chat templates need; control tokens print nothing.
+//! Text is text: a control token spelled out in text (`<|im_end|>`, `<start_of_turn>`) is
+//! encoded as its characters, so a user's message cannot open or close turns; only a chat
+//! template puts control tokens in a prompt, by id (`crate::chat`). User-defined tokens
+//! (whitespace runs, `<tool_call>`) are ordinary text that the vocabulary spells with one
+//! token, so they are matched whole, as SentencePiece and llama.cpp do. `--parse-special`
+//! ([`Specials::Parse`]) also matches control tokens whole, for raw prompts that carry a
+//! template already. Control tokens print nothing.
+//!
+//! Control tokens here: the file's type 3 (control) and 2 (unknown), BOS, EOS and the end
+//! tokens, and the texts of [`CONTROL_TEXTS`] (every chat template's markers) whatever type the
+//! file gives them. Encoding text can never produce one: they are left out of SentencePiece's
+//! and BPE's lookups and merges too.
 
 use super::bpe::{BpeError, BpeTokenizer, PreTokenizer};
 use super::spm::{SpmError, SpmTokenizer};
@@ -13,14 +23,45 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
+const TOKEN_TYPE_NORMAL: i32 = 1;
+const TOKEN_TYPE_UNKNOWN: i32 = 2;
 const TOKEN_TYPE_CONTROL: i32 = 3;
 const TOKEN_TYPE_USER_DEFINED: i32 = 4;
 
 /// Texts llama.cpp treats as end of generation when the vocabulary has them.
-/// llama.cpp also makes these control tokens (matched whole in a prompt, printing nothing),
-/// whatever type the file gives them.
 const END_TEXTS: [&str; 9] =
     ["<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<EOT>", "<|end_of_text|>", "<|eom_id|>", "</s>"];
+
+/// Control tokens whatever type the file gives them: the end texts, and the markers every chat
+/// template of `crate::template` writes (a file that types `<start_of_turn>` as user-defined
+/// must not let a user's text open a turn).
+pub const CONTROL_TEXTS: [&str; 16] = [
+    "<|eot_id|>",
+    "<|im_end|>",
+    "<|end|>",
+    "<end_of_turn>",
+    "<|endoftext|>",
+    "<EOT>",
+    "<|end_of_text|>",
+    "<|eom_id|>",
+    "</s>",
+    "<s>",
+    "<|im_start|>",
+    "<start_of_turn>",
+    "<|start_header_id|>",
+    "<|end_header_id|>",
+    "<|begin_of_text|>",
+    "<bos>",
+];
+
+/// Whether text that spells a control token is matched as that token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Specials {
+    /// Text is text (the default everywhere): control tokens only come from a template.
+    AsText,
+    /// Control tokens written out in the text become those tokens (`--parse-special`).
+    Parse,
+}
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum GgufTokenizerError {
@@ -70,8 +111,9 @@ enum Kind {
 pub struct GgufTokenizer {
     kind: Kind,
     token_types: Vec<i32>,
-    /// Control and user-defined tokens matched whole in prompts: (text, id), longest first.
-    specials: Vec<(Vec<u8>, u32)>,
+    /// Control and user-defined tokens matched whole in text: (text, id, is control), longest
+    /// first. Control ones only with [`Specials::Parse`].
+    specials: Vec<(Vec<u8>, u32, bool)>,
     /// Tokens that end generation.
     end: Vec<u32>,
     bos: Option<u32>,
@@ -95,16 +137,30 @@ impl GgufTokenizer {
         let strings = tokens_arr.strings().ok_or(GgufTokenizerError::UnknownModel(String::from("(tokens are not strings)")))?;
         let tokens: Vec<Vec<u8>> = strings.map(|s| s.to_vec()).collect();
         let n = tokens.len();
-        let token_types: Vec<i32> = match g.get_array("tokenizer.ggml.token_type") {
+        let mut token_types: Vec<i32> = match g.get_array("tokenizer.ggml.token_type") {
             Ok(a) => a.i32s().map(|it| it.collect()).unwrap_or_default(),
             Err(_) => Vec::new(),
         };
         if !token_types.is_empty() && token_types.len() != n {
             return Err(GgufTokenizerError::Mismatch { what: "token types", found: token_types.len(), tokens: n });
         }
+        if token_types.is_empty() {
+            token_types = alloc::vec![TOKEN_TYPE_NORMAL; n];
+        }
         let bos = id_key(g, "tokenizer.ggml.bos_token_id", n)?;
         let eos = id_key(g, "tokenizer.ggml.eos_token_id", n)?;
         let (eot, eom) = (id_key(g, "tokenizer.ggml.eot_token_id", n)?, id_key(g, "tokenizer.ggml.eom_token_id", n)?);
+        // The control tokens (see the module's text), fixed before the vocabularies are built
+        // so that their lookups and merges leave them out.
+        for (i, t) in tokens.iter().enumerate() {
+            if CONTROL_TEXTS.iter().any(|e| e.as_bytes() == t.as_slice()) {
+                token_types[i] = TOKEN_TYPE_CONTROL;
+            }
+        }
+        for id in [bos, eos, eot, eom].into_iter().flatten() {
+            token_types[id as usize] = TOKEN_TYPE_CONTROL;
+        }
+        let control = |t: i32| t == TOKEN_TYPE_CONTROL || t == TOKEN_TYPE_UNKNOWN;
         let (kind, model_name, default_bos) = match model {
             "llama" => {
                 let scores: Vec<f32> = match g.get_array("tokenizer.ggml.scores") {
@@ -115,7 +171,8 @@ impl GgufTokenizer {
                     return Err(GgufTokenizerError::Mismatch { what: "scores", found: scores.len(), tokens: n });
                 }
                 let prefix = g.get_bool("tokenizer.ggml.add_space_prefix").unwrap_or(true);
-                let spm = SpmTokenizer::new(tokens.clone(), scores, bos, eos, prefix, true).map_err(GgufTokenizerError::Spm)?;
+                let mut spm = SpmTokenizer::new(tokens.clone(), scores, bos, eos, prefix, true).map_err(GgufTokenizerError::Spm)?;
+                spm.exclude_from_encoding(&token_types.iter().map(|&t| control(t)).collect::<Vec<bool>>());
                 (Kind::Spm(spm), "SentencePiece (llama)", true)
             }
             "gpt2" => {
@@ -129,18 +186,12 @@ impl GgufTokenizer {
             other => return Err(GgufTokenizerError::UnknownModel(String::from(other))),
         };
         let add_bos = g.get_bool("tokenizer.ggml.add_bos_token").unwrap_or(default_bos) && bos.is_some();
-        let mut token_types = token_types;
-        for (i, t) in tokens.iter().enumerate() {
-            if END_TEXTS.iter().any(|e| e.as_bytes() == t.as_slice()) && (i < token_types.len()) {
-                token_types[i] = TOKEN_TYPE_CONTROL;
-            }
-        }
-        let mut specials: Vec<(Vec<u8>, u32)> = token_types
+        let mut specials: Vec<(Vec<u8>, u32, bool)> = token_types
             .iter()
             .enumerate()
             .filter(|(_, t)| **t == TOKEN_TYPE_CONTROL || **t == TOKEN_TYPE_USER_DEFINED)
             .filter(|(i, _)| !tokens[*i].is_empty())
-            .map(|(i, _)| (tokens[i].clone(), i as u32))
+            .map(|(i, t)| (tokens[i].clone(), i as u32, control(*t)))
             .collect();
         specials.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(&b.1)));
         let mut end: Vec<u32> = Vec::new();
@@ -196,7 +247,7 @@ impl GgufTokenizer {
     }
 
     pub fn token_id(&self, piece: &[u8]) -> Option<u32> {
-        if let Some((_, id)) = self.specials.iter().find(|(t, _)| t == piece) {
+        if let Some((_, id, _)) = self.specials.iter().find(|(t, _, _)| t == piece) {
             return Some(*id);
         }
         match &self.kind {
@@ -216,9 +267,10 @@ impl GgufTokenizer {
         }
     }
 
-    /// Appends the tokens of `text`: BOS first when `at_start` and the model adds one;
-    /// special tokens written out in the text are matched whole.
-    pub fn encode_prompt(&self, text: &[u8], at_start: bool, out: &mut Vec<u32>) {
+    /// Appends the tokens of `text`: BOS first when `at_start` and the model adds one.
+    /// User-defined tokens written out in the text are matched whole, control tokens only
+    /// with [`Specials::Parse`].
+    pub fn encode_prompt(&self, text: &[u8], at_start: bool, specials: Specials, out: &mut Vec<u32>) {
         if at_start && self.add_bos {
             out.extend(self.bos);
         }
@@ -226,7 +278,10 @@ impl GgufTokenizer {
         // At each step, the earliest special token (longest on a tie) splits the text.
         while !rest.is_empty() {
             let mut best: Option<(usize, usize, u32)> = None;
-            for (t, id) in &self.specials {
+            for (t, id, control) in &self.specials {
+                if *control && specials == Specials::AsText {
+                    continue;
+                }
                 if let Some(at) = find(rest, t) {
                     if best.is_none_or(|(b, len, _)| at < b || (at == b && t.len() > len)) {
                         best = Some((at, t.len(), *id));

@@ -331,6 +331,17 @@ impl SpmTokenizer {
         self.scores.get(token as usize).copied()
     }
 
+    /// Leaves the tokens with `excluded[id]` (a GGUF vocabulary's control tokens) out of
+    /// encoding: no lookup or merge yields them any more, and [`id`](Self::id) does not
+    /// find them. Byte pieces and the dummy prefix were looked up already.
+    pub fn exclude_from_encoding(&mut self, excluded: &[bool]) {
+        let pieces = &self.pieces;
+        let mut sorted: Vec<u32> = (0..pieces.len() as u32).filter(|&i| !excluded.get(i as usize).copied().unwrap_or(false)).collect();
+        sorted.sort_by(|&a, &b| pieces.at(a).cmp(pieces.at(b)));
+        sorted.dedup_by(|later, earlier| pieces.at(*later) == pieces.at(*earlier));
+        self.sorted = sorted;
+    }
+
     /// The id of the raw piece `piece` (the lowest id if it occurs more than once).
     pub fn id(&self, piece: &[u8]) -> Option<u32> {
         let i = self.sorted.binary_search_by(|&id| self.pieces.at(id).cmp(piece)).ok()?;
