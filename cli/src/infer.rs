@@ -348,6 +348,11 @@ impl ChatIo for TerminalIo {
     fn line(&mut self, text: &str) {
         self.print_line(text);
     }
+    fn notice(&mut self, text: &str) {
+        // What happened to the conversation goes beside the replies, not into them.
+        let _ = std::io::stdout().flush();
+        eprintln!("{text}");
+    }
     fn cancel_requested(&mut self) -> bool {
         host::take_interrupt() || self.failed.is_some()
     }
@@ -426,6 +431,9 @@ pub fn chat(a: &ChatArgs) -> Result<()> {
         if !keep_going {
             break;
         }
+    }
+    if !interactive && chat.failed_turns > 0 {
+        bail!("{} turn(s) of the input failed (see the messages above)", chat.failed_turns);
     }
     Ok(())
 }

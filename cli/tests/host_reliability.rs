@@ -130,11 +130,21 @@ fn prompt_speed_counts_only_the_tokens_that_fit_the_context() {
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     assert!(err.contains("prompt of 300 tokens cut to its last 32") && err.contains("prefill 32 tokens"), "{err}");
-    let mut child = cli().args(["chat", m, "--max-tokens", "2", "--no-stop"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
-    child.stdin.take().unwrap().write_all(format!("{long}\n/stats\n").as_bytes()).unwrap();
+    // A chat turn is never cut (issue 23, finding 2): it is refused with the numbers, the
+    // chat goes on, and the scripted session's exit status says a turn failed.
+    let mut child = cli()
+        .args(["chat", m, "--max-tokens", "2", "--no-stop"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(format!("{long}\n/stats\nabc\n/stats\n").as_bytes()).unwrap();
     let out = wait_for(child, 60, "chat");
-    let s = String::from_utf8_lossy(&out.stdout);
-    assert!(s.contains("[prompt 301 tokens (context full: ran the last 32) at"), "{s}");
+    let (s, err) = (String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert!(err.contains("[turn of 301 tokens does not fit a context of 64: not sent]"), "{err}");
+    assert!(s.contains("no reply yet") && s.contains("[prompt 4 tokens at"), "{s}");
+    assert!(!out.status.success() && err.contains("1 turn(s) of the input failed"), "{err}");
 }
 
 #[test]

@@ -9,7 +9,7 @@
 use crate::model::EngineError;
 use crate::parallel::Parallel;
 use crate::sampler::SamplerConfig;
-use crate::session::{Session, StopFilter};
+use crate::session::{Room, Session, StopFilter};
 use crate::template::{MissingToken, Template};
 use crate::tokenizer::Tokenizer;
 use alloc::format;
@@ -230,6 +230,11 @@ pub trait ChatIo {
     fn reply_end(&mut self);
     /// One line of information: help, settings, stats, errors.
     fn line(&mut self, text: &str);
+    /// A line about the conversation itself (turns that left a full context, a turn that was
+    /// refused): standard error on the host, the console on bare metal.
+    fn notice(&mut self, text: &str) {
+        self.line(text)
+    }
     /// Polled before each generated token is shown; true stops the reply.
     fn cancel_requested(&mut self) -> bool;
     /// Seconds on a monotonic clock.
@@ -244,17 +249,94 @@ pub trait Cores: Parallel {
 
 /// The chat-turn driver shared by the host REPL and the UEFI app: they read lines and print;
 /// everything else (commands, feeding a turn, generating with a cancel check, stats) is here.
+///
+/// A turn is never cut: when the context cannot take the next turn (with room for a reply of
+/// `max_tokens`, up to a quarter of the context), the oldest whole turns leave it (the system
+/// message stays: the first kept turn is written again as the first, with it) and the rest
+/// is run again as one prefill; a turn that does not fit even alone is refused with the
+/// numbers. A reply that fills the context drops older turns the same way; when only its own
+/// turn is left, a templated reply ends with a message, and a continuation (no template)
+/// lets the window slide as `generate` does.
 pub struct Chat<'s, 'm> {
     pub settings: ChatSettings,
     pub session: &'s mut Session<'m>,
-    pub tokenizer: &'s Tokenizer,
     /// Print the stats line after each reply (the host does only on a terminal).
     pub show_stats: bool,
-    template: Template,
-    system: Option<String>,
+    /// Turns that failed (refused or an engine error) since the start: a scripted session
+    /// reports them in its exit status.
+    pub failed_turns: usize,
+    conv: Conversation<'s>,
     /// The template's end-of-turn token in this vocabulary.
     end_of_turn: Option<u32>,
     last: String,
+}
+
+/// The conversation in the context, turn by turn, to write it again without its oldest turns.
+struct Conversation<'s> {
+    tokenizer: &'s Tokenizer,
+    template: Template,
+    system: Option<String>,
+    /// The turns in the context, oldest first (empty when the context is).
+    turns: Vec<Turn>,
+}
+
+enum Turn {
+    /// A user's text and the reply's tokens (with its end-of-turn token when it ended so).
+    Text { user: String, reply: Vec<u32> },
+    /// A context that slid inside a turn (continuation mode): kept as tokens, dropped whole.
+    Tokens(Vec<u32>),
+}
+
+/// A context that fits: its tokens, where the new turn and its reply start, turns dropped.
+struct Fitted {
+    tokens: Vec<u32>,
+    turn_at: usize,
+    reply_at: usize,
+    dropped: usize,
+}
+
+impl Conversation<'_> {
+    /// Appends the tokens of the user turn `text`; `first` opens the conversation.
+    fn encode_turn(&self, text: &str, first: bool, out: &mut Vec<u32>) -> Result<(), MissingToken> {
+        let mut pieces = Vec::with_capacity(16);
+        self.template.user_turn(self.system.as_deref(), text, first, &mut pieces);
+        // The user's text is encoded as text: only the template's pieces are control tokens.
+        self.template.encode(self.tokenizer, &pieces, first, out)
+    }
+
+    /// The context without the `drop` oldest turns, then the user turn `text` and `reply`;
+    /// None when it leaves fewer than `free` positions of `max`.
+    fn render(&self, drop: usize, text: &str, reply: &[u32], free: usize, max: usize) -> Result<Option<Fitted>, MissingToken> {
+        let mut tokens = Vec::new();
+        for (i, turn) in self.turns[drop..].iter().enumerate() {
+            match turn {
+                Turn::Text { user, reply } => {
+                    self.encode_turn(user, i == 0, &mut tokens)?;
+                    tokens.extend_from_slice(reply);
+                }
+                Turn::Tokens(t) => tokens.extend_from_slice(t),
+            }
+            if tokens.len() + free > max {
+                return Ok(None);
+            }
+        }
+        let turn_at = tokens.len();
+        self.encode_turn(text, drop == self.turns.len(), &mut tokens)?;
+        let reply_at = tokens.len();
+        tokens.extend_from_slice(reply);
+        Ok((tokens.len() + free <= max).then_some(Fitted { tokens, turn_at, reply_at, dropped: drop }))
+    }
+
+    /// The fewest oldest turns to drop (at least one) for `text` and `reply` to leave `free`
+    /// positions of `max`.
+    fn fit(&self, text: &str, reply: &[u32], free: usize, max: usize) -> Result<Option<Fitted>, MissingToken> {
+        for drop in 1..=self.turns.len() {
+            if let Some(f) = self.render(drop, text, reply, free, max)? {
+                return Ok(Some(f));
+            }
+        }
+        Ok(None)
+    }
 }
 
 /// Why a turn was not taken or did not finish.
@@ -262,6 +344,12 @@ pub struct Chat<'s, 'm> {
 pub enum TurnError {
     Engine(EngineError),
     Template(MissingToken),
+    /// The turn alone (with the system message, and one position for the reply) is longer
+    /// than the context: it was not sent.
+    DoesNotFit {
+        tokens: usize,
+        context: usize,
+    },
 }
 
 impl From<EngineError> for TurnError {
@@ -270,11 +358,18 @@ impl From<EngineError> for TurnError {
     }
 }
 
+impl From<MissingToken> for TurnError {
+    fn from(e: MissingToken) -> TurnError {
+        TurnError::Template(e)
+    }
+}
+
 impl fmt::Display for TurnError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TurnError::Engine(e) => e.fmt(f),
             TurnError::Template(e) => e.fmt(f),
+            TurnError::DoesNotFit { tokens, context } => write!(f, "turn of {tokens} tokens does not fit a context of {context}"),
         }
     }
 }
@@ -283,12 +378,17 @@ impl fmt::Display for TurnError {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TurnStats {
     pub prompt_tokens: usize,
-    /// Tokens the prefill ran: prompt_tokens, or what was kept when the context was full.
+    /// Tokens the prefill ran: prompt_tokens, or the whole kept context when turns were
+    /// dropped to make room.
     pub prompt_computed: usize,
     pub prompt_seconds: f64,
     pub reply_tokens: usize,
     pub reply_seconds: f64,
     pub stopped: bool,
+    /// Oldest turns that left the context during this turn (before it or during the reply).
+    pub dropped_turns: usize,
+    /// The reply ended because it filled the context (templated chats).
+    pub context_full: bool,
 }
 
 impl<'s, 'm> Chat<'s, 'm> {
@@ -297,10 +397,9 @@ impl<'s, 'm> Chat<'s, 'm> {
         Chat {
             settings,
             session,
-            tokenizer,
             show_stats: true,
-            template: Template::Raw,
-            system: None,
+            failed_turns: 0,
+            conv: Conversation { tokenizer, template: Template::Raw, system: None, turns: Vec::new() },
             end_of_turn: None,
             last: String::from("no reply yet"),
         }
@@ -310,15 +409,19 @@ impl<'s, 'm> Chat<'s, 'm> {
     /// end at the template's end-of-turn token instead of a blank line. Refused when the
     /// vocabulary lacks one of the template's control tokens.
     pub fn with_template(mut self, template: Template, system: Option<String>) -> Result<Chat<'s, 'm>, MissingToken> {
-        template.check(self.tokenizer)?;
-        self.end_of_turn = template.end_of_turn().and_then(|p| self.tokenizer.token_id(p.as_bytes()));
-        self.template = template;
-        self.system = system;
+        template.check(self.conv.tokenizer)?;
+        self.end_of_turn = template.end_of_turn().and_then(|p| self.conv.tokenizer.token_id(p.as_bytes()));
+        self.conv.template = template;
+        self.conv.system = system;
         Ok(self)
     }
 
     pub fn template(&self) -> Template {
-        self.template
+        self.conv.template
+    }
+
+    pub fn tokenizer(&self) -> &'s Tokenizer {
+        self.conv.tokenizer
     }
 
     /// The stats line of the last reply.
@@ -334,65 +437,167 @@ impl<'s, 'm> Chat<'s, 'm> {
             Ok(Line::Command(cmd)) => match handle_command(&mut self.settings, self.session, cmd) {
                 Action::Help => io.line(HELP),
                 Action::Quit => return false,
-                Action::Reset => io.line("[conversation reset]"),
+                Action::Reset => {
+                    self.conv.turns.clear();
+                    io.line("[conversation reset]")
+                }
                 Action::Stats => io.line(&self.last),
                 Action::Updated => {
                     self.settings.cores = cores.set_active(self.settings.cores);
                     io.line(&format!("[{}]", self.settings));
                 }
             },
-            Ok(Line::Prompt(text)) => {
-                if let Err(e) = self.turn(text, io, &*cores) {
-                    io.line(&format!("error: {e}"));
+            Ok(Line::Prompt(text)) => match self.turn(text, io, &*cores) {
+                Ok(_) => {}
+                Err(e) => {
+                    self.failed_turns += 1;
+                    match e {
+                        TurnError::DoesNotFit { .. } => io.notice(&format!("[{e}: not sent]")),
+                        e => io.line(&format!("error: {e}")),
+                    }
                 }
-            }
+            },
         }
         true
     }
 
-    /// Feeds the user's line plus a newline and streams the reply until a blank line (if
-    /// set), an end token, `max_tokens` or a cancel.
+    /// Feeds the user's line as a turn and streams the reply until a blank line (if set), an
+    /// end token, `max_tokens` or a cancel. The oldest turns leave the context when it is
+    /// full (see [`Chat`]); a turn that cannot fit is refused and changes nothing.
     pub fn turn(&mut self, text: &str, io: &mut dyn ChatIo, par: &dyn Parallel) -> Result<TurnStats, TurnError> {
         let t0 = io.now();
-        let mut tokens = Vec::with_capacity(text.len() + 2);
-        let at_start = self.session.context().is_empty();
-        // The user's text is encoded as text: only the template's pieces are control tokens.
-        let mut pieces = Vec::with_capacity(16);
-        self.template.user_turn(self.system.as_deref(), text, at_start, &mut pieces);
-        self.template.encode(self.tokenizer, &pieces, at_start, &mut tokens).map_err(TurnError::Template)?;
+        let max = self.session.max_context();
+        if self.session.context().is_empty() {
+            self.conv.turns.clear();
+        }
+        let first = self.conv.turns.is_empty();
+        let mut tokens = Vec::with_capacity(text.len() + 16);
+        self.conv.encode_turn(text, first, &mut tokens)?;
+        // Room for a reply of max_tokens, up to a quarter of the context.
+        let want = self.settings.max_tokens.clamp(1, (max / 4).max(1));
         let before = self.session.context().len();
-        self.session.feed(&tokens, par)?;
+        // In order: all of it with room for the reply; without the fewest oldest turns; all
+        // of it with room for one token; without the fewest oldest turns; refused.
+        let fitted = if before + tokens.len() + want <= max {
+            None
+        } else if let Some(f) = self.conv.fit(text, &[], want, max)? {
+            Some(f)
+        } else if before + tokens.len() < max {
+            None
+        } else if let Some(f) = self.conv.fit(text, &[], 1, max)? {
+            Some(f)
+        } else {
+            // Alone, the turn is written as the first, with the system message.
+            let mut alone = Vec::new();
+            self.conv.encode_turn(text, true, &mut alone)?;
+            return Err(TurnError::DoesNotFit { tokens: alone.len(), context: max });
+        };
+        let (mut dropped, mut reply_at, prompt_tokens, computed) = match fitted {
+            None => {
+                self.session.feed(&tokens, par)?;
+                (0, before + tokens.len(), tokens.len(), tokens.len())
+            }
+            Some(f) => {
+                self.session.reset();
+                self.session.feed(&f.tokens, par)?;
+                self.conv.turns.drain(..f.dropped);
+                (f.dropped, f.reply_at, f.reply_at - f.turn_at, f.tokens.len())
+            }
+        };
         let t1 = io.now();
-        // When the context was full the window slid: the prefill ran the kept context again.
-        let after = self.session.context().len();
-        let computed = if after == before + tokens.len() { tokens.len() } else { after };
         let mut stopped = false;
         // A template ends the reply with its own token; a blank line is part of an answer.
-        let mut stops = if self.template == Template::Raw { reply_stops(&self.settings) } else { StopFilter::none() };
-        let (tokenizer, end, max) = (self.tokenizer, self.end_of_turn, self.settings.max_tokens);
-        let result = self.session.generate_until(tokenizer, end, max, &mut stops, par, &mut |b| {
-            if io.cancel_requested() {
-                stopped = true;
-                return false;
+        let raw = self.conv.template == Template::Raw;
+        let mut stops = if raw { reply_stops(&self.settings) } else { StopFilter::none() };
+        let (end, max_tokens, slides) = (self.end_of_turn, self.settings.max_tokens, self.session.slides);
+        let conv = &mut self.conv;
+        let tokenizer = conv.tokenizer;
+        let mut slid = false;
+        let mut make_room = |s: &mut Session<'m>| -> Result<Room, EngineError> {
+            if slid {
+                return Ok(Room::Slide);
             }
-            io.reply_bytes(b);
-            true
-        });
+            let reply = s.context()[reply_at.min(s.context().len())..].to_vec();
+            let mut fitted = None;
+            for free in [(max / 4).max(1), 1] {
+                // (The template's tokens were all there when this turn started.)
+                if let Ok(Some(f)) = conv.fit(text, &reply, free, max) {
+                    fitted = Some(f);
+                    break;
+                }
+            }
+            match fitted {
+                Some(f) => {
+                    s.reset();
+                    s.feed(&f.tokens, par)?;
+                    conv.turns.drain(..f.dropped);
+                    dropped += f.dropped;
+                    reply_at = f.reply_at;
+                    Ok(Room::Made)
+                }
+                // Only this turn is left: a continuation slides (the older turns are out of
+                // the window then), a templated reply ends.
+                None if raw => {
+                    slid = true;
+                    dropped += conv.turns.len();
+                    conv.turns.clear();
+                    Ok(Room::Slide)
+                }
+                None => Ok(Room::Full),
+            }
+        };
+        let result = self.session.generate_with(
+            tokenizer,
+            end,
+            max_tokens,
+            &mut stops,
+            par,
+            &mut |b| {
+                if io.cancel_requested() {
+                    stopped = true;
+                    return false;
+                }
+                io.reply_bytes(b);
+                true
+            },
+            &mut make_room,
+        );
         io.reply_end();
-        let made = result?;
+        // The turn is in the context now (also when the reply failed half-way).
+        let context = self.session.context();
+        if self.session.slides != slides {
+            self.conv.turns.clear();
+            self.conv.turns.push(Turn::Tokens(context.to_vec()));
+        } else {
+            let reply = context.get(reply_at..).unwrap_or_default().to_vec();
+            self.conv.turns.push(Turn::Text { user: String::from(text), reply });
+        }
+        let generated = result?;
+        let made = generated.tokens;
         let t2 = io.now();
+        if slid {
+            io.notice("[context full: the continuation slides on past the start of this turn]");
+        } else if dropped > 0 {
+            let kept = if self.conv.system.is_some() { "; the system message stays" } else { "" };
+            io.notice(&format!("[context full: the oldest {dropped} turn(s) left the context{kept}]"));
+        }
+        if generated.context_full {
+            io.notice(&format!("[reply ended: it filled the context of {max} tokens (/reset, /max or a longer context)]"));
+        }
         if stopped {
             io.line("[stopped]");
         }
         let stats = TurnStats {
-            prompt_tokens: tokens.len(),
+            prompt_tokens,
             prompt_computed: computed,
             prompt_seconds: t1 - t0,
             reply_tokens: made,
             reply_seconds: t2 - t1,
             stopped,
+            dropped_turns: dropped,
+            context_full: generated.context_full,
         };
-        let full = if computed != tokens.len() { format!(" (context full: ran the last {computed})") } else { String::new() };
+        let full = if computed != prompt_tokens { format!(" (context full: ran the kept {computed})") } else { String::new() };
         self.last = format!(
             "[prompt {} tokens{full} at {:.1} tok/s | reply {made} tokens in {:.2} s, {:.1} tok/s | context {}/{} | {} core(s)]",
             stats.prompt_tokens,

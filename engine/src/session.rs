@@ -155,9 +155,32 @@ impl<'m> Session<'m> {
         par: &dyn Parallel,
         out: &mut dyn FnMut(&[u8]) -> bool,
     ) -> Result<usize, EngineError> {
+        self.generate_with(tokenizer, end, max_tokens, stops, par, out, &mut |_| Ok(Room::Slide)).map(|g| g.tokens)
+    }
+
+    /// As [`Session::generate_until`]; when the context is full before a token, `make_room`
+    /// decides: it re-fills the session with a shorter context ([`Room::Made`]: a chat drops
+    /// its oldest turns), lets the window slide ([`Room::Slide`]), or ends the generation
+    /// ([`Room::Full`], reported in [`Generated::context_full`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn generate_with(
+        &mut self,
+        tokenizer: &Tokenizer,
+        end: Option<u32>,
+        max_tokens: usize,
+        stops: &mut StopFilter,
+        par: &dyn Parallel,
+        out: &mut dyn FnMut(&[u8]) -> bool,
+        make_room: &mut dyn FnMut(&mut Session<'m>) -> Result<Room, EngineError>,
+    ) -> Result<Generated, EngineError> {
         let mut made = 0;
         let mut go_on = true;
+        let mut context_full = false;
         while made < max_tokens && go_on {
+            if self.context.len() >= self.state.context() && make_room(self)? == Room::Full {
+                context_full = true;
+                break;
+            }
             let prev = self.context.last().copied();
             let token = self.next_token(par)?;
             made += 1;
@@ -166,14 +189,33 @@ impl<'m> Session<'m> {
             }
             let mut emit = |b: &[u8]| go_on &= out(b);
             if stops.push(tokenizer.decode_after(prev, token), &mut emit) {
-                return Ok(made);
+                return Ok(Generated { tokens: made, context_full });
             }
         }
         stops.finish(&mut |b| {
             out(b);
         });
-        Ok(made)
+        Ok(Generated { tokens: made, context_full })
     }
+}
+
+/// What [`Session::generate_with`]'s caller did about a full context.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Room {
+    /// The session holds a shorter context now (with logits for its last token).
+    Made,
+    /// Let the window slide (keep the last half, as [`Session::feed`] does).
+    Slide,
+    /// Stop generating.
+    Full,
+}
+
+/// What a generation did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Generated {
+    pub tokens: usize,
+    /// It ended because the context was full and nothing could be dropped ([`Room::Full`]).
+    pub context_full: bool,
 }
 
 /// Holds back output that might be the start of a stop string, and ends generation when

@@ -146,3 +146,48 @@ pub fn real_model(file: &str) -> PathBuf {
 
 pub const GEMMA: &str = "gemma-3-270m-q4_k_m.gguf";
 pub const QWEN: &str = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf";
+
+/// A chat front end that keeps what the driver says: reply bytes, lines and notices.
+#[derive(Default)]
+pub struct Recorder {
+    pub out: Vec<u8>,
+    pub lines: Vec<String>,
+    pub notices: Vec<String>,
+}
+
+impl llm_engine::chat::ChatIo for Recorder {
+    fn reply_bytes(&mut self, bytes: &[u8]) {
+        self.out.extend_from_slice(bytes);
+    }
+    fn reply_end(&mut self) {}
+    fn line(&mut self, text: &str) {
+        self.lines.push(text.to_string());
+    }
+    fn notice(&mut self, text: &str) {
+        self.notices.push(text.to_string());
+    }
+    fn cancel_requested(&mut self) -> bool {
+        false
+    }
+    fn now(&self) -> f64 {
+        0.0
+    }
+}
+
+/// One core, for the chat driver.
+pub struct One;
+
+impl llm_engine::Parallel for One {
+    fn workers(&self) -> usize {
+        1
+    }
+    fn run(&self, tasks: usize, f: &(dyn Fn(usize) + Sync)) {
+        llm_engine::Serial.run(tasks, f)
+    }
+}
+
+impl llm_engine::chat::Cores for One {
+    fn set_active(&mut self, _: usize) -> usize {
+        1
+    }
+}
