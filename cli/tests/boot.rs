@@ -525,3 +525,19 @@ fn q8_kernels_on_bare_metal_match_the_host() {
         assert_eq!(reply_after(&b.log, "ba", 0), serial(&sampled), "{}: sampled, bare metal vs host", ty.name());
     }
 }
+
+/// Issue 23, finding 2, on bare metal: a scripted turn longer than the context is refused on
+/// the console with its size (not cut), and the next turn is answered.
+#[test]
+fn a_turn_longer_than_the_context_is_refused_on_bare_metal() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = "O Romeo, Romeo, wherefore art thou Romeo";
+    let cfg = format!("context = 24\ntemperature = 0\nmax_tokens = 4\nprompt = {long}\nprompt = ROMEO:\n");
+    let img = image(dir.path(), "ctx", Some(&default_model()), Some(&cfg), false);
+    let b = boot(&img, &[], 240);
+    assert_clean_exit(&b, "context 24");
+    // The byte-level model: the line plus its newline.
+    let want = format!("[turn of {} tokens does not fit a context of 24: not sent]", long.len() + 1);
+    assert!(b.log.contains(&want), "{}", b.log);
+    assert!(b.log.contains("[prompt 7 tokens at"), "{}", b.log);
+}

@@ -274,7 +274,7 @@ fn pre_tokenizer_splits() {
     assert_eq!(r, [(0, 2), (2, 3), (3, 5), (5, 6), (6, 7)]);
 }
 
-/// Special tokens are split off by the GGUF tokenizer (engine/tests/control_tokens.rs);
+/// Special tokens are split off by the GGUF tokenizer (engine/tests/tokenizer_gguf.rs);
 /// BPE itself encodes their text as text and never yields one.
 #[test]
 fn special_tokens_are_never_encoded_by_bpe() {

@@ -443,3 +443,31 @@ fn tiny_temperatures_are_greedy() {
         }
     }
 }
+
+/// Finding (issue 13): NaN logits (a diverged training run) were sampled as token 0.
+
+#[test]
+fn non_finite_logits_are_an_error_not_a_token() {
+    // The trainer's in-memory parameters are not checked at load (model_from_params): a
+    // diverged run gives NaN logits, which must not be sampled as token 0.
+    let cfg = config(1, 2, 16, 8, 256, 256);
+    let mut p = random_params(&cfg, 10, 0.1);
+    p[cfg.tensor_offsets()[checkpoint::TENSOR_NAMES.iter().position(|n| *n == "lnfw").unwrap()] + 2] = f32::NAN;
+    let model = checkpoint::model_from_params(&cfg, &p).unwrap();
+    let sampling = SamplerConfig { temperature: 0.0, ..SamplerConfig::default() };
+    let mut session = Session::new(&model, Kernels::portable(), sampling, 1);
+    session.feed(b"ab".map(|b| b as u32).as_slice(), &Serial).unwrap();
+    let e = session.next_token(&Serial).expect_err("a NaN logit was sampled");
+    assert!(e.to_string().contains("non-finite"), "{e}");
+    // Through generate (what `generate`, chat and the firmware call): an error, no output.
+    let mut out = Vec::new();
+    let r = session.generate(&Tokenizer::Bytes, 8, &mut StopFilter::none(), &Serial, &mut |b| {
+        out.extend_from_slice(b);
+        true
+    });
+    assert!(r.is_err() && out.is_empty(), "{r:?} {out:?}");
+    // Sampled (temperature > 0) too.
+    let mut session = Session::new(&model, Kernels::portable(), SamplerConfig::default(), 1);
+    session.feed(&[1, 2], &Serial).unwrap();
+    assert!(session.next_token(&Serial).is_err());
+}

@@ -1,3 +1,4 @@
+//! The `boot` and `image` subcommands (cli/src/boot.rs, image.rs) and the firmware console:
 //! `boot` and `image` refuse what cannot work, with one clear error line, instead of hanging:
 //! files that are not bootable images, a --efi that is not an EFI application, a tokenizer
 //! that cannot be used, too little memory, a screenshot that cannot be saved, a KVM that does
@@ -80,6 +81,7 @@ fn scripted_image(dir: &Path, name: &str) -> std::path::PathBuf {
     image(dir, name, Some(&default_model()), Some("temperature = 0\nmax_tokens = 4\nprompt = ROMEO:\n"), false)
 }
 
+/// Finding (issue 13): `boot` of a file that is not a bootable image sat in the OVMF shell forever.
 #[test]
 fn boot_refuses_a_file_that_is_not_a_bootable_image() {
     let dir = tempfile::tempdir().unwrap();
@@ -127,6 +129,7 @@ fn pe(machine: u16, subsystem: u16) -> Vec<u8> {
     v
 }
 
+/// Finding (issue 13): `image` accepted an --efi that is not a PE/COFF EFI application.
 #[test]
 fn image_refuses_an_efi_that_is_not_an_x86_64_efi_application() {
     let dir = tempfile::tempdir().unwrap();
@@ -169,6 +172,7 @@ fn llmc_tokenizer(vocab: u32) -> Vec<u8> {
     v
 }
 
+/// Finding (issue 13): `image` accepted a --tokenizer that cannot be used.
 #[test]
 fn image_refuses_a_tokenizer_without_a_model_or_with_a_gguf_model() {
     use llm_engine::quant::BlockType;
@@ -221,6 +225,7 @@ fn image_refuses_a_tokenizer_without_a_model_or_with_a_gguf_model() {
     assert!(!written);
 }
 
+/// Finding (issue 13): `boot --screenshot /nonexistent/dir/s.png` never powered off.
 #[test]
 fn boot_refuses_a_screenshot_into_a_missing_directory_before_starting() {
     let dir = tempfile::tempdir().unwrap();
@@ -233,6 +238,7 @@ fn boot_refuses_a_screenshot_into_a_missing_directory_before_starting() {
     assert_refused(&r, "--screenshot DIR", "is a directory");
 }
 
+/// Finding (issue 13): a screenshot that failed after power-off left QEMU running.
 /// The screenshot's directory disappears while the machine runs: the screendump fails after
 /// power-off, and QEMU (paused by -no-shutdown) is still ended, with an error.
 #[test]
@@ -257,6 +263,7 @@ fn boot_ends_qemu_when_the_screenshot_fails_after_power_off() {
     assert!(r.stderr.contains("error: screenshot failed"), "{}", r.stderr);
 }
 
+/// Finding (issue 13): `boot --memory 16M` hung with no output.
 #[test]
 fn boot_refuses_memory_below_what_the_image_needs() {
     let dir = tempfile::tempdir().unwrap();
@@ -271,6 +278,7 @@ fn boot_refuses_memory_below_what_the_image_needs() {
     assert_refused(&r, "--memory lots", "not a size");
 }
 
+/// Finding (issue 13): `boot --memory 1M` exited 0 having run nothing.
 /// QEMU exits 0 when the machine resets (-no-reboot): a CPU without long mode resets in the
 /// firmware, long before the app. That is not a successful boot.
 #[test]
@@ -281,6 +289,7 @@ fn boot_where_the_app_never_starts_is_not_a_success() {
     assert_refused(&r, "--cpu 486", "never started");
 }
 
+/// Finding (issue 13): `--accel kvm` where KVM fails dumped registers, then hung.
 /// Where /dev/kvm cannot be opened the boot is refused before QEMU starts; where it opens but
 /// KVM cannot run the guest (nested virtualisation), QEMU's KVM error ends the machine.
 /// Where KVM works, the boot succeeds.
@@ -297,6 +306,7 @@ fn boot_with_a_kvm_that_does_not_work_says_so_instead_of_hanging() {
     assert!(r.secs < 60.0, "took {:.0} s", r.secs);
 }
 
+/// Finding (issue 13): a non-interactive boot had no default --timeout and could wait forever.
 /// An interactive image with stdin not a terminal and no --timeout: the default timeout ends
 /// it (shortened here through the hidden LLM_BAREMETAL_BOOT_TIMEOUT; the real default is in
 /// --help).
@@ -313,6 +323,7 @@ fn boot_from_a_script_has_a_default_timeout() {
     assert!(String::from_utf8_lossy(&help.stdout).contains("1800 s"), "--help does not document the default");
 }
 
+/// Finding (issue 13): the console dropped keys typed during a reply, lost lines after a paste and cut long lines silently.
 /// The serial console keeps up with typing ahead and pasting: a line typed while a reply
 /// streams is kept for the next prompt (it used to be dropped: only Esc / Ctrl-C were looked
 /// at), a pasted 1,000-character line is taken in within seconds (it took over 10 s), and a

@@ -1,4 +1,5 @@
-//! The host tool under hostile conditions: stdout full or closed early, input that is not
+//! The host subcommands' input, output and argument checks (cli/src/host.rs, infer.rs,
+//! train.rs), tried under hostile conditions: stdout full or closed early, input that is not
 //! UTF-8 or not a file, absurd flag values, resumed runs given other settings, long input
 //! echoed in errors. Each test failed before its fix.
 
@@ -48,6 +49,7 @@ fn assert_one_error_line(o: &Output, want: &str, what: &str) {
     assert!(line.contains(want), "{what}: {want:?} not in {line:?}");
 }
 
+/// Finding (issue 13): writing to a full stdout (`generate > /dev/full`) panicked with exit 101.
 #[test]
 fn a_full_stdout_is_one_error_line_not_a_panic() {
     let dir = tempfile::tempdir().unwrap();
@@ -85,6 +87,7 @@ fn close_early(args: &[&str], stdin: &[u8]) -> Output {
     out
 }
 
+/// Finding (issue 13): `generate | head -c 10` panicked or went on generating after the pipe closed.
 #[test]
 fn a_closed_pipe_ends_the_program_quietly_and_at_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -97,6 +100,7 @@ fn a_closed_pipe_ends_the_program_quietly_and_at_once() {
     close_early(&["bench", m, "--repeat", "1", "--prefill", "4", "--decode", "4"], b"");
 }
 
+/// Finding (issue 13): one non-UTF-8 line ended a host chat session.
 #[test]
 fn chat_refuses_a_line_that_is_not_utf8_and_goes_on() {
     let dir = tempfile::tempdir().unwrap();
@@ -119,6 +123,7 @@ fn chat_refuses_a_line_that_is_not_utf8_and_goes_on() {
     assert!(s.contains("[prompt 6 tokens"), "{s}");
 }
 
+/// Finding (issue 13): the prefill speed counted prompt tokens never computed; issue 23, 2: a chat turn longer than the context was cut silently.
 #[test]
 fn prompt_speed_counts_only_the_tokens_that_fit_the_context() {
     let dir = tempfile::tempdir().unwrap();
@@ -147,6 +152,7 @@ fn prompt_speed_counts_only_the_tokens_that_fit_the_context() {
     assert!(!out.status.success() && err.contains("1 turn(s) of the input failed"), "{err}");
 }
 
+/// Finding (issue 13): `bench --repeat 0` and a --prefill larger than the context were accepted; a huge-context bench showed no progress.
 #[test]
 fn bench_rejects_impossible_settings_and_shows_progress() {
     let dir = tempfile::tempdir().unwrap();
@@ -164,6 +170,7 @@ fn bench_rejects_impossible_settings_and_shows_progress() {
     assert!(stderr(&o).contains("thread(s), run 2 of 2]"), "{}", stderr(&o));
 }
 
+/// Finding (issue 13): error lines quoted all of a long input.
 #[test]
 fn long_input_is_cut_in_error_lines() {
     let dir = tempfile::tempdir().unwrap();
@@ -207,6 +214,7 @@ fn prepared(dir: &std::path::Path, bytes: usize) -> std::path::PathBuf {
 const TINY: [&str; 12] =
     ["--layers", "1", "--heads", "2", "--channels", "32", "--context", "32", "--batch", "2", "--quiet", "--sample-every"];
 
+/// Finding (issue 13): `train --threads 1000` took minutes for 3 tiny steps.
 #[test]
 fn train_threads_are_capped_at_the_cores() {
     let dir = tempfile::tempdir().unwrap();
@@ -232,6 +240,7 @@ fn train_threads_are_capped_at_the_cores() {
     assert!(s.contains(&format!("; {cores} threads")), "{s}");
 }
 
+/// Finding (issue 13): `prepare /dev/zero` read forever.
 #[test]
 fn prepare_refuses_inputs_that_are_not_files() {
     let dir = tempfile::tempdir().unwrap();
@@ -248,6 +257,7 @@ fn prepare_refuses_inputs_that_are_not_files() {
     }
 }
 
+/// Finding (issue 13): `train --resume DIR --lr 1` ignored the flag; resume paths were not trimmed; "too few tokens" did not say how many.
 #[test]
 fn resume_refuses_other_settings_trims_the_path_and_too_little_data_says_how_much() {
     let dir = tempfile::tempdir().unwrap();
@@ -285,4 +295,24 @@ fn resume_refuses_other_settings_trims_the_path_and_too_little_data_says_how_muc
         .output()
         .unwrap();
     assert_one_error_line(&o, "has 990 tokens, too few for sequences of 1024: at least 1026 are needed", "small train");
+}
+
+/// Finding (issue 13): two NaN floats in `wte` of an llm.c checkpoint made `generate` print
+/// `''''''''` and exit 0, and `inspect` said nothing. Both fail now, naming the tensor.
+#[test]
+fn nan_weights_fail_generate_and_inspect_naming_the_tensor() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = llm_testkit::config(2, 2, 32, 16, 256, 256);
+    let mut p = llm_testkit::random_params(&cfg, 3, 0.1);
+    p[10] = f32::NAN;
+    p[200] = f32::NAN;
+    let m = dir.path().join("nan.bin");
+    std::fs::write(&m, checkpoint::encode_v3(&cfg, &p)).unwrap();
+    for args in [vec!["generate", m.to_str().unwrap(), "--prompt", "ab", "--steps", "8"], vec!["inspect", m.to_str().unwrap()]] {
+        let out = cli().args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded: {}", String::from_utf8_lossy(&out.stdout));
+        assert!(err.contains("non-finite values in tensor wte"), "{args:?}: {err}");
+        assert!(!String::from_utf8_lossy(&out.stdout).contains('\''), "{args:?}");
+    }
 }

@@ -1,12 +1,12 @@
-//! Control tokens come only from a chat template, never from text (issue 23, finding 1: a
-//! user's `<|im_end|>` became the end-of-turn token and let the line open turns of its own).
+//! The GGUF tokenizer's special tokens (`tokenizer::gguf`, `bpe`, `spm`) and templated turns
+//! (`template::encode`): control tokens come only from a chat template, never from text.
 //!
 //! Small GGUF vocabularies of both kinds (byte-level BPE, SentencePiece) built here with
 //! control, unknown and user-defined tokens: text that spells a control token is encoded as
 //! characters (also where merges or a whole-piece lookup would spell it), user-defined tokens
 //! are matched whole as llama.cpp and SentencePiece do, and `Specials::Parse`
 //! (`generate --parse-special`) matches control tokens whole. The real Qwen and Gemma
-//! vocabularies are checked the same way in cli/tests/cli.rs.
+//! vocabularies are checked the same way in cli/tests/chat.rs.
 
 use llm_engine::formats::gguf::{Gguf, GgufWriter};
 use llm_engine::template::{Piece, Template};
@@ -109,6 +109,7 @@ fn check_text_is_text(t: &Tokenizer, controls: &[&str], text: &str) {
     assert!(parsed.iter().any(|i| control_ids.contains(i)), "{text:?} with Parse -> {parsed:?}");
 }
 
+/// Finding (issue 23, 1): a user's `<|im_end|>` was encoded as the end-of-turn token, so a chat line could open turns of its own.
 #[test]
 fn bpe_text_never_becomes_a_control_token() {
     let t = bpe();
@@ -132,6 +133,7 @@ fn bpe_text_never_becomes_a_control_token() {
     assert_eq!(out, enc(&t, "xyz", Specials::AsText));
 }
 
+/// Finding (issue 23, 1): a user's `<|im_end|>` was encoded as the end-of-turn token, so a chat line could open turns of its own.
 #[test]
 fn sentencepiece_text_never_becomes_a_control_token() {
     let t = spm();
@@ -153,8 +155,9 @@ fn sentencepiece_text_never_becomes_a_control_token() {
     assert_eq!(out, [1, id(&t, "<s"), id(&t, ">")]);
 }
 
-/// The issue's attack through the chat template: the message may spell the template's
-/// markers, but only the template's own are control tokens.
+/// Finding (issue 23, 1): a user's `<|im_end|>` was encoded as the end-of-turn token, so a chat line could open turns of its own.
+/// The attack through the chat template: the message may spell the template's markers,
+/// but only the template's own are control tokens.
 #[test]
 fn a_message_cannot_open_turns_of_its_own() {
     let t = bpe();
