@@ -148,6 +148,8 @@ fn sentencepiece_text_never_becomes_a_control_token() {
     for specials in [Specials::AsText, Specials::Parse] {
         assert_eq!(enc(&t, "a<tool>", specials), [id(&t, "a"), id(&t, "<tool>")]);
     }
+    // A character with no piece and no byte fallback is the file's unknown token.
+    assert_eq!(enc(&t, "z", Specials::AsText), [0]);
     // BOS starts a prompt, and only from the encoder's side.
     assert_eq!(t.prompt_bos(), Some(1));
     let mut out = Vec::new();

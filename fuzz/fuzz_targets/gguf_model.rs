@@ -18,6 +18,10 @@ fuzz_target!(|data: &[u8]| {
         // Some text from the input itself, so the fuzzer can steer it.
         let text = &data[data.len().saturating_sub(64)..];
         t.encode_prompt(text, true, &mut ids);
+        // Text is text: no end-of-generation token (always a control token) comes from it,
+        // wherever its bytes spell one (BOS, first when added, may be one).
+        let from_text = &ids[t.prompt_bos().map_or(0, |_| 1)..];
+        assert!(!from_text.iter().any(|&id| t.is_end(id)), "text encoded to an end token: {from_text:?}");
         // And with control tokens parsed (`generate --parse-special`).
         t.encode_prompt_with(text, false, Specials::Parse, &mut ids);
         let mut prev = None;

@@ -173,6 +173,11 @@ impl GgufTokenizer {
                 let prefix = g.get_bool("tokenizer.ggml.add_space_prefix").unwrap_or(true);
                 let mut spm = SpmTokenizer::new(tokens.clone(), scores, bos, eos, prefix, true).map_err(GgufTokenizerError::Spm)?;
                 spm.exclude_from_encoding(&token_types.iter().map(|&t| control(t)).collect::<Vec<bool>>());
+                // A byte with no piece (no byte fallback) becomes the file's unknown token, as
+                // in llama.cpp, unless that is a control token (an end of text, a marker).
+                let unk = id_key(g, "tokenizer.ggml.unknown_token_id", n)?
+                    .or_else(|| token_types.iter().position(|&t| t == TOKEN_TYPE_UNKNOWN).map(|i| i as u32));
+                spm.set_unknown(unk.filter(|&u| token_types[u as usize] != TOKEN_TYPE_CONTROL));
                 (Kind::Spm(spm), "SentencePiece (llama)", true)
             }
             "gpt2" => {

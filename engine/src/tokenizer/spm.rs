@@ -164,6 +164,8 @@ pub struct SpmTokenizer {
     bos: Option<u32>,
     eos: Option<u32>,
     space_marker: bool,
+    /// What a byte with no piece becomes ([`UNK`] unless set otherwise), or nothing.
+    unk: Option<u32>,
 }
 
 /// Reads little-endian fields; `None` when the input ends first.
@@ -297,8 +299,19 @@ impl SpmTokenizer {
             }
             Pieces { blob, starts }
         });
-        let mut tok =
-            SpmTokenizer { pieces, scores, sorted, byte_ids: [None; 256], dummy: None, shown, max_piece_len, bos, eos, space_marker };
+        let mut tok = SpmTokenizer {
+            pieces,
+            scores,
+            sorted,
+            byte_ids: [None; 256],
+            dummy: None,
+            shown,
+            max_piece_len,
+            bos,
+            eos,
+            space_marker,
+            unk: Some(UNK),
+        };
         const HEX: &[u8; 16] = b"0123456789ABCDEF";
         for b in 0..256 {
             let name = [b'<', b'0', b'x', HEX[b >> 4], HEX[b & 15], b'>'];
@@ -342,6 +355,11 @@ impl SpmTokenizer {
         self.sorted = sorted;
     }
 
+    /// What a byte with no piece becomes (default [`UNK`]); None drops such bytes.
+    pub fn set_unknown(&mut self, unk: Option<u32>) {
+        self.unk = unk.filter(|&u| (u as usize) < self.pieces.len());
+    }
+
     /// The id of the raw piece `piece` (the lowest id if it occurs more than once).
     pub fn id(&self, piece: &[u8]) -> Option<u32> {
         let i = self.sorted.binary_search_by(|&id| self.pieces.at(id).cmp(piece)).ok()?;
@@ -381,7 +399,7 @@ impl SpmTokenizer {
             let group = &text[at..end];
             match self.id(group) {
                 Some(id) => toks.push(id),
-                None => toks.extend(group.iter().map(|&b| self.byte_ids[b as usize].unwrap_or(UNK))),
+                None => toks.extend(group.iter().filter_map(|&b| self.byte_ids[b as usize].or(self.unk))),
             }
             at = end;
         }
