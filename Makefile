@@ -17,7 +17,7 @@ UEFI_BUILD := RUSTC_BOOTSTRAP=1 cargo build --release -Zjson-target-spec \
 	-Zbuild-std=core,compiler_builtins,alloc -Zbuild-std-features=compiler-builtins-mem \
 	--target ../$(EFI_SPEC)
 
-.PHONY: all setup build efi efi-standalone image models run chat test fmt-check bench data default-model clean fuzz fuzz-smoke
+.PHONY: all setup build efi efi-standalone image models run chat test fmt-check lint bench data default-model clean fuzz fuzz-smoke
 
 all: build efi
 
@@ -62,7 +62,7 @@ run: image
 chat: build $(MODEL_FILE)
 	$(CLI) chat $(MODEL_FILE)
 
-test: build efi efi-standalone fmt-check models fuzz-smoke
+test: build efi efi-standalone fmt-check lint models fuzz-smoke
 	LLM_BAREMETAL_EFI=$(abspath $(EFI)) LLM_BAREMETAL_EFI_STANDALONE=$(abspath build/BOOTX64-standalone.EFI) \
 		cargo test --release --workspace --no-fail-fast
 
@@ -80,6 +80,13 @@ fmt-check:
 	cargo fmt --all --check
 	cd uefi-app && cargo fmt --check
 	cd fuzz && cargo fmt --check
+
+# Clippy with warnings as errors: the workspace (tests and examples too), the UEFI app, the
+# fuzz targets.
+lint: setup $(EFI_SPEC)
+	cargo clippy --workspace --all-targets --release -- -D warnings
+	cd uefi-app && $(subst cargo build,cargo clippy,$(UEFI_BUILD)) -- -D warnings
+	cd fuzz && RUSTC_BOOTSTRAP=1 cargo clippy --release -- -D warnings
 
 bench: build
 	$(CLI) bench $(DEFAULT_MODEL) --threads 0

@@ -8,13 +8,13 @@ use std::path::PathBuf;
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(embedded_model)");
     println!("cargo::rerun-if-env-changed=LLM_EMBED_MODEL");
-    if let Ok(path) = std::env::var("LLM_EMBED_MODEL") {
-        if !path.is_empty() {
-            println!("cargo::rerun-if-changed={path}");
-            let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("embedded_model.bin");
-            std::fs::copy(&path, &out).unwrap_or_else(|e| panic!("LLM_EMBED_MODEL={path}: {e}"));
-            println!("cargo::rustc-cfg=embedded_model");
-        }
+    if let Ok(path) = std::env::var("LLM_EMBED_MODEL")
+        && !path.is_empty()
+    {
+        println!("cargo::rerun-if-changed={path}");
+        let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("embedded_model.bin");
+        std::fs::copy(&path, &out).unwrap_or_else(|e| panic!("LLM_EMBED_MODEL={path}: {e}"));
+        println!("cargo::rustc-cfg=embedded_model");
     }
     // lld's default image base (0x1_4000_0000) splits high memory and makes multi-GiB page
     // allocations fail; a low base leaves it whole. The map file lets tests find symbols.

@@ -82,7 +82,7 @@ fn gemma_control_tokens_typed_as_text_stay_text() {
 #[test]
 fn llama2c_sentencepiece_never_encodes_bos_or_eos_from_text() {
     let bytes = std::fs::read(spm_tokenizer()).unwrap();
-    let tok = Tokenizer::Spm(llm_engine::tokenizer::spm::SpmTokenizer::from_llama2c_bytes(&bytes, 2000).unwrap());
+    let tok = Tokenizer::Spm(Box::new(llm_engine::tokenizer::spm::SpmTokenizer::from_llama2c_bytes(&bytes, 2000).unwrap()));
     for text in ["<s>", "</s>", "\n<s>\n", "\n</s>\n", "a\n</s>\nb<s>"] {
         let mut ids = Vec::new();
         tok.encode_prompt(text.as_bytes(), false, &mut ids);

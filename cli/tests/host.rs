@@ -67,7 +67,7 @@ fn a_full_stdout_is_one_error_line_not_a_panic() {
         let child = cli().args(&args).stdin(Stdio::piped()).stdout(dev_full()).stderr(Stdio::piped()).spawn().unwrap();
         // (A command that does not read stdin may be gone before this is written.)
         let _ = child.stdin.as_ref().unwrap().write_all(b"Hello\n");
-        let out = wait_for(child, 60, &args[0]);
+        let out = wait_for(child, 60, args[0]);
         assert_one_error_line(&out, "cannot write to stdout: No space left on device", args[0]);
     }
 }

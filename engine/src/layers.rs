@@ -158,7 +158,10 @@ pub fn rope_table(table: &mut [f32], pos: usize, base: f32, head_dim: usize) {
 
 /// Rotates every head (hd) of `x` (heads * hd) by the angles in `table` (from `rope_table`).
 pub fn rope(x: &mut [f32], table: &[f32], head_dim: usize, style: RopeStyle) {
-    assert!(head_dim >= 2 && head_dim % 2 == 0 && x.len() % head_dim == 0 && table.len() == head_dim, "rope: bad lengths");
+    assert!(
+        head_dim >= 2 && head_dim.is_multiple_of(2) && x.len().is_multiple_of(head_dim) && table.len() == head_dim,
+        "rope: bad lengths"
+    );
     let half = head_dim / 2;
     for head in x.chunks_exact_mut(head_dim) {
         for j in 0..half {
@@ -203,8 +206,8 @@ pub fn attention(
     let AttnShape { n_heads: nh, n_kv_heads: nkv, head_dim: hd, window } = shape;
     assert!(nh > 0 && nkv > 0 && nh % nkv == 0 && hd > 0, "attention: bad head layout");
     let (q_dim, kv_dim) = (nh * hd, nkv * hd);
-    assert!(q.len() == out.len() && q.len() % q_dim == 0, "attention: q and out must be rows of NH * hd");
-    assert!(keys.len() == values.len() && keys.len() % kv_dim == 0, "attention: keys and values must be rows of NKV * hd");
+    assert!(q.len() == out.len() && q.len().is_multiple_of(q_dim), "attention: q and out must be rows of NH * hd");
+    assert!(keys.len() == values.len() && keys.len().is_multiple_of(kv_dim), "attention: keys and values must be rows of NKV * hd");
     let n = q.len() / q_dim;
     let t_max = keys.len() / kv_dim;
     assert!(pos0 + n <= t_max, "attention: positions beyond the cache");

@@ -225,14 +225,14 @@ impl ModelSpec {
                 return Err(SpecError::BadDimension { name, value, max });
             }
         }
-        if self.n_heads % self.n_kv_heads != 0 {
+        if !self.n_heads.is_multiple_of(self.n_kv_heads) {
             return Err(SpecError::HeadsNotDivisible { heads: self.n_heads, kv_heads: self.n_kv_heads });
         }
         if !(self.norm.eps > 0.0 && self.norm.eps < 1.0) {
             return Err(SpecError::BadEpsilon { eps: self.norm.eps });
         }
         if let Positions::Rope(r) = self.positions {
-            if self.head_dim % 2 != 0 {
+            if !self.head_dim.is_multiple_of(2) {
                 return Err(SpecError::OddHeadDim { head_dim: self.head_dim });
             }
             for base in [Some(r.base), r.local_base].into_iter().flatten() {
@@ -241,16 +241,16 @@ impl ModelSpec {
                 }
             }
         }
-        if let Some(s) = self.sliding_window {
-            if s.window == 0 || s.pattern == 0 {
-                return Err(SpecError::BadSlidingWindow { window: s.window, pattern: s.pattern });
-            }
+        if let Some(s) = self.sliding_window
+            && (s.window == 0 || s.pattern == 0)
+        {
+            return Err(SpecError::BadSlidingWindow { window: s.window, pattern: s.pattern });
         }
         for (name, v) in [("embedding scale", self.embed_scale), ("logit soft-cap", self.logit_softcap)] {
-            if let Some(v) = v {
-                if !(v.is_finite() && v > 0.0) {
-                    return Err(SpecError::BadScale { name, value: v });
-                }
+            if let Some(v) = v
+                && !(v.is_finite() && v > 0.0)
+            {
+                return Err(SpecError::BadScale { name, value: v });
             }
         }
         // The largest products the engine forms (caches, embedding, MLP) must fit comfortably.

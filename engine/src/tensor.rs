@@ -201,7 +201,7 @@ impl<'t> MatRef<'t> {
 /// else a converted copy. `bytes.len()` must be a multiple of 4 (extra bytes are ignored).
 pub fn f32_cow(bytes: &[u8]) -> Cow<'_, [f32]> {
     let n = bytes.len() / 4;
-    if cfg!(target_endian = "little") && bytes.as_ptr() as usize % core::mem::align_of::<f32>() == 0 {
+    if cfg!(target_endian = "little") && (bytes.as_ptr() as usize).is_multiple_of(core::mem::align_of::<f32>()) {
         // SAFETY: aligned for f32, n * 4 <= bytes.len(), every bit pattern is a valid f32, and
         // the lifetime is tied to `bytes`.
         return Cow::Borrowed(unsafe { core::slice::from_raw_parts(bytes.as_ptr() as *const f32, n) });

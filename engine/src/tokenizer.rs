@@ -86,7 +86,7 @@ pub enum Tokenizer {
     /// A decode table from an llm.c tokenizer file.
     Table(TokenTable),
     /// SentencePiece pieces and scores (llama2.c's tokenizer.bin).
-    Spm(SpmTokenizer),
+    Spm(alloc::boxed::Box<SpmTokenizer>),
     /// The tokenizer stored in a GGUF file (SentencePiece or byte-level BPE).
     Gguf(alloc::boxed::Box<gguf::GgufTokenizer>),
 }
@@ -104,7 +104,9 @@ impl Tokenizer {
     pub fn for_format(format: &Format, bytes: &[u8]) -> Result<Tokenizer, TokenizerError> {
         match format {
             Format::Llmc { config, .. } => Tokenizer::from_llmc_bytes(bytes)?.for_vocab(config.vocab_size),
-            Format::Llama2c(c) => SpmTokenizer::from_llama2c_bytes(bytes, c.vocab_size).map(Tokenizer::Spm).map_err(TokenizerError::Spm),
+            Format::Llama2c(c) => SpmTokenizer::from_llama2c_bytes(bytes, c.vocab_size)
+                .map(|t| Tokenizer::Spm(alloc::boxed::Box::new(t)))
+                .map_err(TokenizerError::Spm),
             // A GGUF file carries its tokenizer; a separate file would be llm.c's format.
             Format::Gguf { .. } => Tokenizer::from_llmc_bytes(bytes),
         }

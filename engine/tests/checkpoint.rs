@@ -139,7 +139,7 @@ fn bf16_conversion_matches_nearest_even_on_random_values_and_ties() {
         let lo = bits >> 16;
         let mag = |p: u32| if p & 0x7fff == 0x7f80 { 2f64.powi(128) } else { (f32::from_bits(p << 16) as f64).abs() };
         let (d_lo, d_hi) = ((x as f64).abs() - mag(lo), mag(lo + 1) - (x as f64).abs());
-        let want = if d_lo < d_hi || (d_lo == d_hi && lo % 2 == 0) { lo } else { lo + 1 };
+        let want = if d_lo < d_hi || (d_lo == d_hi && lo.is_multiple_of(2)) { lo } else { lo + 1 };
         assert_eq!(checkpoint::f32_to_bf16(x) as u32, want, "x = {x} ({bits:#010x})");
     }
 }
@@ -155,7 +155,8 @@ fn with_header(vals: [i32; 8], body_len: usize) -> Vec<u8> {
 #[test]
 fn every_malformed_header_is_a_named_error() {
     let ok = [20240326, 3, 8, 256, 2, 2, 16, 264];
-    let cases: Vec<([i32; 8], fn(&CheckpointError) -> bool)> = vec![
+    type Case = ([i32; 8], fn(&CheckpointError) -> bool);
+    let cases: Vec<Case> = vec![
         ([1, 3, 8, 256, 2, 2, 16, 264], |e| matches!(e, CheckpointError::BadMagic { found: 1 })),
         ([20240326, 4, 8, 256, 2, 2, 16, 264], |e| matches!(e, CheckpointError::UnsupportedVersion { found: 4 })),
         ([20240326, 3, 0, 256, 2, 2, 16, 264], |e| matches!(e, CheckpointError::BadDimension { name: "maxT", .. })),

@@ -10,7 +10,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((head, rest)) = data.split_first_chunk::<2>() else { return };
     let vocab = u16::from_le_bytes(*head) as usize;
     let Ok(t) = SpmTokenizer::from_llama2c_bytes(rest, vocab) else { return };
-    let t = Tokenizer::Spm(t);
+    let t = Tokenizer::Spm(Box::new(t));
     assert_eq!(t.vocab_size(), vocab);
     let mut ids = Vec::new();
     let text = &rest[rest.len().saturating_sub(48)..];

@@ -128,7 +128,7 @@ fn main() {
                repeat_penalty = 1.1\nseed = 42\nmax_tokens = 64\ncores = 2\ntemplate = auto\nsystem = You are # helpful\n\
                context = 512\nstop_at_blank_line = false\nprompt = ROMEO: # verbatim\nprompt = /reset\n";
     put(&dir, "config", "all-keys.cfg", cfg.as_bytes());
-    put(&dir, "config", "bom.cfg", format!("\u{feff}seed = 1\ntemplate = chatml\n").as_bytes());
+    put(&dir, "config", "bom.cfg", "\u{feff}seed = 1\ntemplate = chatml\n".to_string().as_bytes());
     assert!(llm_engine::config::BootConfig::parse(cfg).is_ok());
 
     // Chat lines: every command, then a prompt.

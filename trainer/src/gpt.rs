@@ -347,10 +347,10 @@ fn attention_head_backward(
                 *x += d * v;
             }
         }
-        for t2 in 0..=t {
+        for (t2, &w) in a.iter().enumerate().take(t + 1) {
             let dv = drow(t2, 2);
             for i in 0..hs {
-                dv[i] += a[t2] * dout_t[i];
+                dv[i] += w * dout_t[i];
             }
         }
         // softmax backward: dpre[t2] = a[t2] * (datt[t2] - sum_k a[k] datt[k])

@@ -451,7 +451,7 @@ fn check_options(cfg: &Config, o: &TrainOptions) -> Result<()> {
     if o.steps == 0 {
         bail!("--steps must be at least 1");
     }
-    if !(o.weight_decay >= 0.0) || !(o.grad_clip >= 0.0) {
+    if o.weight_decay.is_nan() || o.weight_decay < 0.0 || o.grad_clip.is_nan() || o.grad_clip < 0.0 {
         bail!("--weight-decay and --grad-clip must be >= 0");
     }
     Ok(())
@@ -577,7 +577,7 @@ pub fn run(mut trainer: Trainer, io: RunInputs) -> Result<RunSummary> {
         last_loss = s.loss;
         let step = trainer.step;
         let mut val_cell = String::new();
-        if step % o.eval_every.max(1) == 0 || step == o.steps {
+        if step.is_multiple_of(o.eval_every.max(1)) || step == o.steps {
             let vl = trainer.evaluate(&val_quick);
             if !vl.is_finite() {
                 bail!(
@@ -592,11 +592,11 @@ pub fn run(mut trainer: Trainer, io: RunInputs) -> Result<RunSummary> {
         }
         let elapsed = trainer.elapsed_before + start.elapsed().as_secs_f64();
         writeln!(log, "{step},{:.6},{val_cell},{:.6e},{:.6},{:.1},{:.3}", s.loss, s.lr, s.grad_norm, tokens_per_step / dt, elapsed)?;
-        if o.sample_every > 0 && (step % o.sample_every == 0 || step == o.steps) {
+        if o.sample_every > 0 && (step.is_multiple_of(o.sample_every) || step == o.steps) {
             let text = trainer.sample(b"\n", o.sample_tokens, o.seed);
             writeln!(samples, "## step {step}\n\n```\n{text}\n```\n")?;
         }
-        if step % o.checkpoint_every.max(1) == 0 {
+        if step.is_multiple_of(o.checkpoint_every.max(1)) {
             log.flush()?;
             trainer.save(io.out_dir, start.elapsed().as_secs_f64())?;
             saved_step = Some(step);

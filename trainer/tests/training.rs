@@ -39,7 +39,7 @@ fn prepare_splits_the_last_tenth_and_rejects_bad_input() {
     let dir = tempfile::tempdir().unwrap();
     let text = shakespeare_prefix(dir.path(), 20_000);
     let out = dir.path().join("d");
-    let p = data::prepare(&[text.clone()], &out, 0.1).unwrap();
+    let p = data::prepare(std::slice::from_ref(&text), &out, 0.1).unwrap();
     assert_eq!((p.train_tokens, p.val_tokens), (18_000, 2_000));
     let train = data::read_token_file(&out.join("train.bin")).unwrap();
     let val = data::read_token_file(&out.join("val.bin")).unwrap();
@@ -52,7 +52,7 @@ fn prepare_splits_the_last_tenth_and_rejects_bad_input() {
     // Errors.
     let empty = dir.path().join("empty.txt");
     std::fs::write(&empty, b"").unwrap();
-    assert!(data::prepare(&[empty.clone()], &out, 0.1).unwrap_err().to_string().contains("is empty"));
+    assert!(data::prepare(std::slice::from_ref(&empty), &out, 0.1).unwrap_err().to_string().contains("is empty"));
     let tiny = dir.path().join("tiny.txt");
     std::fs::write(&tiny, b"to be or not to be").unwrap();
     assert!(data::prepare(&[tiny], &out, 0.1).unwrap_err().to_string().contains("at least 1024"));
@@ -192,8 +192,8 @@ fn trainer_forward_agrees_with_the_engine() {
         let row = &logits[t * 256..(t + 1) * 256];
         let m = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
         let z: f32 = row.iter().map(|x| (x - m).exp()).sum();
-        for v in 0..256 {
-            let p = (row[v] - m).exp() / z;
+        for (v, &x) in row.iter().enumerate() {
+            let p = (x - m).exp() / z;
             assert!((p - acts.probs[t * 256 + v]).abs() < 1e-5);
         }
     }

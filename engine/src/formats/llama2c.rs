@@ -169,13 +169,13 @@ pub fn parse_header(bytes: &[u8]) -> Result<Llama2cConfig, Llama2cError> {
         seq_len: dim("seq_len", spec::MAX_CONTEXT, h(6))?,
         shared_classifier: vocab_raw > 0,
     };
-    if cfg.dim % cfg.n_heads != 0 {
+    if !cfg.dim.is_multiple_of(cfg.n_heads) {
         return Err(Llama2cError::DimNotDivisible { dim: cfg.dim, heads: cfg.n_heads });
     }
-    if cfg.n_kv_heads > cfg.n_heads || cfg.n_heads % cfg.n_kv_heads != 0 {
+    if cfg.n_kv_heads > cfg.n_heads || !cfg.n_heads.is_multiple_of(cfg.n_kv_heads) {
         return Err(Llama2cError::HeadsNotDivisible { heads: cfg.n_heads, kv_heads: cfg.n_kv_heads });
     }
-    if cfg.head_size() % 2 != 0 {
+    if !cfg.head_size().is_multiple_of(2) {
         return Err(Llama2cError::OddHeadSize { head_size: cfg.head_size() });
     }
     let expected = cfg.file_size().ok_or(Llama2cError::SizeOverflow)?;

@@ -70,7 +70,7 @@ impl Config {
                 return Err(CheckpointError::BadDimension { name, value: value as i64, max });
             }
         }
-        if self.channels % self.num_heads != 0 {
+        if !self.channels.is_multiple_of(self.num_heads) {
             return Err(CheckpointError::ChannelsNotDivisible { channels: self.channels, heads: self.num_heads });
         }
         if self.vocab_size > self.padded_vocab_size {

@@ -155,7 +155,7 @@ impl Kernels {
     /// out (N, OC) = x (N, IC) @ w (OC, IC)^T + bias (OC), N = x.len() / IC.
     pub fn matmul(self, out: &mut [f32], x: &[f32], w: MatRef<'_>, bias: Option<&[f32]>) {
         let (oc, ic) = (w.rows(), w.cols());
-        assert!(ic > 0 && x.len() % ic == 0, "matmul: input of {} floats is not rows of {ic}", x.len());
+        assert!(ic > 0 && x.len().is_multiple_of(ic), "matmul: input of {} floats is not rows of {ic}", x.len());
         let n = x.len() / ic;
         assert_eq!(out.len(), n * oc, "matmul: output must be {n} rows of {oc}");
         if let Some(b) = bias {
@@ -302,7 +302,7 @@ impl Kernels {
     /// set's family. Feeding a row in chunks of multiples of 8 gives exactly `dot`'s lanes.
     #[inline]
     pub fn dot_acc(self, acc: &mut [f32; LANES], a: &[f32], b: &[f32]) {
-        assert!(a.len() == b.len() && a.len() % LANES == 0, "dot_acc: equal lengths, multiples of 8");
+        assert!(a.len() == b.len() && a.len().is_multiple_of(LANES), "dot_acc: equal lengths, multiples of 8");
         match self.isa {
             Isa::Portable => portable::dot_acc(acc, a, b),
             #[cfg(target_arch = "x86_64")]

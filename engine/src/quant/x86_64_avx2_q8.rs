@@ -9,6 +9,9 @@
 //! Only `quant::dot_q8_with` calls these, after `q8::check_pair` and only with an AVX2
 //! `Kernels` (which exists only when `CpuFeatures::avx2_fma_usable` said yes).
 
+// The tile loops index several parallel arrays (N weight rows, R activation rows) by one
+// block index: an iterator over one of them would only hide the others.
+#![allow(clippy::needless_range_loop)]
 use super::BlockType;
 use super::f16::read_f16;
 use super::kquants::{QK_K, scale_min};

@@ -104,8 +104,8 @@ impl fmt::Display for GgufTokenizerError {
 impl core::error::Error for GgufTokenizerError {}
 
 enum Kind {
-    Spm(SpmTokenizer),
-    Bpe(BpeTokenizer),
+    Spm(alloc::boxed::Box<SpmTokenizer>),
+    Bpe(alloc::boxed::Box<BpeTokenizer>),
 }
 
 pub struct GgufTokenizer {
@@ -178,7 +178,7 @@ impl GgufTokenizer {
                 let unk = id_key(g, "tokenizer.ggml.unknown_token_id", n)?
                     .or_else(|| token_types.iter().position(|&t| t == TOKEN_TYPE_UNKNOWN).map(|i| i as u32));
                 spm.set_unknown(unk.filter(|&u| token_types[u as usize] != TOKEN_TYPE_CONTROL));
-                (Kind::Spm(spm), "SentencePiece (llama)", true)
+                (Kind::Spm(alloc::boxed::Box::new(spm)), "SentencePiece (llama)", true)
             }
             "gpt2" => {
                 let pre_name = g.get_str("tokenizer.ggml.pre").unwrap_or("default");
@@ -186,7 +186,7 @@ impl GgufTokenizer {
                 let merges = g.get_array("tokenizer.ggml.merges").map_err(GgufTokenizerError::File)?;
                 let merges = merges.strings().ok_or(GgufTokenizerError::UnknownModel(String::from("(merges are not strings)")))?;
                 let bpe = BpeTokenizer::new(tokens.clone(), merges, &token_types, pre, bos, eos, false).map_err(GgufTokenizerError::Bpe)?;
-                (Kind::Bpe(bpe), "byte-level BPE (gpt2)", false)
+                (Kind::Bpe(alloc::boxed::Box::new(bpe)), "byte-level BPE (gpt2)", false)
             }
             other => return Err(GgufTokenizerError::UnknownModel(String::from(other))),
         };
@@ -206,10 +206,10 @@ impl GgufTokenizer {
             }
         }
         for text in END_TEXTS {
-            if let Some((i, _)) = tokens.iter().enumerate().find(|(_, t)| t.as_slice() == text.as_bytes()) {
-                if !end.contains(&(i as u32)) {
-                    end.push(i as u32);
-                }
+            if let Some((i, _)) = tokens.iter().enumerate().find(|(_, t)| t.as_slice() == text.as_bytes())
+                && !end.contains(&(i as u32))
+            {
+                end.push(i as u32);
             }
         }
         Ok(GgufTokenizer { kind, token_types, specials, end, bos, add_bos, model: model_name })
@@ -287,10 +287,10 @@ impl GgufTokenizer {
                 if *control && specials == Specials::AsText {
                     continue;
                 }
-                if let Some(at) = find(rest, t) {
-                    if best.is_none_or(|(b, len, _)| at < b || (at == b && t.len() > len)) {
-                        best = Some((at, t.len(), *id));
-                    }
+                if let Some(at) = find(rest, t)
+                    && best.is_none_or(|(b, len, _)| at < b || (at == b && t.len() > len))
+                {
+                    best = Some((at, t.len(), *id));
                 }
             }
             match best {
