@@ -4,32 +4,21 @@
 //! thread to sleep and wakes it for every step, which cost ~10% of two-thread decoding here;
 //! these workers spin while work keeps coming and park only after ~2 ms without any.
 //!
-//! One job at a time, published by the thread that calls [`SpinPool::run`] (which also works
-//! on it): `state` packs the job's epoch (high 32 bits), its task count (16 bits) and the next
-//! unclaimed task (low 16 bits) in one word, so a worker's view of a job can never mix two
-//! jobs. A worker claims a task with a compare-exchange on `state`, so a claim names the epoch
-//! it was made for; `run` returns only after every task of its epoch has finished.
+//! How a job is published and its tasks claimed is the engine's
+//! [`JobBoard`](llm_engine::parallel::spin::JobBoard), shared with the firmware's pool; this
+//! file starts the threads, parks and wakes them, and turns a panicking task into a panic of
+//! `run` once every task has finished.
 
 use llm_engine::Parallel;
+use llm_engine::parallel::spin::JobBoard;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-/// The job of one epoch: a task function, borrowed for the duration of `run`.
-type Task = *const (dyn Fn(usize) + Sync);
-
 struct Shared {
-    /// (epoch << 32) | (tasks << 16) | next unclaimed task.
-    state: AtomicU64,
-    /// Tasks of the current job that have finished.
-    done: AtomicUsize,
-    /// The current job's function: points to a `Task` on the stack of the thread inside
-    /// `run` (written before its epoch is published).
-    job: AtomicPtr<Task>,
-    /// A task panicked (the panic is re-raised by `run` once every task has finished).
-    panicked: AtomicBool,
+    board: JobBoard,
     /// Workers parked (or about to park) for lack of work.
     sleepers: AtomicUsize,
     stop: AtomicBool,
@@ -43,23 +32,13 @@ pub struct SpinPool {
     lock: std::sync::Mutex<()>,
 }
 
-/// Tasks per published job (16 bits of the state word).
-const MAX_TASKS: usize = 0xffff;
-
 /// How long an idle worker spins before parking.
 const SPIN: Duration = Duration::from_millis(2);
 
 impl SpinPool {
     /// A pool of `n` workers in all: the calling thread plus `n - 1` spawned ones.
     pub fn new(n: usize) -> std::io::Result<SpinPool> {
-        let shared = Arc::new(Shared {
-            state: AtomicU64::new(0),
-            done: AtomicUsize::new(0),
-            job: AtomicPtr::new(std::ptr::null_mut()),
-            panicked: AtomicBool::new(false),
-            sleepers: AtomicUsize::new(0),
-            stop: AtomicBool::new(false),
-        });
+        let shared = Arc::new(Shared { board: JobBoard::new(), sleepers: AtomicUsize::new(0), stop: AtomicBool::new(false) });
         let mut workers = Vec::new();
         for i in 1..n.max(1) {
             let s = Arc::clone(&shared);
@@ -79,65 +58,26 @@ impl SpinPool {
             (0..tasks).for_each(f);
             return;
         }
-        // At most MAX_TASKS per published job (the state word's field).
-        for start in (0..tasks).step_by(MAX_TASKS) {
-            let n = MAX_TASKS.min(tasks - start);
-            self.run_job(n, &|i| f(start + i));
-        }
-    }
-
-    fn run_job(&self, tasks: usize, f: &(dyn Fn(usize) + Sync)) {
         let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         let s = &*self.shared;
-        // 32-bit epochs, wrapping (a worker would have to sleep through 2^32 jobs to confuse two).
-        let epoch = ((s.state.load(Relaxed) >> 32) + 1) & 0xffff_ffff;
-        // The job, as a thin pointer to a fat one on this stack frame. Workers dereference it
-        // only after claiming a task of this epoch, and every claimed task finishes before this
-        // function returns (the wait below), so it outlives every use.
-        // SAFETY: only the trait object's lifetime is erased (same fat-pointer layout); see
-        // above for why no use outlives the borrow.
-        let mut task: Task = unsafe { std::mem::transmute::<*const (dyn Fn(usize) + Sync + '_), Task>(f) };
-        s.job.store(&mut task as *mut Task, Release);
-        s.done.store(0, Relaxed);
-        s.panicked.store(false, Relaxed);
-        s.state.store(epoch << 32 | (tasks as u64) << 16, SeqCst);
-        if s.sleepers.load(SeqCst) > 0 {
-            for w in &self.workers {
-                w.thread().unpark();
+        let wake = || {
+            // SeqCst on both sides (the board publishes with SeqCst): either this sees the
+            // sleeper or the sleeper sees the new epoch.
+            if s.sleepers.load(SeqCst) > 0 {
+                for w in &self.workers {
+                    w.thread().unpark();
+                }
             }
-        }
-        // The caller works too.
-        let mut finished = 0;
-        while let Some(i) = claim(s, epoch) {
-            if catch_unwind(AssertUnwindSafe(|| f(i))).is_err() {
-                s.panicked.store(true, Release);
-            }
-            finished += 1;
-        }
-        s.done.fetch_add(finished, AcqRel);
-        while s.done.load(Acquire) < tasks {
-            std::hint::spin_loop();
-        }
-        s.job.store(std::ptr::null_mut(), Release);
-        if s.panicked.load(Acquire) {
+        };
+        if !s.board.run(tasks, f, &wake, &call) {
             panic!("a worker task panicked");
         }
     }
 }
 
-/// Claims the next task of `epoch`, if one is left (the count comes from the same word).
-fn claim(s: &Shared, epoch: u64) -> Option<usize> {
-    let mut cur = s.state.load(Acquire);
-    loop {
-        let (tasks, next) = ((cur >> 16) & 0xffff, cur & 0xffff);
-        if cur >> 32 != epoch || next >= tasks {
-            return None;
-        }
-        match s.state.compare_exchange_weak(cur, cur + 1, AcqRel, Acquire) {
-            Ok(_) => return Some(next as usize),
-            Err(now) => cur = now,
-        }
-    }
+/// Runs one task, catching a panic (reported by `run` once every task has finished).
+fn call(f: &(dyn Fn(usize) + Sync), i: usize) -> bool {
+    catch_unwind(AssertUnwindSafe(|| f(i))).is_ok()
 }
 
 fn worker(s: &Shared) {
@@ -147,7 +87,7 @@ fn worker(s: &Shared) {
         if s.stop.load(Acquire) {
             return;
         }
-        let epoch = s.state.load(Acquire) >> 32;
+        let epoch = s.board.epoch();
         if epoch == seen {
             if idle_since.elapsed() < SPIN {
                 std::hint::spin_loop();
@@ -156,7 +96,7 @@ fn worker(s: &Shared) {
             // Park; the publisher unparks when it sees a sleeper (SeqCst on both sides: either
             // it sees this count or this thread sees its new epoch).
             s.sleepers.fetch_add(1, SeqCst);
-            if s.state.load(SeqCst) >> 32 == seen && !s.stop.load(SeqCst) {
+            if s.board.epoch() == seen && !s.stop.load(SeqCst) {
                 thread::park_timeout(Duration::from_millis(100));
             }
             s.sleepers.fetch_sub(1, SeqCst);
@@ -164,21 +104,7 @@ fn worker(s: &Shared) {
             continue;
         }
         seen = epoch;
-        let mut finished = 0;
-        while let Some(i) = claim(s, epoch) {
-            // SAFETY: the claim succeeded for `epoch`, so that job is in progress: `run`
-            // published `job` before the epoch (the claim's Acquire sees it), cannot publish
-            // another before this task is counted done, and keeps the pointed-to `Task` and
-            // function alive until then.
-            let f = unsafe { &**s.job.load(Acquire) };
-            if catch_unwind(AssertUnwindSafe(|| f(i))).is_err() {
-                s.panicked.store(true, Release);
-            }
-            finished += 1;
-        }
-        if finished > 0 {
-            s.done.fetch_add(finished, AcqRel);
-        }
+        s.board.work(epoch, &call);
         idle_since = Instant::now();
     }
 }

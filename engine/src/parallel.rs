@@ -1,5 +1,8 @@
 //! How the engine hands independent work items to several cores without knowing who runs
-//! them: rayon threads on the host, MP Services application processors on bare metal.
+//! them: spinning worker threads on the host, MP Services application processors on bare
+//! metal, both taking tasks through [`spin::JobBoard`].
+
+pub mod spin;
 
 /// Runs `tasks` independent closures `f(0) .. f(tasks - 1)`, possibly concurrently, and
 /// returns when all are done. Implementations must run every index exactly once.

@@ -3,31 +3,25 @@
 //!
 //! Why persistent: MP Services notices a non-blocking dispatch's completion only on a timer
 //! tick (~100 ms under OVMF), far too slow per matrix multiply. So each AP runs
-//! `ap_main` forever: it spins on a generation counter, takes task indices from a shared
-//! counter, runs them, and reports. APs never call firmware services (not allowed).
-//! Each output element is still computed by one core in the canonical order, so the text
-//! is identical whatever the core count.
+//! `ap_main` forever: it spins on the job board's epoch and takes tasks through the engine's
+//! [`JobBoard`] (the same claim protocol as the host's worker threads: a claim names its
+//! job, so an AP that looks late, or was just enabled by `/cores`, cannot run a task twice or
+//! after its job returned). APs never call firmware services (not allowed). Each output
+//! element is still computed by one core in the canonical order, so the text is identical
+//! whatever the core count.
 
 use crate::cpu::{self, CpuInfo};
-use core::cell::UnsafeCell;
 use core::ffi::c_void;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use llm_engine::Parallel;
+use llm_engine::parallel::spin::JobBoard;
 use uefi::boot::{self, EventType, Tpl};
 use uefi::proto::pi::mp::MpServices;
 
-type Job = *const (dyn Fn(usize) + Sync);
-
 /// State shared between the boot processor (BSP) and the APs. Lives for the whole session.
 struct Shared {
-    /// Bumped by the BSP to publish a new job.
-    generation: AtomicUsize,
-    /// The job of the current generation (written only while every AP is idle).
-    job: UnsafeCell<Option<Job>>,
-    tasks: AtomicUsize,
-    next: AtomicUsize,
-    /// APs that left the task loop of the current generation.
-    finished: AtomicUsize,
+    /// Where the BSP publishes a job and everyone claims its tasks.
+    board: JobBoard,
     /// How many APs take part (set by /cores; APs beyond it sit out).
     active_aps: AtomicUsize,
     /// APs that have started and enabled their vector state.
@@ -35,10 +29,6 @@ struct Shared {
     enable_avx: AtomicBool,
     info: CpuInfo,
 }
-
-// SAFETY: `job` is written by the BSP only between generations, when no AP reads it
-// (the BSP waits for `finished` before returning from `run`).
-unsafe impl Sync for Shared {}
 
 pub struct Pool {
     shared: Option<&'static Shared>,
@@ -53,30 +43,24 @@ extern "efiapi" fn ap_main(arg: *mut c_void) {
         cpu::enable_avx(&s.info);
     }
     let me = s.ready.fetch_add(1, Ordering::AcqRel);
-    let mut seen = s.generation.load(Ordering::Acquire);
+    let mut seen = s.board.epoch();
     loop {
-        let g = s.generation.load(Ordering::Acquire);
-        if g == seen {
+        let epoch = s.board.epoch();
+        if epoch == seen {
             core::hint::spin_loop();
             continue;
         }
-        seen = g;
+        seen = epoch;
         if me < s.active_aps.load(Ordering::Acquire) {
-            // SAFETY: published before `generation` was bumped (Release/Acquire).
-            if let Some(job) = unsafe { *s.job.get() } {
-                let tasks = s.tasks.load(Ordering::Acquire);
-                loop {
-                    let i = s.next.fetch_add(1, Ordering::AcqRel);
-                    if i >= tasks {
-                        break;
-                    }
-                    // SAFETY: the BSP keeps the closure alive until `finished` is complete.
-                    unsafe { (*job)(i) };
-                }
-            }
-            s.finished.fetch_add(1, Ordering::AcqRel);
+            s.board.work(epoch, &call);
         }
     }
+}
+
+/// Runs one task (a panic on bare metal stops the machine: nothing to catch).
+fn call(f: &(dyn Fn(usize) + Sync), i: usize) -> bool {
+    f(i);
+    true
 }
 
 impl Pool {
@@ -91,11 +75,7 @@ impl Pool {
             return single;
         }
         let shared: &'static Shared = alloc::boxed::Box::leak(alloc::boxed::Box::new(Shared {
-            generation: AtomicUsize::new(0),
-            job: UnsafeCell::new(None),
-            tasks: AtomicUsize::new(0),
-            next: AtomicUsize::new(0),
-            finished: AtomicUsize::new(0),
+            board: JobBoard::new(),
             active_aps: AtomicUsize::new(aps),
             ready: AtomicUsize::new(0),
             enable_avx: AtomicBool::new(info.avx && info.xsave),
@@ -158,24 +138,6 @@ impl Parallel for Pool {
             (0..tasks).for_each(f);
             return;
         }
-        // SAFETY: every AP is idle (the previous run waited for all of them), so nobody
-        // reads `job`; the lifetime is erased but `f` outlives this call, which waits.
-        unsafe { *s.job.get() = Some(core::mem::transmute::<&(dyn Fn(usize) + Sync), Job>(f)) };
-        s.tasks.store(tasks, Ordering::Release);
-        s.next.store(0, Ordering::Release);
-        s.finished.store(0, Ordering::Release);
-        s.generation.fetch_add(1, Ordering::AcqRel);
-        // The BSP works too.
-        loop {
-            let i = s.next.fetch_add(1, Ordering::AcqRel);
-            if i >= tasks {
-                break;
-            }
-            f(i);
-        }
-        while s.finished.load(Ordering::Acquire) < active {
-            core::hint::spin_loop();
-        }
-        unsafe { *s.job.get() = None };
+        s.board.run(tasks, f, &|| {}, &call);
     }
 }
