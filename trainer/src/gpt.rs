@@ -19,23 +19,8 @@ use rayon::prelude::*;
 /// Row sums are split into this many chunks whatever the thread count (see module docs).
 const REDUCE_CHUNKS: usize = 32;
 
-// Tensor indices in file order (see llm_engine::checkpoint::TENSOR_NAMES).
-pub const WTE: usize = 0;
-pub const WPE: usize = 1;
-pub const LN1W: usize = 2;
-pub const LN1B: usize = 3;
-pub const QKVW: usize = 4;
-pub const QKVB: usize = 5;
-pub const ATTPROJW: usize = 6;
-pub const ATTPROJB: usize = 7;
-pub const LN2W: usize = 8;
-pub const LN2B: usize = 9;
-pub const FCW: usize = 10;
-pub const FCB: usize = 11;
-pub const FCPROJW: usize = 12;
-pub const FCPROJB: usize = 13;
-pub const LNFW: usize = 14;
-pub const LNFB: usize = 15;
+// Tensor indices in file order: llm.c's table, from the engine.
+pub use llm_engine::checkpoint::tensor::*;
 
 /// Splits a flat parameter-shaped array into its 16 tensors.
 pub fn split<'a>(flat: &'a [f32], cfg: &Config) -> [&'a [f32]; NUM_TENSORS] {

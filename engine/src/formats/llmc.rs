@@ -270,19 +270,9 @@ pub fn parse(bytes: &[u8]) -> Result<Checkpoint<'_>, CheckpointError> {
     Ok(Checkpoint { config, version, params })
 }
 
-pub fn bf16_to_f32(b: u16) -> f32 {
-    f32::from_bits((b as u32) << 16)
-}
-
-/// Rounds to nearest even, as llm.c's conversion does; NaN stays NaN.
-pub fn f32_to_bf16(x: f32) -> u16 {
-    let bits = x.to_bits();
-    if x.is_nan() {
-        return ((bits >> 16) | 0x40) as u16;
-    }
-    let round = 0x7fff + ((bits >> 16) & 1);
-    (bits.wrapping_add(round) >> 16) as u16
-}
+/// Version 5's bf16 (rounded to nearest even, as llm.c's conversion does; NaN stays NaN):
+/// the engine's one conversion.
+pub use crate::quant::f16::{bf16_to_f32, f32_to_bf16};
 
 /// The 1024-byte header of a checkpoint of this shape.
 pub fn encode_header(config: &Config, version: i32) -> [u8; HEADER_BYTES] {
@@ -454,23 +444,27 @@ fn shape_error(tensor: usize, e: crate::tensor::ShapeError) -> ModelError {
     })
 }
 
-// Positions of the tensors in the file (and in `TENSOR_NAMES`): the format's table.
-const WTE: usize = 0;
-const WPE: usize = 1;
-const LN1W: usize = 2;
-const LN1B: usize = 3;
-const QKVW: usize = 4;
-const QKVB: usize = 5;
-const ATTPROJW: usize = 6;
-const ATTPROJB: usize = 7;
-const LN2W: usize = 8;
-const LN2B: usize = 9;
-const FCW: usize = 10;
-const FCB: usize = 11;
-const FCPROJW: usize = 12;
-const FCPROJB: usize = 13;
-const LNFW: usize = 14;
-const LNFB: usize = 15;
+/// Positions of the tensors in the file (and in [`TENSOR_NAMES`]): the format's table, used
+/// by the loader here and by the trainer.
+pub mod tensor {
+    pub const WTE: usize = 0;
+    pub const WPE: usize = 1;
+    pub const LN1W: usize = 2;
+    pub const LN1B: usize = 3;
+    pub const QKVW: usize = 4;
+    pub const QKVB: usize = 5;
+    pub const ATTPROJW: usize = 6;
+    pub const ATTPROJB: usize = 7;
+    pub const LN2W: usize = 8;
+    pub const LN2B: usize = 9;
+    pub const FCW: usize = 10;
+    pub const FCB: usize = 11;
+    pub const FCPROJW: usize = 12;
+    pub const FCPROJB: usize = 13;
+    pub const LNFW: usize = 14;
+    pub const LNFB: usize = 15;
+}
+use tensor::*;
 
 /// A checkpoint that cannot be loaded: a malformed file, or (never for a valid file) a
 /// model the engine rejects.
