@@ -420,14 +420,39 @@ struct StateDims {
 }
 
 impl StateDims {
-    fn floats(&self) -> usize {
+    /// The floats of each f32 buffer of [`RunState`], in its field order (`x` .. `logits`):
+    /// the one formula that both allocates the state and sizes it ([`Model::state_bytes`],
+    /// which the firmware checks against its free memory).
+    fn buffers(&self) -> [usize; 15] {
         let (b, t) = (self.batch, self.context);
-        b * (3 * self.d_model + 2 * self.q_dim + 2 * self.kv_dim + 2 * self.ffn_dim)
-            + self.n_heads * t
-            + 2 * self.head_dim
-            + 2 * self.n_layers * t * self.kv_dim
-            + self.vocab
-            + Q8Buf::bytes_for(b * self.d_model.max(self.q_dim).max(self.ffn_dim)).div_ceil(4)
+        let (c, q, k, f) = (self.d_model, self.q_dim, self.kv_dim, self.ffn_dim);
+        let cache = self.n_layers * t * k;
+        [
+            b * c,
+            b * c,
+            b * c,
+            b * q,
+            b * k,
+            b * k,
+            b * q,
+            b * f,
+            b * f,
+            self.n_heads * t,
+            self.head_dim,
+            self.head_dim,
+            cache,
+            cache,
+            self.vocab,
+        ]
+    }
+
+    /// Values of the 8-bit activation buffer (the widest matrix input).
+    fn q8_values(&self) -> usize {
+        self.batch * self.d_model.max(self.q_dim).max(self.ffn_dim)
+    }
+
+    fn floats(&self) -> usize {
+        self.buffers().iter().sum::<usize>() + Q8Buf::bytes_for(self.q8_values()).div_ceil(4)
     }
 }
 
@@ -455,28 +480,9 @@ pub struct RunState {
 
 impl RunState {
     fn new(d: StateDims, kernels: Kernels) -> RunState {
-        let b = d.batch;
-        let cache = d.n_layers * d.context * d.kv_dim;
-        RunState {
-            kernels,
-            dims: d,
-            x: vec![0.0; b * d.d_model],
-            xn: vec![0.0; b * d.d_model],
-            xb: vec![0.0; b * d.d_model],
-            q: vec![0.0; b * d.q_dim],
-            k: vec![0.0; b * d.kv_dim],
-            v: vec![0.0; b * d.kv_dim],
-            att_out: vec![0.0; b * d.q_dim],
-            hb: vec![0.0; b * d.ffn_dim],
-            hb2: vec![0.0; b * d.ffn_dim],
-            att: vec![0.0; d.n_heads * d.context],
-            rope: vec![0.0; d.head_dim],
-            head_tmp: vec![0.0; d.head_dim],
-            key_cache: vec![0.0; cache],
-            value_cache: vec![0.0; cache],
-            logits: vec![0.0; d.vocab],
-            xq: Q8Buf::with_capacity(b * d.d_model.max(d.q_dim).max(d.ffn_dim)),
-        }
+        let [x, xn, xb, q, k, v, att_out, hb, hb2, att, rope, head_tmp, key_cache, value_cache, logits] = d.buffers().map(|n| vec![0.0; n]);
+        let xq = Q8Buf::with_capacity(d.q8_values());
+        RunState { kernels, dims: d, x, xn, xb, q, k, v, att_out, hb, hb2, att, rope, head_tmp, key_cache, value_cache, logits, xq }
     }
 
     pub fn kernels(&self) -> Kernels {

@@ -17,30 +17,32 @@ thread_local! {
     // reading them from inside the allocator never allocates and never fails.
     static COUNTING: Cell<bool> = const { Cell::new(false) };
     static ALLOCS: Cell<usize> = const { Cell::new(0) };
+    static BYTES: Cell<usize> = const { Cell::new(0) };
 }
 
-fn note_alloc() {
+fn note_alloc(bytes: usize) {
     let _ = COUNTING.try_with(|on| {
         if on.get() {
             let _ = ALLOCS.try_with(|n| n.set(n.get() + 1));
+            let _ = BYTES.try_with(|n| n.set(n.get() + bytes));
         }
     });
 }
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        note_alloc();
+        note_alloc(l.size());
         unsafe { System.alloc(l) }
     }
     unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
-        note_alloc();
+        note_alloc(l.size());
         unsafe { System.alloc_zeroed(l) }
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
         unsafe { System.dealloc(p, l) }
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        note_alloc();
+        note_alloc(n.saturating_sub(l.size()));
         unsafe { System.realloc(p, l, n) }
     }
 }
@@ -112,4 +114,51 @@ fn generating_tokens_allocates_nothing() {
             assert!(s.slides >= 10, "{kernels:?}: only {} slides", s.slides);
         }
     }
+}
+
+/// `Model::state_bytes` (what the firmware checks against its free memory, and `inspect`
+/// reports) is what building the run state allocates, for every family's shape and context.
+#[test]
+fn state_bytes_is_what_the_run_state_allocates() {
+    use llm_testkit::gguf_ref::{Family, FamilyShape, random_tensors, write_file};
+    let cfg = config(2, 2, 32, 16, 256, 256);
+    let params = random_params(&cfg, 1, 0.2);
+    let llmc = checkpoint::model_from_params(&cfg, &params).unwrap();
+    let shape = |family| FamilyShape {
+        family,
+        vocab: 64,
+        c: 128,
+        n_layers: 2,
+        n_heads: 4,
+        n_kv_heads: 2,
+        head_dim: 48,
+        ffn: 96,
+        context: 64,
+        eps: 1e-5,
+        rope_base: 10_000.0,
+        window: 8,
+        tied: true,
+    };
+    let files: Vec<Vec<u8>> = [Family::Llama, Family::Qwen3, Family::Gemma3]
+        .map(|f| write_file(&shape(f), f.arch(), &random_tensors(&shape(f), llm_engine::quant::BlockType::Q8_0, 3)))
+        .into();
+    let loaded: Vec<_> = files.iter().map(|f| llm_engine::load(f).unwrap()).collect();
+    let mut models = vec![&llmc];
+    models.extend(loaded.iter().map(|l| &l.model));
+    for model in models {
+        for ctx in [1, 7, 16] {
+            let (state, bytes) = counted_bytes(|| model.new_state_with_context(Kernels::portable(), ctx).unwrap());
+            drop(state);
+            // state_bytes counts whole floats: the 8-bit buffer's bytes are rounded up.
+            let want = model.state_bytes(ctx);
+            assert!(bytes <= want && want < bytes + 4, "context {ctx}: allocated {bytes}, state_bytes {want}");
+        }
+    }
+}
+
+/// Bytes allocated by `f` on this thread.
+fn counted_bytes<R>(f: impl FnOnce() -> R) -> (R, usize) {
+    let before = BYTES.with(Cell::get);
+    let (r, _) = counted(f);
+    (r, BYTES.with(Cell::get) - before)
 }
