@@ -1,17 +1,25 @@
 //! llm-engine: transformer inference in `no_std` Rust, for the host CLI and the UEFI app.
 //!
 //! The same crate runs on the host and on bare metal and gives the same tokens on both for
-//! the same model, prompt, settings and seed. How it is laid out (one file per concern; a
-//! new architecture, weight type or file format is a new file beside its siblings):
+//! the same model, prompt, settings and seed. The map (docs/ARCHITECTURE.md has the data
+//! flow):
 //!
-//! - [`spec`]: the model spec (shape and switches of every family); [`weights`]: named,
-//!   typed weights; [`tensor`]: tensor views and types.
-//! - [`formats`]: loaders from files to (spec, weights): `llmc` (GPT-2), `llama2c` (Llama).
-//! - [`model`]: the forward pass with a KV cache (`Model`, `RunState`); [`layers`]: norms,
-//!   RoPE, attention, activations, softmax; [`kernels`]: dot/matmul per CPU architecture.
-//! - [`cpu`]: CPU features (CPUID), shared with the firmware app.
-//! - [`sampler`], [`tokenizer`], [`session`] (context, sliding window, stop strings),
-//!   [`chat`] (slash commands and the chat-turn driver), [`config`] (`llm.cfg`).
+//! - [`formats`]: files to (spec, weights): `llmc` (llm.c GPT-2 checkpoints), `llama2c`,
+//!   `gguf` (the container) and `gguf_model` (its architectures: llama, qwen2, qwen3, gemma3,
+//!   gpt2); finiteness and tokenizer/model agreement are checked at load.
+//! - [`spec`]: the model spec (shape and switches of every architecture); [`weights`]: named,
+//!   typed weights; [`tensor`]: tensor views and types; [`quant`]: the GGML block types
+//!   (decode, dot products, 8-bit activations).
+//! - [`model`]: the one spec-driven forward pass with a KV cache (`Model`, `RunState`);
+//!   [`layers`]: norms, RoPE, attention, activations, softmax; [`kernels`]: the numeric
+//!   families and their kernels per CPU architecture; [`cpu`]: CPU features (CPUID), shared
+//!   with the firmware app; [`parallel`]: how work is split over cores (the spinning pools'
+//!   claim protocol in `parallel::spin`).
+//! - [`tokenizer`] (bytes, llm.c tables, SentencePiece, byte-level BPE, the GGUF vocabulary
+//!   with its control tokens), [`template`] (chat templates as text and control pieces),
+//!   [`sampler`], [`session`] (context, sliding window, stop strings), [`chat`] (slash
+//!   commands and the chat-turn driver: whole turns, the oldest leave a full context),
+//!   [`config`] (`llm.cfg`).
 #![no_std]
 
 extern crate alloc;
