@@ -327,6 +327,15 @@ impl Conversation<'_> {
         Ok((tokens.len() + free <= max).then_some(Fitted { tokens, turn_at, reply_at, dropped: drop }))
     }
 
+    /// Makes `session` hold the fitted context: run again as one prefill, without the turns
+    /// it dropped.
+    fn refill(&mut self, session: &mut Session<'_>, f: &Fitted, par: &dyn Parallel) -> Result<(), EngineError> {
+        session.reset();
+        session.feed(&f.tokens, par)?;
+        self.turns.drain(..f.dropped);
+        Ok(())
+    }
+
     /// The fewest oldest turns to drop (at least one) for `text` and `reply` to leave `free`
     /// positions of `max`.
     fn fit(&self, text: &str, reply: &[u32], free: usize, max: usize) -> Result<Option<Fitted>, MissingToken> {
@@ -498,9 +507,7 @@ impl<'s, 'm> Chat<'s, 'm> {
                 (0, before + tokens.len(), tokens.len(), tokens.len())
             }
             Some(f) => {
-                self.session.reset();
-                self.session.feed(&f.tokens, par)?;
-                self.conv.turns.drain(..f.dropped);
+                self.conv.refill(self.session, &f, par)?;
                 (f.dropped, f.reply_at, f.reply_at - f.turn_at, f.tokens.len())
             }
         };
@@ -528,9 +535,7 @@ impl<'s, 'm> Chat<'s, 'm> {
             }
             match fitted {
                 Some(f) => {
-                    s.reset();
-                    s.feed(&f.tokens, par)?;
-                    conv.turns.drain(..f.dropped);
+                    conv.refill(s, &f, par)?;
                     dropped += f.dropped;
                     reply_at = f.reply_at;
                     Ok(Room::Made)
