@@ -11,6 +11,7 @@
 
 use crate::kernels::Kernels;
 use crate::parallel::{Parallel, SharedMut};
+use crate::spec::RopeStyle;
 
 fn check_norm(out: &[f32], x: &[f32], weight: &[f32]) {
     assert!(out.len() == x.len() && weight.len() == x.len() && !x.is_empty(), "norm: out, x and weight must have the same non-zero length");
@@ -133,15 +134,6 @@ pub fn softcap(x: &mut [f32], cap: f32) {
     for v in x.iter_mut() {
         *v = cap * tanh(*v / cap);
     }
-}
-
-/// How RoPE pairs the dimensions of a head.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RopeStyle {
-    /// Adjacent pairs (2j, 2j+1): llama2.c's run.c, Llama GGUF files ("normal").
-    Normal,
-    /// Halves (j, j + hd/2): GPT-NeoX, Qwen, Gemma ("neox").
-    Neox,
 }
 
 /// cos/sin of every pair angle for one position: table (hd/2 pairs of [cos, sin]).

@@ -4,9 +4,10 @@
 //! the same model, prompt, settings and seed. The map (docs/ARCHITECTURE.md has the data
 //! flow):
 //!
-//! - [`formats`]: files to (spec, weights): `llmc` (llm.c GPT-2 checkpoints), `llama2c`,
-//!   `gguf` (the container) and `gguf_model` (its architectures: llama, qwen2, qwen3, gemma3,
-//!   gpt2); finiteness and tokenizer/model agreement are checked at load.
+//! - [`loader`]: a file to a model, whichever format; [`formats`]: `llmc` (llm.c GPT-2
+//!   checkpoints), `llama2c`, `gguf` (the container); [`arch`]: one file per GGUF architecture
+//!   (llama, qwen2, qwen3, gemma3, gpt2) and their registry; finiteness and tokenizer/model
+//!   agreement are checked at load.
 //! - [`spec`]: the model spec (shape and switches of every architecture); [`weights`]: named,
 //!   typed weights; [`tensor`]: tensor views and types; [`quant`]: the GGML block types
 //!   (decode, dot products, 8-bit activations).
@@ -24,12 +25,14 @@
 
 extern crate alloc;
 
+pub mod arch;
 pub mod chat;
 pub mod config;
 pub mod cpu;
 pub mod formats;
 pub mod kernels;
 pub mod layers;
+pub mod loader;
 pub mod model;
 pub mod parallel;
 pub mod quant;
@@ -41,10 +44,11 @@ pub mod tensor;
 pub mod tokenizer;
 pub mod weights;
 
+pub use formats::Format;
 pub use formats::llmc as checkpoint;
 pub use formats::llmc::{CheckpointError, Config};
-pub use formats::{Format, LoadError, Loaded, load};
 pub use kernels::{Family, Kernels};
+pub use loader::{LoadError, Loaded, load};
 pub use model::{EngineError, Model, ModelError, RunState};
 pub use parallel::{Parallel, Serial};
 pub use sampler::{Rng, Sampler, SamplerConfig};

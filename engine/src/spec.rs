@@ -11,8 +11,16 @@
 //! | Qwen2 | RMSNorm | RoPE neox | SwiGLU | Q/K/V biases |
 //! | Gemma 3 | RMSNorm | RoPE neox, local base | GeGLU | QK-norm, post-norms, embedding scale, sliding window |
 
-use crate::layers::RopeStyle;
 use core::fmt;
+
+/// How RoPE pairs the dimensions of a head.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RopeStyle {
+    /// Adjacent pairs (2j, 2j+1): llama2.c's run.c, Llama GGUF files ("normal").
+    Normal,
+    /// Halves (j, j + hd/2): GPT-NeoX, Qwen, Gemma ("neox").
+    Neox,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NormKind {
@@ -64,25 +72,18 @@ pub struct SlidingWindow {
     pub pattern: usize,
 }
 
-/// The architecture's name, for messages and `inspect`.
+/// The architecture's name (GGUF's `general.architecture`), for messages and `inspect`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Arch {
-    Gpt2,
-    Llama,
-    Qwen2,
-    Qwen3,
-    Gemma3,
-}
+pub struct Arch(pub &'static str);
 
 impl Arch {
+    /// llm.c checkpoints and GGUF `gpt2`.
+    pub const GPT2: Arch = Arch("gpt2");
+    /// llama2.c checkpoints and GGUF `llama`.
+    pub const LLAMA: Arch = Arch("llama");
+
     pub fn name(self) -> &'static str {
-        match self {
-            Arch::Gpt2 => "gpt2",
-            Arch::Llama => "llama",
-            Arch::Qwen2 => "qwen2",
-            Arch::Qwen3 => "qwen3",
-            Arch::Gemma3 => "gemma3",
-        }
+        self.0
     }
 }
 

@@ -14,8 +14,8 @@
 //!   perturbed weight is more than 10 x `TOL` away from the engine on the same files;
 //! - unsupported architecture, missing tensor, wrong shape, unsupported type: typed errors
 //!   naming the culprit.
+use llm_engine::arch::GgufModelError;
 use llm_engine::formats::gguf::GgmlType;
-use llm_engine::formats::gguf_model::GgufModelError;
 use llm_engine::quant::BlockType;
 use llm_engine::{Kernels, LoadError, load};
 use llm_testkit::gguf_ref::*;

@@ -108,7 +108,7 @@ fn engine_matches_naive_reference_on_random_llama2c_checkpoints() {
             (s.dim, s.hidden_dim, s.n_layers, s.n_heads, s.n_kv_heads, s.vocab_size, s.seq_len, s.shared_classifier)
         );
         let sp = model.spec();
-        assert_eq!(sp.arch, llm_engine::spec::Arch::Llama);
+        assert_eq!(sp.arch, llm_engine::spec::Arch::LLAMA);
         assert_eq!(
             (sp.n_heads, sp.n_kv_heads, sp.head_dim, sp.ffn_dim, sp.context),
             (s.n_heads, s.n_kv_heads, s.head_size(), s.hidden_dim, s.seq_len)
@@ -445,7 +445,7 @@ fn load_tells_llmc_and_llama2c_apart_by_content() {
     let llmc_bytes = checkpoint::encode_v3(&cfg, &params);
     let loaded = llm_engine::load(&llmc_bytes).unwrap();
     assert!(matches!(loaded.format, Format::Llmc { config, .. } if config == cfg), "{:?}", loaded.format);
-    assert_eq!(loaded.model.spec().arch, llm_engine::spec::Arch::Gpt2);
+    assert_eq!(loaded.model.spec().arch, llm_engine::spec::Arch::GPT2);
 
     for s in [shape(32, 72, 2, 4, 2, 64, 32, true), shape(32, 72, 2, 4, 2, 64, 32, false)] {
         let bytes = random_llama2c(&s, 2, SCALE);
@@ -461,7 +461,7 @@ fn load_tells_llmc_and_llama2c_apart_by_content() {
             shared_classifier: s.shared_classifier,
         };
         assert_eq!(loaded.format, Format::Llama2c(expected));
-        assert_eq!(loaded.model.spec().arch, llm_engine::spec::Arch::Llama);
+        assert_eq!(loaded.model.spec().arch, llm_engine::spec::Arch::LLAMA);
         assert_eq!(llama2c::parse_header(&bytes), Ok(expected));
         assert_eq!(loaded.model.weights().output.is_some(), !s.shared_classifier);
     }

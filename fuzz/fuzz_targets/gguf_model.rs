@@ -4,10 +4,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use llm_engine::formats::{gguf::Gguf, gguf_model};
 use llm_engine::tokenizer::Specials;
 use llm_engine::tokenizer::gguf::GgufTokenizer;
 use llm_engine::{Kernels, SamplerConfig, Serial, Session, Tokenizer};
+use llm_engine::{arch, formats::gguf::Gguf};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(g) = Gguf::parse(data) else { return };
@@ -35,7 +35,7 @@ fuzz_target!(|data: &[u8]| {
             let _ = t.is_end(id);
         }
     }
-    let Ok(model) = gguf_model::load(&g) else { return };
+    let Ok(model) = arch::load(&g) else { return };
     // A short context, as the CLI caps it: the header's context length is not bounded by the
     // file's size (GGUF metadata), and the KV cache would be sized by it.
     let ctx = model.spec().context.min(16);

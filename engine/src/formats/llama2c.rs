@@ -11,10 +11,9 @@
 //! The file has no magic number: it is recognised by its size, which the header must predict
 //! exactly. Tensors are zero-copy views when the bytes are 4-byte aligned.
 
-use crate::layers::RopeStyle;
 use crate::model::{Model, ModelError};
 use crate::quant::BlockType;
-use crate::spec::{self, Arch, Mlp, ModelSpec, Norm, NormKind, Positions, Rope};
+use crate::spec::{self, Arch, Mlp, ModelSpec, Norm, NormKind, Positions, Rope, RopeStyle};
 use crate::tensor::{Tensor, f32_cow};
 use crate::weights::{Layer, NormWeights, Weights};
 use alloc::borrow::Cow;
@@ -127,7 +126,7 @@ impl Llama2cConfig {
 
     pub fn spec(&self) -> ModelSpec {
         ModelSpec {
-            arch: Arch::Llama,
+            arch: Arch::LLAMA,
             vocab_size: self.vocab_size,
             d_model: self.dim,
             n_layers: self.n_layers,

@@ -325,7 +325,7 @@ impl Config {
     /// The engine's spec of a GPT-2 of this shape (llm.c's `train_gpt2.c` model).
     pub fn spec(&self) -> ModelSpec {
         ModelSpec {
-            arch: Arch::Gpt2,
+            arch: Arch::GPT2,
             vocab_size: self.vocab_size,
             d_model: self.channels,
             n_layers: self.num_layers,
