@@ -293,7 +293,7 @@ pub struct ChatArgs {
     /// Do not end replies at a blank line (run to --max-tokens; continuation mode only).
     #[arg(long)]
     pub no_stop: bool,
-    /// Chat template: auto (the model file's), raw (continuation), chatml, gemma, llama3, llama2.
+    /// Chat template: auto (the model file's), raw (continuation), chatml, gemma, llama3, llama2, phi3.
     #[arg(long, default_value = "auto")]
     pub template: String,
     /// System message for templates that have one (default: the template's own, if any).

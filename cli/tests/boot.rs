@@ -406,7 +406,7 @@ fn qwen2_gguf_boots_and_matches_the_host() {
     assert_eq!(reply_after(&b.log, "def add(a, b):", 0), host);
 }
 
-/// A small random GGUF of each architecture (llama, qwen2, qwen3, gemma3, gpt2), each with
+/// A small random GGUF of each architecture (llama, qwen2, qwen3, gemma3, gpt2, phi3), each with
 /// another tensor type, boots and prints exactly what the host prints (greedy and sampled).
 #[test]
 fn generated_gguf_of_each_family_boots_and_matches_the_host() {
@@ -438,6 +438,7 @@ fn generated_gguf_of_each_family_boots_and_matches_the_host() {
             FamilyShape { n_layers: 6, n_heads: 2, n_kv_heads: 1, head_dim: 256, window: 4, tied: true, ..base },
         ),
         (Family::Gpt2, BlockType::F16, FamilyShape { n_kv_heads: 4, context: 32, tied: true, ..base }),
+        (Family::Phi3, BlockType::Q4_0, FamilyShape { n_kv_heads: 4, ffn: 256, ..base }),
     ];
     let serial = |s: &str| s.chars().map(|c| if c.is_ascii() { c } else { '?' }).collect::<String>();
     for (i, (family, ty, shape)) in cases.into_iter().enumerate() {

@@ -11,6 +11,7 @@
 //! | Gemma | `<start_of_turn>user\n{msg}<end_of_turn>\n<start_of_turn>model\n` | `<end_of_turn>` |
 //! | Llama 3 | `<\|start_header_id\|>user<\|end_header_id\|>\n\n{msg}<\|eot_id\|><\|start_header_id\|>assistant<\|end_header_id\|>\n\n` | `<\|eot_id\|>` |
 //! | Llama 2 | `[INST] {msg} [/INST]` | `</s>` |
+//! | Phi-3 | `<\|user\|>\n{msg}<\|end\|>\n<\|assistant\|>\n` | `<\|end\|>` |
 
 use crate::tokenizer::Tokenizer;
 use alloc::string::String;
@@ -25,13 +26,14 @@ pub enum Template {
     Gemma,
     Llama3,
     Llama2,
+    Phi3,
 }
 
 /// Qwen2's templates add this system message when the conversation has none.
 const QWEN_DEFAULT_SYSTEM: &str = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.";
 
 impl Template {
-    pub const NAMES: &'static str = "auto, raw, chatml, gemma, llama3, llama2";
+    pub const NAMES: &'static str = "auto, raw, chatml, gemma, llama3, llama2, phi3";
 
     /// The family of a GGUF `tokenizer.chat_template` (None or unrecognised: Raw).
     pub fn detect(chat_template: Option<&str>) -> Template {
@@ -42,6 +44,8 @@ impl Template {
             Template::Gemma
         } else if t.contains("<|start_header_id|>") {
             Template::Llama3
+        } else if t.contains("<|assistant|>") && t.contains("<|end|>") {
+            Template::Phi3
         } else if t.contains("[INST]") {
             Template::Llama2
         } else {
@@ -57,6 +61,7 @@ impl Template {
             "gemma" => Template::Gemma,
             "llama3" => Template::Llama3,
             "llama2" => Template::Llama2,
+            "phi3" => Template::Phi3,
             _ => return None,
         })
     }
@@ -68,6 +73,7 @@ impl Template {
             Template::Gemma => "gemma",
             Template::Llama3 => "llama3",
             Template::Llama2 => "llama2",
+            Template::Phi3 => "phi3",
         }
     }
 
@@ -84,6 +90,7 @@ impl Template {
             Template::Gemma => Some("<end_of_turn>"),
             Template::Llama3 => Some("<|eot_id|>"),
             Template::Llama2 => Some("</s>"),
+            Template::Phi3 => Some("<|end|>"),
         }
     }
 
@@ -94,6 +101,7 @@ impl Template {
             Template::ChatMl => &["<|im_start|>", "<|im_end|>"],
             Template::Gemma => &["<start_of_turn>", "<end_of_turn>"],
             Template::Llama3 => &["<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"],
+            Template::Phi3 => &["<|system|>", "<|user|>", "<|assistant|>", "<|end|>"],
         }
     }
 
@@ -134,6 +142,15 @@ impl Template {
                 }
                 out.extend([C("<|start_header_id|>"), T("user"), C("<|end_header_id|>"), T("\n\n"), T(msg), C("<|eot_id|>")]);
                 out.extend([C("<|start_header_id|>"), T("assistant"), C("<|end_header_id|>"), T("\n\n")]);
+            }
+            Template::Phi3 => {
+                if !first {
+                    out.push(T("\n"));
+                }
+                if let Some(s) = system {
+                    out.extend([C("<|system|>"), T("\n"), T(s), C("<|end|>"), T("\n")]);
+                }
+                out.extend([C("<|user|>"), T("\n"), T(msg), C("<|end|>"), T("\n"), C("<|assistant|>"), T("\n")]);
             }
             Template::Llama2 => {
                 out.push(T("[INST] "));

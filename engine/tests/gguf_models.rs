@@ -89,6 +89,8 @@ fn main_shape(family: Family) -> FamilyShape {
         },
         // MHA, fused qkv, tied output.
         Family::Gpt2 => FamilyShape { n_kv_heads: 4, context: 32, tied: true, ..s },
+        // MHA (as Phi-3-mini), fused attn_qkv without bias, fused gate+up (2F rows).
+        Family::Phi3 => FamilyShape { n_kv_heads: 4, ffn: 256, ..s },
     }
 }
 
@@ -103,6 +105,8 @@ fn small_shape(family: Family) -> FamilyShape {
         // 7 layers: 0-4 sliding, 5 global, 6 sliding again; window 3; head_dim 32 != 64/4.
         Family::Gemma3 => FamilyShape { n_layers: 7, n_heads: 4, n_kv_heads: 2, head_dim: 32, window: 3, rope_base: 1e6, ..s },
         Family::Gpt2 => FamilyShape { c: 96, n_heads: 3, n_kv_heads: 3, head_dim: 32, ffn: 192, eps: 1e-5, ..s },
+        // GQA 4/2, tied output.
+        Family::Phi3 => FamilyShape { n_heads: 4, n_kv_heads: 2, head_dim: 16, tied: true, ..s },
     }
 }
 
@@ -213,6 +217,12 @@ fn gpt2_matches_the_reference() {
     check_family(Family::Gpt2);
 }
 
+/// The architecture added as one file (engine/src/arch/phi3.rs) plus a registry line.
+#[test]
+fn phi3_matches_the_reference() {
+    check_family(Family::Phi3);
+}
+
 // ---------------------------------------------------------------------------------------
 // The checks would catch wrong semantics
 // ---------------------------------------------------------------------------------------
@@ -250,6 +260,9 @@ fn a_wrong_reference_is_caught() {
             }
             if matches!(family, Family::Qwen3 | Family::Gemma3) {
                 wrong.push(("no q/k norm", Knobs { no_qk_norm: true, ..Knobs::default() }));
+            }
+            if family == Family::Phi3 {
+                wrong.push(("gate and up halves swapped", Knobs { swap_gate_up: true, ..Knobs::default() }));
             }
             for (name, knobs) in wrong {
                 let err = rel_err(&got, &forward(&s, &w, &tokens, knobs));

@@ -1,10 +1,10 @@
 //! A deliberately naive f64 forward pass for the GGUF architectures the engine maps
-//! (`llama`, `qwen2`, `qwen3`, `gemma3`, `gpt2`), and a writer of small random GGUF files of
+//! (`llama`, `qwen2`, `qwen3`, `gemma3`, `gpt2`, `phi3`), and a writer of small random GGUF files of
 //! each, so that the engine's GGUF path can be checked end to end against an independent
 //! computation.
 //!
 //! Written from llama.cpp's model descriptions (llama.cpp/ggml, MIT), not from the engine's
-//! `model.rs`: `src/models/{llama,qwen2,qwen3,gemma3,gpt2}.cpp` (the graphs),
+//! `model.rs`: `src/models/{llama,qwen2,qwen3,gemma3,gpt2,phi3}.cpp` (the graphs),
 //! `src/llama-graph.cpp` (`build_norm`, `build_ffn`, `build_attn`), `src/llama-hparams.{h,cpp}`
 //! (`set_swa_pattern`, `is_masked_swa`, `rope_freq_base_train_swa = 10000`), and ggml's RoPE
 //! (`ggml_rope_ext`: mode NORMAL rotates adjacent pairs, NEOX the pairs (i, i + n_dims/2)).
@@ -18,9 +18,10 @@
 //!                                           gpt2 LayerNorm: (x - mean)/sqrt(var + eps) w + b
 //!   q, k, v = attn_q h (+ bias), attn_k h (+ bias), attn_v h (+ bias)
 //!                                           qwen2: biases; gpt2: attn_qkv (3C rows) split q|k|v
+//!                                           phi3: attn_qkv (Q + 2K rows, no bias) split q|k|v
 //!   qwen3, gemma3: q, k = per-head RMSNorm(attn_q_norm / attn_k_norm, size hd), before RoPE
 //!   RoPE (not gpt2) on every head, theta_i = pos * base^(-2i/hd), i < hd/2:
-//!       llama: NORMAL, pairs (2i, 2i+1); qwen2, qwen3, gemma3: NEOX, pairs (i, i + hd/2)
+//!       llama: NORMAL, pairs (2i, 2i+1); qwen2, qwen3, gemma3, phi3: NEOX, pairs (i, i + hd/2)
 //!       gemma3: base = 10000 on sliding layers (il % 6 < 5), rope.freq_base on the others
 //!   head h reads kv head h / (n_head / n_head_kv); score = q.k / sqrt(hd); causal softmax;
 //!       gemma3 sliding layers: key positions p - window + 1 ..= p only
@@ -30,6 +31,7 @@
 //!   llama, qwen2, qwen3: m = ffn_down(silu(ffn_gate h) * ffn_up h)
 //!   gemma3:              m = ffn_down(gelu(ffn_gate h) * ffn_up h)        (GeGLU)
 //!   gpt2:                m = ffn_down(gelu(ffn_up h + b) ) + b
+//!   phi3:                u = ffn_up h (2F rows); m = ffn_down(silu(u[..F]) * u[F..])  (ggml_swiglu)
 //!   gemma3: x = x + norm(m, post_ffw_norm); others: x = x + m
 //! logits = output (or token_embd when absent) norm(x, output_norm)
 //! gelu(z) = 0.5 z (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3)))   (ggml_gelu, tanh form)
@@ -56,10 +58,11 @@ pub enum Family {
     Qwen3,
     Gemma3,
     Gpt2,
+    Phi3,
 }
 
 impl Family {
-    pub const ALL: [Family; 5] = [Family::Llama, Family::Qwen2, Family::Qwen3, Family::Gemma3, Family::Gpt2];
+    pub const ALL: [Family; 6] = [Family::Llama, Family::Qwen2, Family::Qwen3, Family::Gemma3, Family::Gpt2, Family::Phi3];
 
     /// `general.architecture`.
     pub fn arch(self) -> &'static str {
@@ -69,6 +72,7 @@ impl Family {
             Family::Qwen3 => "qwen3",
             Family::Gemma3 => "gemma3",
             Family::Gpt2 => "gpt2",
+            Family::Phi3 => "phi3",
         }
     }
 
@@ -76,7 +80,7 @@ impl Family {
     pub fn rope_mode(self) -> Option<RopeMode> {
         match self {
             Family::Llama => Some(RopeMode::Normal),
-            Family::Qwen2 | Family::Qwen3 | Family::Gemma3 => Some(RopeMode::Neox),
+            Family::Qwen2 | Family::Qwen3 | Family::Gemma3 | Family::Phi3 => Some(RopeMode::Neox),
             Family::Gpt2 => None,
         }
     }
@@ -142,6 +146,9 @@ pub struct Knobs {
     pub scale_from_c: bool,
     /// Skip the per-head q/k RMSNorm (qwen3, gemma3).
     pub no_qk_norm: bool,
+    /// phi3: take the up projection from the first half of `ffn_up`'s rows and the gate from
+    /// the second.
+    pub swap_gate_up: bool,
     /// Not a departure but the other numerics: round the input of every quantized matrix to
     /// 8 bits as the engine's `Family::FmaQ8` specifies (blocks of 32 values for Q8_0, Q4_0,
     /// Q5_0 weights, 256 for Q4_K, Q5_K, Q6_K; scale max|x| / 127; round half to even),
@@ -331,16 +338,18 @@ pub fn forward(s: &FamilyShape, w: &RefWeights, tokens: &[u32], knobs: Knobs) ->
         let mut vs = Vec::new();
         for (p, x) in xs.iter().enumerate() {
             let h = norm(x, &b("attn_norm"));
-            let (mut q, mut k, v) = if gpt2 {
+            let (mut q, mut k, v) = if gpt2 || fam == Family::Phi3 {
                 let wqkv = w.get(&b("attn_qkv.weight"));
-                let bqkv = &w.get(&b("attn_qkv.bias")).data;
                 assert_eq!(wqkv.dims, vec![c, qd + 2 * kvd]);
                 let mut q = matvec(&rows_of(wqkv, c, 0, qd), &h, knobs.q8_activations);
                 let mut k = matvec(&rows_of(wqkv, c, qd, kvd), &h, knobs.q8_activations);
                 let mut v = matvec(&rows_of(wqkv, c, qd + kvd, kvd), &h, knobs.q8_activations);
-                add(&mut q, &bqkv[..qd]);
-                add(&mut k, &bqkv[qd..qd + kvd]);
-                add(&mut v, &bqkv[qd + kvd..]);
+                if gpt2 {
+                    let bqkv = &w.get(&b("attn_qkv.bias")).data;
+                    add(&mut q, &bqkv[..qd]);
+                    add(&mut k, &bqkv[qd..qd + kvd]);
+                    add(&mut v, &bqkv[qd + kvd..]);
+                }
                 (q, k, v)
             } else {
                 let mut q = matvec(w.get(&b("attn_q.weight")), &h, knobs.q8_activations);
@@ -408,6 +417,13 @@ pub fn forward(s: &FamilyShape, w: &RefWeights, tokens: &[u32], knobs: Knobs) ->
                     opt_bias(&mut u, &b("ffn_up.bias"));
                     let g: Vec<f64> = u.into_iter().map(gelu).collect();
                     matvec(w.get(&b("ffn_down.weight")), &g, knobs.q8_activations)
+                }
+                Family::Phi3 => {
+                    let u = matvec(w.get(&b("ffn_up.weight")), &h, knobs.q8_activations);
+                    assert_eq!(u.len(), 2 * s.ffn);
+                    let (gate, up) = if knobs.swap_gate_up { (&u[s.ffn..], &u[..s.ffn]) } else { u.split_at(s.ffn) };
+                    let hidden: Vec<f64> = gate.iter().zip(up).map(|(&g, &u)| silu(g) * u).collect();
+                    matvec(w.get(&b("ffn_down.weight")), &hidden, knobs.q8_activations)
                 }
                 _ => {
                     let gate = matvec(w.get(&b("ffn_gate.weight")), &h, knobs.q8_activations);
@@ -519,6 +535,8 @@ pub fn random_tensors(s: &FamilyShape, mat: BlockType, seed: u64) -> Vec<RawTens
             vector(&mut out, &mut rng, b("attn_norm.bias"), c, false);
             matrix(&mut out, &mut rng, b("attn_qkv.weight"), qd + 2 * kvd, c);
             vector(&mut out, &mut rng, b("attn_qkv.bias"), qd + 2 * kvd, false);
+        } else if fam == Family::Phi3 {
+            matrix(&mut out, &mut rng, b("attn_qkv.weight"), qd + 2 * kvd, c);
         } else {
             matrix(&mut out, &mut rng, b("attn_q.weight"), qd, c);
             matrix(&mut out, &mut rng, b("attn_k.weight"), kvd, c);
@@ -543,10 +561,11 @@ pub fn random_tensors(s: &FamilyShape, mat: BlockType, seed: u64) -> Vec<RawTens
         vector(&mut out, &mut rng, b("ffn_norm.weight"), c, true);
         if gpt2 {
             vector(&mut out, &mut rng, b("ffn_norm.bias"), c, false);
-        } else {
+        } else if fam != Family::Phi3 {
             matrix(&mut out, &mut rng, b("ffn_gate.weight"), f, c);
         }
-        matrix(&mut out, &mut rng, b("ffn_up.weight"), f, c);
+        let up_rows = if fam == Family::Phi3 { 2 * f } else { f };
+        matrix(&mut out, &mut rng, b("ffn_up.weight"), up_rows, c);
         if gpt2 {
             vector(&mut out, &mut rng, b("ffn_up.bias"), f, false);
         }
@@ -598,7 +617,7 @@ pub fn write_file(s: &FamilyShape, arch: &str, tensors: &[RawTensor]) -> Vec<u8>
     let n = s.vocab;
     match s.family {
         // SentencePiece vocabularies (Llama 2, Gemma).
-        Family::Llama | Family::Gemma3 => {
+        Family::Llama | Family::Gemma3 | Family::Phi3 => {
             assert!(n >= 4);
             let mut tokens: Vec<String> = vec!["<unk>".into(), "<s>".into(), "</s>".into()];
             tokens.extend((3..n).map(|i| format!("\u{2581}t{i}")));

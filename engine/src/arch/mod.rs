@@ -11,6 +11,7 @@
 //! | `qwen3.rs` | per-head Q/K RMSNorm, neox |
 //! | `gemma3.rs` | embedding x sqrt(C), Q/K norms, post-attention and post-FFN norms, GeGLU, neox, sliding-window layers (l % 6 < 5) with RoPE base 10,000, global layers with `rope.freq_base` |
 //! | `gpt2.rs` | LayerNorm with biases, learned positions, fused `attn_qkv`, GELU MLP with biases |
+//! | `phi3.rs` | fused `attn_qkv`, fused gate+up in `ffn_up`, neox |
 //!
 //! A new llama-like architecture is a file with its [`Architecture`] (its spec from
 //! [`Hparams::llama`] plus its switches, its [`Layout`]) and one line in [`ARCHITECTURES`].
@@ -20,6 +21,7 @@
 mod gemma3;
 mod gpt2;
 mod llama;
+mod phi3;
 mod qwen2;
 mod qwen3;
 
@@ -85,7 +87,7 @@ pub struct Architecture {
 }
 
 /// Every architecture the engine runs, by `general.architecture`.
-pub const ARCHITECTURES: &[Architecture] = &[llama::ARCH, qwen2::ARCH, qwen3::ARCH, gemma3::ARCH, gpt2::ARCH];
+pub const ARCHITECTURES: &[Architecture] = &[llama::ARCH, qwen2::ARCH, qwen3::ARCH, gemma3::ARCH, gpt2::ARCH, phi3::ARCH];
 
 /// The architecture named `name`.
 pub fn architecture(name: &str) -> Result<&'static Architecture, GgufModelError> {

@@ -35,7 +35,7 @@ const END_TEXTS: [&str; 9] =
 /// Control tokens whatever type the file gives them: the end texts, and the markers every chat
 /// template of `crate::template` writes (a file that types `<start_of_turn>` as user-defined
 /// must not let a user's text open a turn).
-pub const CONTROL_TEXTS: [&str; 16] = [
+pub const CONTROL_TEXTS: [&str; 19] = [
     "<|eot_id|>",
     "<|im_end|>",
     "<|end|>",
@@ -52,6 +52,9 @@ pub const CONTROL_TEXTS: [&str; 16] = [
     "<|end_header_id|>",
     "<|begin_of_text|>",
     "<bos>",
+    "<|system|>",
+    "<|user|>",
+    "<|assistant|>",
 ];
 
 /// Whether text that spells a control token is matched as that token.
