@@ -5,9 +5,10 @@ mod common;
 
 use llm_engine::Rng;
 use llm_engine::cpu::CpuFeatures;
+use llm_engine::kernels::portable::{dot_q8, dot_row, dot_row_fma};
 use llm_engine::kernels::{Family, Isa, Kernels, portable};
 use llm_engine::quant::f16::{bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16};
-use llm_engine::quant::{self, BlockType, dequantize_row, dot_row, dot_row_fma, dot_row_with, quantize_row};
+use llm_engine::quant::{BlockType, dequantize_row, quantize_row};
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/quant");
 
@@ -229,7 +230,7 @@ fn check_dots(t: BlockType, row: &[u8], x: &[f32], what: &str) {
     assert_eq!(dot_row_fma(t, row, x).to_bits(), fma.to_bits(), "{what}: dot_row_fma vs dot_fma");
     for k in Kernels::available() {
         let want = if matches!(k.family(), Family::Fma | Family::FmaQ8) { fma } else { nofma };
-        assert_eq!(dot_row_with(k, t, row, x).to_bits(), want.to_bits(), "{what}: {}", k.name());
+        assert_eq!(k.dot_row(t, row, x).to_bits(), want.to_bits(), "{what}: {}", k.name());
     }
 }
 
@@ -274,17 +275,17 @@ fn avx2_kernels_are_used_and_equal_the_fma_family() {
     };
     let mut rng = Rng::new(9);
     for t in [BlockType::Q8_0, BlockType::Q5_0, BlockType::Q4_K, BlockType::Q6_K] {
-        assert!(quant::has_simd_dot(k, t), "{t:?}");
+        assert!(k.has_simd_dot(t), "{t:?}");
         for nb in 1..=8 {
             for _ in 0..8 {
                 let n = nb * t.block_elems();
                 let row = random_row(&mut rng, t, n);
                 let x = random_x(&mut rng, n);
-                assert_eq!(dot_row_with(k, t, &row, &x).to_bits(), dot_row_fma(t, &row, &x).to_bits(), "{t:?} n {n}");
+                assert_eq!(k.dot_row(t, &row, &x).to_bits(), dot_row_fma(t, &row, &x).to_bits(), "{t:?} n {n}");
             }
         }
     }
-    assert!(!quant::has_simd_dot(Kernels::portable(), BlockType::Q8_0));
+    assert!(!Kernels::portable().has_simd_dot(BlockType::Q8_0));
 }
 
 #[test]
@@ -341,13 +342,13 @@ fn dot_row_fma_rejects_a_short_row() {
 #[test]
 #[should_panic(expected = "bytes")]
 fn dot_row_with_rejects_a_short_row() {
-    dot_row_with(Kernels::detect(), BlockType::Q8_0, &[0u8; 33], &[0.0f32; 32]);
+    Kernels::detect().dot_row(BlockType::Q8_0, &[0u8; 33], &[0.0f32; 32]);
 }
 
 #[test]
 #[should_panic(expected = "whole number")]
 fn dot_row_with_rejects_a_partial_block() {
-    dot_row_with(Kernels::detect(), BlockType::Q4_K, &[0u8; 144], &[0.0f32; 255]);
+    Kernels::detect().dot_row(BlockType::Q4_K, &[0u8; 144], &[0.0f32; 255]);
 }
 
 #[test]
@@ -366,7 +367,7 @@ fn quantize_row_refuses_k_quants() {
 /// canonical dot of the dequantized row), for every row count in blocks tried.
 #[test]
 fn four_row_kernels_equal_one_row_each() {
-    use llm_engine::quant::{BlockType, dot_row_with, dot_rows4_with, quantize_row};
+    use llm_engine::quant::{BlockType, quantize_row};
     let mut rng = llm_engine::Rng::new(99);
     let mut used = 0;
     for k in llm_engine::Kernels::available() {
@@ -382,10 +383,10 @@ fn four_row_kernels_equal_one_row_each() {
                         b
                     })
                     .collect();
-                if let Some(four) = dot_rows4_with(k, t, [&rows[0], &rows[1], &rows[2], &rows[3]], &x) {
+                if let Some(four) = k.dot_rows4(t, [&rows[0], &rows[1], &rows[2], &rows[3]], &x) {
                     used += 1;
                     for r in 0..4 {
-                        assert_eq!(four[r].to_bits(), dot_row_with(k, t, &rows[r], &x).to_bits(), "{k:?} {t:?} {blocks} blocks row {r}");
+                        assert_eq!(four[r].to_bits(), k.dot_row(t, &rows[r], &x).to_bits(), "{k:?} {t:?} {blocks} blocks row {r}");
                     }
                 }
             }
@@ -475,7 +476,7 @@ fn q8_dot_equals_the_f64_dot_of_the_decoded_values() {
                 let row = random_row(&mut rng, t, n);
                 let mut b = Q8Buf::default();
                 b.quantize(block, &random_x(&mut rng, n), n);
-                let got = q8::dot_q8(t, &row, b.row(0)) as f64;
+                let got = dot_q8(t, &row, b.row(0)) as f64;
                 let (want, mag) = q8_dot_f64(t, &row, b.row(0));
                 assert!((got - want).abs() <= 1e-5 * mag, "{t:?} n {n}: {got} vs {want} (magnitude {mag})");
             }
@@ -523,16 +524,16 @@ fn q8_kernels_equal_the_reference_bit_for_bit() {
                 let n = x.len();
                 let mut b = Q8Buf::default();
                 b.quantize(block, x, n);
-                let want = q8::dot_q8(t, row, b.row(0));
-                assert_eq!(quant::dot_q8_with(k, t, row, b.row(0)).to_bits(), want.to_bits(), "{t:?} n {n}");
-                let four = quant::dot_q8_rows4_with(k, t, [row, row, row, row], b.row(0));
+                let want = dot_q8(t, row, b.row(0));
+                assert_eq!(k.dot_q8(t, row, b.row(0)).to_bits(), want.to_bits(), "{t:?} n {n}");
+                let four = k.dot_q8_rows4(t, [row, row, row, row], b.row(0));
                 assert!(four.iter().all(|v| v.to_bits() == want.to_bits()), "{t:?} n {n}: four rows");
                 // Four rows x two inputs: the second input is the negated row (other codes).
                 let neg: Vec<f32> = x.iter().map(|v| -v * 0.5).collect();
                 let mut b2 = Q8Buf::default();
                 b2.quantize(block, &neg, n);
-                let want2 = q8::dot_q8(t, row, b2.row(0));
-                let tile = quant::dot_q8_tile_with::<4, 2>(k, t, [row, row, row, row], [b.row(0), b2.row(0)]);
+                let want2 = dot_q8(t, row, b2.row(0));
+                let tile = k.dot_q8_tile::<4, 2>(t, [row, row, row, row], [b.row(0), b2.row(0)]);
                 assert!(tile[0].iter().all(|v| v.to_bits() == want.to_bits()), "{t:?} n {n}: 4x2 tile, input 0");
                 assert!(tile[1].iter().all(|v| v.to_bits() == want2.to_bits()), "{t:?} n {n}: 4x2 tile, input 1");
                 checked += 1;
@@ -570,7 +571,7 @@ fn q8_matmul_check(k: Kernels) {
             let rb = t.row_bytes(ic).unwrap();
             for r in 0..n {
                 for o in 0..oc {
-                    let want = q8::dot_q8(t, &data[o * rb..(o + 1) * rb], b.row(r)) + bias[o];
+                    let want = dot_q8(t, &data[o * rb..(o + 1) * rb], b.row(r)) + bias[o];
                     assert_eq!(out[r * oc + o].to_bits(), want.to_bits(), "{t:?} n {n} row {r} out {o}");
                 }
             }
@@ -584,7 +585,7 @@ fn q8_dot_rejects_activations_of_the_wrong_block() {
     let mut b = Q8Buf::default();
     b.quantize(32, &[0.5; 256], 256);
     let row = vec![0u8; BlockType::Q4_K.row_bytes(256).unwrap()];
-    q8::dot_q8(BlockType::Q4_K, &row, b.row(0));
+    dot_q8(BlockType::Q4_K, &row, b.row(0));
 }
 
 #[test]
@@ -592,5 +593,5 @@ fn q8_dot_rejects_activations_of_the_wrong_block() {
 fn q8_dot_rejects_a_short_row() {
     let mut b = Q8Buf::default();
     b.quantize(32, &[0.5; 64], 64);
-    q8::dot_q8(BlockType::Q8_0, &[0u8; 34], b.row(0));
+    dot_q8(BlockType::Q8_0, &[0u8; 34], b.row(0));
 }

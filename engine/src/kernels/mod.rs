@@ -21,6 +21,8 @@ pub mod portable;
 mod x86_64;
 
 use crate::cpu::CpuFeatures;
+use crate::quant::q8::Q8Row;
+use crate::quant::{BlockType, check_row};
 use crate::tensor::{MatData, MatRef};
 use alloc::vec::Vec;
 
@@ -122,7 +124,7 @@ impl Kernels {
 
     /// The activation block of 8-bit products for a matrix of type `t` in this set (None:
     /// the matrix multiplies f32 activations).
-    pub fn q8_block(self, t: crate::quant::BlockType) -> Option<usize> {
+    pub fn q8_block(self, t: BlockType) -> Option<usize> {
         if self.q8 { crate::quant::q8::act_block(t) } else { None }
     }
 
@@ -180,8 +182,7 @@ impl Kernels {
                 for (xr, orow) in x.chunks_exact(ic).zip(out.chunks_exact_mut(oc)) {
                     let mut o0 = 0;
                     while o0 + 4 <= oc {
-                        let Some(d) = crate::quant::dot_rows4_with(self, btype, [row(o0), row(o0 + 1), row(o0 + 2), row(o0 + 3)], xr)
-                        else {
+                        let Some(d) = self.dot_rows4(btype, [row(o0), row(o0 + 1), row(o0 + 2), row(o0 + 3)], xr) else {
                             break;
                         };
                         for (j, v) in d.into_iter().enumerate() {
@@ -193,7 +194,7 @@ impl Kernels {
                         o0 += 4;
                     }
                     for (o, ov) in orow.iter_mut().enumerate().skip(o0) {
-                        let d = crate::quant::dot_row_with(self, btype, &data[o * row_bytes..(o + 1) * row_bytes], xr);
+                        let d = self.dot_row(btype, &data[o * row_bytes..(o + 1) * row_bytes], xr);
                         *ov = match bias {
                             Some(b) => d + b[o],
                             None => d,
@@ -228,7 +229,7 @@ impl Kernels {
     }
 
     /// out (N, OC) = xq[rows] (N, IC) @ w (OC, IC)^T + bias (OC) with activations quantized
-    /// by [`Kernels::quantize_for`]: each output is `quant::dot_q8_with` of its row (four
+    /// by [`Kernels::quantize_for`]: each output is [`Kernels::dot_q8`] of its row (four
     /// weight rows at a time share the activation loads; same bits per output).
     pub fn matmul_q8(
         self,
@@ -264,7 +265,7 @@ impl Kernels {
             let mut r = 0;
             while r + TR <= n {
                 let xs = core::array::from_fn(|i| xq.row(rows.start + r + i));
-                let d = crate::quant::dot_q8_tile_with::<TN, TR>(self, btype, wr, xs);
+                let d = self.dot_q8_tile::<TN, TR>(btype, wr, xs);
                 for (i, di) in d.into_iter().enumerate() {
                     for (j, v) in di.into_iter().enumerate() {
                         out[(r + i) * oc + o0 + j] = add_bias(o0 + j, v);
@@ -274,7 +275,7 @@ impl Kernels {
             }
             // The last n % TR input rows of this row pair, one input at a time.
             for rr in r..n {
-                let d = crate::quant::dot_q8_tile_with::<TN, 1>(self, btype, wr, [xq.row(rows.start + rr)]);
+                let d = self.dot_q8_tile::<TN, 1>(btype, wr, [xq.row(rows.start + rr)]);
                 for (j, v) in d[0].into_iter().enumerate() {
                     out[rr * oc + o0 + j] = add_bias(o0 + j, v);
                 }
@@ -284,7 +285,7 @@ impl Kernels {
         while o0 + 4 <= oc {
             let wr = [row(o0), row(o0 + 1), row(o0 + 2), row(o0 + 3)];
             for r in 0..n {
-                let d = crate::quant::dot_q8_rows4_with(self, btype, wr, xq.row(rows.start + r));
+                let d = self.dot_q8_rows4(btype, wr, xq.row(rows.start + r));
                 for (j, v) in d.into_iter().enumerate() {
                     out[r * oc + o0 + j] = add_bias(o0 + j, v);
                 }
@@ -293,7 +294,7 @@ impl Kernels {
         }
         for o in o0..oc {
             for r in 0..n {
-                out[r * oc + o] = add_bias(o, crate::quant::dot_q8_with(self, btype, row(o), xq.row(rows.start + r)));
+                out[r * oc + o] = add_bias(o, self.dot_q8(btype, row(o), xq.row(rows.start + r)));
             }
         }
     }
@@ -318,14 +319,14 @@ impl Kernels {
     /// Quantized weights for several input rows (prefill): each chunk of a weight row is
     /// decoded once into a small stack buffer and used for up to `GROUP` input rows, with
     /// their canonical lanes carried across chunks. Every output equals the dot product of
-    /// the dequantized row with its input row in this family (= `quant::dot_row_with`, what a
+    /// the dequantized row with its input row in this family (= [`Kernels::dot_row`], what a
     /// single row gets), so prefill and decode agree bit for bit.
     #[allow(clippy::too_many_arguments)]
     fn matmul_blocks_rows(
         self,
         out: &mut [f32],
         x: &[f32],
-        btype: crate::quant::BlockType,
+        btype: BlockType,
         row_bytes: usize,
         data: &[u8],
         bias: Option<&[f32]>,
@@ -398,6 +399,97 @@ impl Kernels {
                 }
             }
         }
+    }
+
+    /// Whether this set has a SIMD kernel of a quantized row of type `t` times f32 activations
+    /// (otherwise [`Kernels::dot_row`] runs the portable loop of this set's family).
+    pub fn has_simd_dot(self, t: BlockType) -> bool {
+        matches!(self.isa, Isa::Avx2 | Isa::Avx2Vnni)
+            && cfg!(target_arch = "x86_64")
+            && matches!(t, BlockType::Q8_0 | BlockType::Q5_0 | BlockType::Q4_K | BlockType::Q6_K)
+    }
+
+    /// A quantized row (`t.row_bytes(x.len())` bytes, else panics) times `x` in this set's
+    /// family: bit for bit [`portable::dot_row`] (no FMA) or [`portable::dot_row_fma`] (FMA),
+    /// with this set's SIMD kernel where one exists.
+    pub fn dot_row(self, t: BlockType, row: &[u8], x: &[f32]) -> f32 {
+        check_row("dot_row", t, x.len(), row.len());
+        #[cfg(target_arch = "x86_64")]
+        if matches!(self.isa, Isa::Avx2 | Isa::Avx2Vnni) {
+            // SAFETY: a Kernels with Isa::Avx2 (Avx2Vnni) exists only after `avx2_fma_usable`
+            // (`avx_vnni_usable`) said yes, and the row length was checked above.
+            if let Some(v) = unsafe { x86_64::avx2_blocks::dot_row(t, row, x) } {
+                return v;
+            }
+        }
+        match self.family() {
+            Family::NoFma => portable::dot_impl::<false>(t, row, x),
+            Family::Fma | Family::FmaQ8 => portable::dot_impl::<true>(t, row, x),
+        }
+    }
+
+    /// Four rows against the same `x` with this set's multi-row SIMD kernel, when it has one
+    /// for `t` (each result equal bit for bit to [`Kernels::dot_row`] of that row); None
+    /// otherwise.
+    pub fn dot_rows4(self, t: BlockType, rows: [&[u8]; 4], x: &[f32]) -> Option<[f32; 4]> {
+        for r in rows {
+            check_row("dot_rows4", t, x.len(), r.len());
+        }
+        #[cfg(target_arch = "x86_64")]
+        if matches!(self.isa, Isa::Avx2 | Isa::Avx2Vnni) {
+            // SAFETY: as for `dot_row`; every row length was checked above.
+            return unsafe { x86_64::avx2_blocks::dot_rows4(t, rows, x) };
+        }
+        let _ = (t, rows, x);
+        None
+    }
+
+    /// A quantized row times 8-bit activations: bit for bit [`portable::dot_q8`], with this
+    /// set's SIMD kernel where one exists. Panics unless `t` takes activations in `x`'s block
+    /// size and `row` is exactly `x.len()` weights.
+    pub fn dot_q8(self, t: BlockType, row: &[u8], x: Q8Row<'_>) -> f32 {
+        portable::check_pair("dot_q8", t, row, &x);
+        #[cfg(target_arch = "x86_64")]
+        if matches!(self.isa, Isa::Avx2 | Isa::Avx2Vnni) {
+            // SAFETY: a Kernels with Isa::Avx2 (Avx2Vnni) exists only after `avx2_fma_usable`
+            // (`avx_vnni_usable`) said yes; the row and the activations were checked above.
+            if let Some(v) = unsafe { x86_64::avx2_q8::dot(self.isa == Isa::Avx2Vnni, t, row, x) } {
+                return v;
+            }
+        }
+        portable::dot_q8(t, row, x)
+    }
+
+    /// Four rows against the same 8-bit activations, each equal bit for bit to
+    /// [`Kernels::dot_q8`] of that row.
+    pub fn dot_q8_rows4(self, t: BlockType, rows: [&[u8]; 4], x: Q8Row<'_>) -> [f32; 4] {
+        portable::check_pair("dot_q8_rows4", t, rows[0], &x);
+        assert!(rows.iter().all(|r| r.len() == rows[0].len()), "dot_q8_rows4: rows of different lengths");
+        #[cfg(target_arch = "x86_64")]
+        if matches!(self.isa, Isa::Avx2 | Isa::Avx2Vnni) {
+            // SAFETY: as for `dot_q8`; every row was checked above.
+            if let Some(v) = unsafe { x86_64::avx2_q8::dot4(self.isa == Isa::Avx2Vnni, t, rows, x) } {
+                return v;
+            }
+        }
+        rows.map(|r| portable::dot_q8(t, r, x))
+    }
+
+    /// N rows against R rows of 8-bit activations (prefill tiles): `out[i][r]` equals bit for
+    /// bit [`Kernels::dot_q8`] of row r with `xs[i]`.
+    pub fn dot_q8_tile<const N: usize, const R: usize>(self, t: BlockType, rows: [&[u8]; N], xs: [Q8Row<'_>; R]) -> [[f32; N]; R] {
+        assert!(N > 0 && R > 0, "dot_q8_tile: an empty tile");
+        portable::check_pair("dot_q8_tile", t, rows[0], &xs[0]);
+        assert!(rows.iter().all(|r| r.len() == rows[0].len()), "dot_q8_tile: rows of different lengths");
+        assert!(xs.iter().all(|x| x.len() == xs[0].len() && x.block() == xs[0].block()), "dot_q8_tile: inputs of different shapes");
+        #[cfg(target_arch = "x86_64")]
+        if matches!(self.isa, Isa::Avx2 | Isa::Avx2Vnni) {
+            // SAFETY: as for `dot_q8`; every row and input has the checked shape.
+            if let Some(v) = unsafe { x86_64::avx2_q8::dot_tile(self.isa == Isa::Avx2Vnni, t, rows, xs) } {
+                return v;
+            }
+        }
+        xs.map(|x| rows.map(|r| portable::dot_q8(t, r, x)))
     }
 
     /// out += a * x, elementwise (fused in the FMA family).

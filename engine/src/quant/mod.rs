@@ -1,13 +1,14 @@
-//! GGML/GGUF weight block formats: dequantization, quantization, and dot products of a
-//! quantized weight row with an f32 vector. Block formats from ggml (llama.cpp, MIT); the
-//! code here is our own.
+//! GGML/GGUF weight block formats: the type table, decoding (dequantization) and encoding
+//! (quantization), and the 8-bit activation format of the `FmaQ8` family ([`q8`]). Block
+//! formats from ggml (llama.cpp, MIT); the code here is our own. The dot products over these
+//! blocks are kernels: the portable references in `kernels/portable/` (`blocks.rs`, `q8.rs`),
+//! the SIMD ones in `kernels/<arch>/`; this module imports nothing from `kernels`.
 //!
 //! One file per family: [`f16`] (F16/BF16 conversions), `legacy` (Q8_0, Q4_0, Q4_1, Q5_0,
-//! Q5_1: 32-weight blocks), `kquants` (Q4_K, Q5_K, Q6_K: 256-weight super-blocks), and
-//! `x86_64_avx2` (AVX2+FMA dot products). A new type is a new row of [`TABLE`] plus its
-//! decoder (and quantizer) in its family's file.
+//! Q5_1: 32-weight blocks), `kquants` (Q4_K, Q5_K, Q6_K: 256-weight super-blocks). A new type
+//! is a new row of [`TABLE`] plus its decoder (and quantizer) in its family's file.
 //!
-//! # The canonical order of `dot_row`
+//! # The canonical order of a quantized dot product
 //!
 //! A row is a sequence of blocks; each weight is decoded with exactly the roundings of
 //! [`dequantize_row`] (e.g. Q4_K: `(d*sc)*q - (dmin*m)`, each operation rounded to f32), so a
@@ -18,10 +19,11 @@
 //! a ragged tail (only F32/F16/BF16 rows can have one) is padded with 0*0 like `dot`'s.
 //! Therefore, bit for bit:
 //!
-//! - [`dot_row`]`(t, row, x) == portable::dot(&dequantized_row, x)` (no-FMA family:
+//! - `portable::dot_row(t, row, x) == portable::dot(&dequantized_row, x)` (no-FMA family:
 //!   `lane += w*x` rounds the product then the sum);
-//! - [`dot_row_fma`]`(t, row, x) == portable::dot_fma(&dequantized_row, x)` (FMA family);
-//! - the AVX2+FMA kernels ([`dot_row_with`] given an AVX2 `Kernels`) equal `dot_row_fma`.
+//! - `portable::dot_row_fma(t, row, x) == portable::dot_fma(&dequantized_row, x)` (FMA
+//!   family);
+//! - the AVX2+FMA kernels (`Kernels::dot_row` of an AVX2 set) equal `dot_row_fma`.
 //!
 //! So a quantized model gives the same numbers whether its rows are dequantized up front or
 //! used in place, and every SIMD version has an exact target. The price: the scale cannot be
@@ -32,16 +34,9 @@
 //! code cannot make these functions read or write out of bounds.
 
 pub mod f16;
-mod kquants;
-mod legacy;
+pub(crate) mod kquants;
+pub(crate) mod legacy;
 pub mod q8;
-#[cfg(target_arch = "x86_64")]
-mod x86_64_avx2;
-#[cfg(target_arch = "x86_64")]
-mod x86_64_avx2_q8;
-
-use crate::kernels::portable::combine_lanes;
-use crate::kernels::{Isa, Kernels, LANES};
 
 /// A GGML tensor element type (the ones this engine reads).
 #[allow(non_camel_case_types)]
@@ -205,145 +200,4 @@ pub fn quantize_row(t: BlockType, src: &[f32], out: &mut [u8]) {
     for (x, b) in src.chunks_exact(info.block_elems).zip(out.chunks_exact_mut(info.block_bytes)) {
         q(x, b);
     }
-}
-
-/// Weights decoded at a time on the stack (one k-quant block, 8 legacy blocks, or 256
-/// floats).
-const CHUNK: usize = 256;
-
-/// The canonical dot product over a row (see the module docs); `FMA` picks the family.
-fn dot_impl<const FMA: bool>(t: BlockType, row: &[u8], x: &[f32]) -> f32 {
-    let info = t.info();
-    let per_chunk = CHUNK / info.block_elems; // blocks per chunk (CHUNK is a multiple)
-    let mut acc = [0.0f32; LANES];
-    let mut buf = [0.0f32; CHUNK];
-    for (c, xs) in x.chunks(CHUNK).enumerate() {
-        let n = xs.len();
-        let bytes = &row[c * per_chunk * info.block_bytes..][..n / info.block_elems * info.block_bytes];
-        for (b, o) in bytes.chunks_exact(info.block_bytes).zip(buf[..n].chunks_exact_mut(info.block_elems)) {
-            (info.decode)(b, o);
-        }
-        // Only the last chunk can be ragged (then it is padded with 0*0, like `dot`'s tail).
-        let padded = n.div_ceil(LANES) * LANES;
-        for i in 0..padded {
-            let (w, v) = if i < n { (buf[i], xs[i]) } else { (0.0, 0.0) };
-            let l = &mut acc[i % LANES];
-            *l = if FMA { libm::fmaf(w, v, *l) } else { *l + w * v };
-        }
-    }
-    combine_lanes(&acc)
-}
-
-/// Dot product of a weight row (`t.row_bytes(x.len())` bytes, else panics) with `x`, in the
-/// no-FMA family: bit for bit `portable::dot(&dequantized_row, x)`.
-pub fn dot_row(t: BlockType, row: &[u8], x: &[f32]) -> f32 {
-    check_row("dot_row", t, x.len(), row.len());
-    dot_impl::<false>(t, row, x)
-}
-
-/// As [`dot_row`] in the FMA family (with `libm::fmaf`: slow, the reference for SIMD
-/// kernels): bit for bit `portable::dot_fma(&dequantized_row, x)`.
-pub fn dot_row_fma(t: BlockType, row: &[u8], x: &[f32]) -> f32 {
-    check_row("dot_row_fma", t, x.len(), row.len());
-    dot_impl::<true>(t, row, x)
-}
-
-/// Whether `k` has a SIMD `dot_row` kernel for `t` (otherwise [`dot_row_with`] runs the
-/// portable loop of `k`'s family).
-pub fn has_simd_dot(k: Kernels, t: BlockType) -> bool {
-    matches!(k.isa(), Isa::Avx2 | Isa::Avx2Vnni)
-        && cfg!(target_arch = "x86_64")
-        && matches!(t, BlockType::Q8_0 | BlockType::Q5_0 | BlockType::Q4_K | BlockType::Q6_K)
-}
-
-/// Four rows against the same `x` with `k`'s multi-row SIMD kernel, when it has one for `t`
-/// (each result equal bit for bit to [`dot_row_with`] of that row); None otherwise.
-pub fn dot_rows4_with(k: Kernels, t: BlockType, rows: [&[u8]; 4], x: &[f32]) -> Option<[f32; 4]> {
-    for r in rows {
-        check_row("dot_rows4_with", t, x.len(), r.len());
-    }
-    #[cfg(target_arch = "x86_64")]
-    if matches!(k.isa(), Isa::Avx2 | Isa::Avx2Vnni) {
-        // SAFETY: a Kernels with Isa::Avx2 (Avx2Vnni) exists only after `avx2_fma_usable`
-        // (`avx_vnni_usable`) said yes, and
-        // every row length was checked above.
-        return unsafe { x86_64_avx2::dot_rows4(t, rows, x) };
-    }
-    let _ = (k, t, rows, x);
-    None
-}
-
-/// [`dot_row`] or [`dot_row_fma`] per `k`'s numeric family, with `k`'s SIMD kernel where one
-/// exists (same bits as the portable function of the family).
-pub fn dot_row_with(k: Kernels, t: BlockType, row: &[u8], x: &[f32]) -> f32 {
-    check_row("dot_row_with", t, x.len(), row.len());
-    #[cfg(target_arch = "x86_64")]
-    if matches!(k.isa(), Isa::Avx2 | Isa::Avx2Vnni) {
-        // SAFETY: a Kernels with Isa::Avx2 (Avx2Vnni) exists only after `avx2_fma_usable`
-        // (`avx_vnni_usable`) said yes, and
-        // the row length was checked above.
-        if let Some(v) = unsafe { x86_64_avx2::dot_row(t, row, x) } {
-            return v;
-        }
-    }
-    match k.family() {
-        crate::kernels::Family::NoFma => dot_impl::<false>(t, row, x),
-        crate::kernels::Family::Fma | crate::kernels::Family::FmaQ8 => dot_impl::<true>(t, row, x),
-    }
-}
-
-/// [`q8::dot_q8`] with `k`'s SIMD kernel where one exists (same bits). Panics unless `t` takes
-/// activations in `x`'s block size and `row` is exactly `x.len()` weights.
-pub fn dot_q8_with(k: Kernels, t: BlockType, row: &[u8], x: q8::Q8Row<'_>) -> f32 {
-    q8::check_pair("dot_q8_with", t, row, &x);
-    #[cfg(target_arch = "x86_64")]
-    if matches!(k.isa(), Isa::Avx2 | Isa::Avx2Vnni) {
-        // SAFETY: a Kernels with Isa::Avx2 (Avx2Vnni) exists only after `avx2_fma_usable`
-        // (`avx_vnni_usable`) said yes; the
-        // row and the activations were checked above.
-        if let Some(v) = unsafe { x86_64_avx2_q8::dot(k.isa() == Isa::Avx2Vnni, t, row, x) } {
-            return v;
-        }
-    }
-    let _ = k;
-    q8::dot_q8(t, row, x)
-}
-
-/// Four rows against the same 8-bit activations, each equal bit for bit to [`dot_q8_with`] of
-/// that row.
-pub fn dot_q8_rows4_with(k: Kernels, t: BlockType, rows: [&[u8]; 4], x: q8::Q8Row<'_>) -> [f32; 4] {
-    q8::check_pair("dot_q8_rows4_with", t, rows[0], &x);
-    assert!(rows.iter().all(|r| r.len() == rows[0].len()), "dot_q8_rows4_with: rows of different lengths");
-    #[cfg(target_arch = "x86_64")]
-    if matches!(k.isa(), Isa::Avx2 | Isa::Avx2Vnni) {
-        // SAFETY: as for `dot_q8_with`; every row was checked above.
-        if let Some(v) = unsafe { x86_64_avx2_q8::dot4(k.isa() == Isa::Avx2Vnni, t, rows, x) } {
-            return v;
-        }
-    }
-    let _ = k;
-    rows.map(|r| q8::dot_q8(t, r, x))
-}
-
-/// N rows against R rows of 8-bit activations (prefill tiles): `out[i][r]` equals bit for
-/// bit [`dot_q8_with`] of row r with `xs[i]`.
-pub fn dot_q8_tile_with<const N: usize, const R: usize>(
-    k: Kernels,
-    t: BlockType,
-    rows: [&[u8]; N],
-    xs: [q8::Q8Row<'_>; R],
-) -> [[f32; N]; R] {
-    assert!(N > 0 && R > 0, "dot_q8_tile_with: an empty tile");
-    q8::check_pair("dot_q8_tile_with", t, rows[0], &xs[0]);
-    assert!(rows.iter().all(|r| r.len() == rows[0].len()), "dot_q8_tile_with: rows of different lengths");
-    assert!(xs.iter().all(|x| x.len() == xs[0].len() && x.block() == xs[0].block()), "dot_q8_tile_with: inputs of different shapes");
-    #[cfg(target_arch = "x86_64")]
-    if matches!(k.isa(), Isa::Avx2 | Isa::Avx2Vnni) {
-        // SAFETY: as for `dot_q8_with`; every row and input has the checked shape.
-        if let Some(v) = unsafe { x86_64_avx2_q8::dot_tile(k.isa() == Isa::Avx2Vnni, t, rows, xs) } {
-            return v;
-        }
-    }
-    let _ = k;
-    xs.map(|x| rows.map(|r| q8::dot_q8(t, r, x)))
 }

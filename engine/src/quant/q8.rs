@@ -25,18 +25,17 @@
 //! - Q6_K: `S[l] = sum_k sc_k * sum (w_i - 32) * q_i` over the 16 groups of 16 (signed i8
 //!   scales), `dw = d`.
 //!
-//! The lanes are combined as `kernels::portable::combine_lanes`. The functions here are the
-//! portable reference; `x86_64_avx2_q8` computes the same bits with AVX2.
+//! The lanes are combined as `kernels::portable::combine_lanes`. `kernels::portable::dot_q8` is the
+//! portable reference of the dot product; `kernels/x86_64/avx2_q8.rs` computes the same bits
+//! with AVX2.
 //!
 //! (Bounds, per lane and block: Q8_0 4*128*127; Q4_K 32*15*127*63 = 3.8M; Q5_K 7.9M; Q6_K
 //! 32*32*127*128 = 16.6M < 2^24 = 16.8M. The activation codes are within -127..127, so the
 //! 16-bit pair sums of `maddubs` never saturate: |w| <= 128 gives 2*128*127 = 32512.)
 
+use super::BlockType;
 use super::f16::read_f16;
-use super::kquants::{QK_K, k_codes, q6_k_codes, scale_min};
-use super::{BlockType, check_row};
-use crate::kernels::LANES;
-use crate::kernels::portable::combine_lanes;
+use super::kquants::QK_K;
 use alloc::vec::Vec;
 
 /// Codes per activation sum, and per 32-weight block.
@@ -234,76 +233,4 @@ pub(crate) fn legacy_codes(t: BlockType, b: &[u8]) -> ([i8; SUB], f32) {
         _ => unreachable!("legacy_codes: {} is not a signed 32-weight type", t.name()),
     }
     (w, read_f16(&b[0..2]))
-}
-
-/// Checks a row / activation pair for the dot products (panics on a mismatch).
-#[inline]
-pub(crate) fn check_pair(what: &str, t: BlockType, row: &[u8], x: &Q8Row<'_>) {
-    check_row(what, t, x.len(), row.len());
-    assert_eq!(act_block(t), Some(x.block), "{what}: {} rows take activations in blocks of {:?}, got {}", t.name(), act_block(t), x.block);
-}
-
-/// The dot product of a weight row with 8-bit activations, as the module docs define it
-/// (the portable reference: every kernel equals it bit for bit). Panics unless `t` has an
-/// activation block ([`act_block`]) equal to `x`'s and `row` is exactly `x.len()` weights.
-pub fn dot_q8(t: BlockType, row: &[u8], x: Q8Row<'_>) -> f32 {
-    check_pair("dot_q8", t, row, &x);
-    let mut acc = [0.0f32; LANES];
-    let bb = t.block_bytes();
-    match t {
-        BlockType::Q8_0 | BlockType::Q4_0 | BlockType::Q5_0 => {
-            for (bi, b) in row.chunks_exact(bb).enumerate() {
-                let (w, d) = legacy_codes(t, b);
-                let xs = &x.codes[SUB * bi..SUB * (bi + 1)];
-                let dd = d * x.scales[bi];
-                for (l, a) in acc.iter_mut().enumerate() {
-                    let s: i32 = (4 * l..4 * l + 4).map(|i| w[i] as i32 * xs[i] as i32).sum();
-                    *a = libm::fmaf(dd, s as f32, *a);
-                }
-            }
-            combine_lanes(&acc)
-        }
-        BlockType::Q4_K | BlockType::Q5_K => {
-            let mut m_acc = 0.0f32;
-            for (bi, b) in row.chunks_exact(bb).enumerate() {
-                let (d, dmin) = (read_f16(&b[0..2]), read_f16(&b[2..4]));
-                let w = k_codes(b, t == BlockType::Q5_K);
-                let xs = &x.codes[QK_K * bi..QK_K * (bi + 1)];
-                let mut s = [0i32; LANES];
-                let mut m = 0i32;
-                for j in 0..8 {
-                    let (sc, mn) = scale_min(&b[4..16], j);
-                    for i in 0..SUB {
-                        let e = SUB * j + i;
-                        s[i / 4] += sc as i32 * w[e] as i32 * xs[e] as i32;
-                    }
-                    m += mn as i32 * x.sums[8 * bi + j];
-                }
-                let dd = d * x.scales[bi];
-                for (a, &v) in acc.iter_mut().zip(&s) {
-                    *a = libm::fmaf(dd, v as f32, *a);
-                }
-                m_acc = libm::fmaf(dmin * x.scales[bi], m as f32, m_acc);
-            }
-            combine_lanes(&acc) - m_acc
-        }
-        BlockType::Q6_K => {
-            for (bi, b) in row.chunks_exact(bb).enumerate() {
-                let w = q6_k_codes(b);
-                let d = read_f16(&b[208..210]);
-                let xs = &x.codes[QK_K * bi..QK_K * (bi + 1)];
-                let mut s = [0i32; LANES];
-                for (e, (&q, &c)) in w.iter().zip(xs).enumerate() {
-                    let sc = b[192 + e / 16] as i8 as i32;
-                    s[(e % SUB) / 4] += sc * (q as i32 - 32) * c as i32;
-                }
-                let dd = d * x.scales[bi];
-                for (a, &v) in acc.iter_mut().zip(&s) {
-                    *a = libm::fmaf(dd, v as f32, *a);
-                }
-            }
-            combine_lanes(&acc)
-        }
-        _ => unreachable!("check_pair admits only types with an activation block"),
-    }
 }

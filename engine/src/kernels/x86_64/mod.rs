@@ -1,6 +1,10 @@
-//! x86_64 kernels: SSE2 (no FMA, every x86_64 CPU) and AVX2+FMA (detected at run time).
+//! x86_64 kernels: SSE2 (no FMA, every x86_64 CPU) and AVX2+FMA (detected at run time): f32
+//! (`sse2.rs`, `avx2.rs`), quantized rows times f32 (`avx2_blocks.rs`), quantized rows times
+//! 8-bit activations with AVX2 or AVX-VNNI (`avx2_q8.rs`).
 
 pub(crate) mod avx2;
+pub(crate) mod avx2_blocks;
+pub(crate) mod avx2_q8;
 pub(crate) mod sse2;
 
 use core::arch::x86_64::*;

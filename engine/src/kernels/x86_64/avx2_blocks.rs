@@ -4,7 +4,7 @@
 //! roundings of the portable decoder (integer codes convert to f32 exactly; the scale
 //! products are the same f32 multiplies; no multiply-add is fused while decoding), then adds
 //! `w*x` into ONE 8-lane accumulator with `vfmadd`, in increasing weight order. That is the
-//! canonical order of `quant::dot_row_fma`, so the results are equal bit for bit.
+//! canonical order of `portable::dot_row_fma`, so the results are equal bit for bit.
 //!
 //! (In every type here the products of decoding are exact in f32: an f16 scale has at most 11
 //! significant bits, a sub-scale (6-bit, or i8 for Q6_K) at most 7 and a code at most 7 more,
@@ -12,14 +12,14 @@
 //! the same bits; the kernels keep the separate operations anyway, matching the reference
 //! literally.)
 //!
-//! Only `quant::dot_row_with` calls [`dot_row`], after checking the row length and only with
+//! Only `Kernels::dot_row` calls [`dot_row`], after checking the row length and only with
 //! an AVX2 `Kernels` (which exists only when `CpuFeatures::avx2_fma_usable` said yes).
 
-use super::BlockType;
-use super::f16::read_f16;
-use super::kquants::{QK_K, k_factors, q6_k_factors};
-use super::legacy::QK;
 use crate::kernels::LANES;
+use crate::quant::BlockType;
+use crate::quant::f16::read_f16;
+use crate::quant::kquants::{QK_K, k_factors, q6_k_factors};
+use crate::quant::legacy::QK;
 use core::arch::x86_64::*;
 
 /// The dot product of `row` (exactly `t.row_bytes(x.len())` bytes) with `x`, if this module

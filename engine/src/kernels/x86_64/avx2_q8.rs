@@ -2,21 +2,21 @@
 //! products with `maddubs` (u8 x i8 -> i16 pairs; signed weights as |w| times x * sign(w))
 //! and `madd` (i16 pairs -> i32 lanes), so
 //! i32 lane l of a 32-byte group holds the products of bytes 4l..4l+3: the lanes of
-//! `q8::dot_q8`. The integer sums are exact; the f32 steps (`dw * dx`, the `fma` per lane,
+//! `portable::dot_q8`. The integer sums are exact; the f32 steps (`dw * dx`, the `fma` per lane,
 //! the combine, the minimums) are the reference's, in its order. Equal bit for bit to
-//! `q8::dot_q8` (tested on random blocks).
+//! `portable::dot_q8` (tested on random blocks).
 //!
-//! Only `quant::dot_q8_with` calls these, after `q8::check_pair` and only with an AVX2
+//! Only `Kernels::dot_q8` (and its multi-row forms) call these, after `portable::check_pair` and only with an AVX2
 //! `Kernels` (which exists only when `CpuFeatures::avx2_fma_usable` said yes).
 
 // The tile loops index several parallel arrays (N weight rows, R activation rows) by one
 // block index: an iterator over one of them would only hide the others.
 #![allow(clippy::needless_range_loop)]
-use super::BlockType;
-use super::f16::read_f16;
-use super::kquants::{QK_K, scale_min};
-use super::q8::{Q8Row, SUB};
-use super::x86_64_avx2::hsum;
+use super::avx2_blocks::hsum;
+use crate::quant::BlockType;
+use crate::quant::f16::read_f16;
+use crate::quant::kquants::{QK_K, scale_min};
+use crate::quant::q8::{Q8Row, SUB};
 use core::arch::x86_64::*;
 
 /// The dot product of `row` with `x` (lengths and blocks checked by the caller), or None if
