@@ -129,7 +129,7 @@ pub fn export(a: &ExportArgs) -> Result<()> {
     w.add_i32_array("tokenizer.ggml.token_type", &[1; 256]).map_err(gguf_err)?;
     w.add_string_array("tokenizer.ggml.merges", &no_merges).map_err(gguf_err)?;
     for (n, dims, bt, data) in &tensors {
-        w.add_tensor(n, dims, GgmlType::from_id(bt.ggml_id()), data).map_err(gguf_err)?;
+        w.add_tensor(n, dims, GgmlType::from(*bt), data).map_err(gguf_err)?;
     }
     let out = w.finish();
     llm_trainer::io::write_atomic(&a.out, &out)?;

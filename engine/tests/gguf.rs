@@ -283,7 +283,7 @@ fn writer_rejects_bad_input() {
     assert!(matches!(w.add_tensor("t", &[], GgmlType::F32, &[]), Err(GgufError::BadDimCount { .. })));
     assert!(matches!(w.add_tensor("t", &[1; 5], GgmlType::F32, &[]), Err(GgufError::BadDimCount { .. })));
     assert!(matches!(w.add_tensor("t", &[1 << 40, 1 << 40], GgmlType::F32, &[]), Err(GgufError::ShapeOverflow { .. })));
-    assert!(matches!(w.add_tensor("t", &[1], GgmlType::Other(4), &[]), Err(GgufError::UnknownTensorType { .. })));
+    assert!(matches!(w.add_tensor("t", &[1], GgmlType::from_id(4), &[]), Err(GgufError::UnknownTensorType { .. })));
     w.add_tensor("t", &[32], GgmlType::Q8_0, &d).unwrap();
     assert!(matches!(w.add_tensor("t", &[32], GgmlType::Q8_0, &d), Err(GgufError::DuplicateTensor { .. })));
     Gguf::parse(&w.finish()).unwrap();
@@ -430,9 +430,8 @@ fn python_gguf_llama_like_fixture_matches_sidecar() {
     let g = Gguf::parse(&bytes).unwrap();
     assert_eq!(g.alignment(), 32);
     assert_eq!(g.get_array("tokenizer.ggml.tokens").unwrap().strings().unwrap().nth(301), Some(&b"<|im_end|>"[..]));
-    let types: Vec<GgmlType> = g.tensors().iter().map(|t| t.ggml_type).collect();
-    use GgmlType::*;
-    assert_eq!(types, [Q8_0, F32, Q5_0, Q4_1, Q5_1, BF16, Q4_K, Q5_K, Q6_K]);
+    let types: Vec<&str> = g.tensors().iter().map(|t| t.ggml_type.name()).collect();
+    assert_eq!(types, ["Q8_0", "F32", "Q5_0", "Q4_1", "Q5_1", "BF16", "Q4_K", "Q5_K", "Q6_K"]);
 }
 
 #[test]
@@ -665,19 +664,19 @@ fn hostile_tensor_infos_are_refused_with_their_name() {
 
 #[test]
 fn ggml_type_table() {
-    use GgmlType::*;
+    // (id, block, bytes) as gguf-py 0.19.0's GGML_QUANT_SIZES lists them.
     let named = [
-        (F32, 0, 1, 4),
-        (F16, 1, 1, 2),
-        (Q4_0, 2, 32, 18),
-        (Q4_1, 3, 32, 20),
-        (Q5_0, 6, 32, 22),
-        (Q5_1, 7, 32, 24),
-        (Q8_0, 8, 32, 34),
-        (Q4_K, 12, 256, 144),
-        (Q5_K, 13, 256, 176),
-        (Q6_K, 14, 256, 210),
-        (BF16, 30, 1, 2),
+        (GgmlType::F32, 0, 1, 4),
+        (GgmlType::F16, 1, 1, 2),
+        (GgmlType::Q4_0, 2, 32, 18),
+        (GgmlType::Q4_1, 3, 32, 20),
+        (GgmlType::Q5_0, 6, 32, 22),
+        (GgmlType::Q5_1, 7, 32, 24),
+        (GgmlType::Q8_0, 8, 32, 34),
+        (GgmlType::Q4_K, 12, 256, 144),
+        (GgmlType::Q5_K, 13, 256, 176),
+        (GgmlType::Q6_K, 14, 256, 210),
+        (GgmlType::BF16, 30, 1, 2),
     ];
     for (t, id, block, size) in named {
         assert_eq!(GgmlType::from_id(id), t);
@@ -690,12 +689,18 @@ fn ggml_type_table() {
         assert_eq!(t.block_size().is_some(), t.type_size().is_some());
         assert_eq!(t.block_size().is_some(), t.name() != "unknown", "{id}");
     }
-    assert_eq!(Other(10).name(), "Q2_K");
-    assert_eq!(Other(10).type_size(), Some(84));
-    assert_eq!(Other(4).block_size(), None);
-    assert_eq!(Other(4).to_string(), "unknown type 4");
-    assert_eq!(Q4_K.row_bytes(512), Some(288));
-    assert_eq!(Q4_K.row_bytes(100), None);
+    assert_eq!(GgmlType::from_id(10).name(), "Q2_K");
+    assert_eq!(GgmlType::from_id(10).type_size(), Some(84));
+    assert_eq!(GgmlType::from_id(10).block_type(), None);
+    assert_eq!(GgmlType::from_id(4).block_size(), None);
+    assert_eq!(GgmlType::from_id(4).to_string(), "unknown type 4");
+    assert_eq!(GgmlType::Q4_K.row_bytes(512), Some(288));
+    assert_eq!(GgmlType::Q4_K.row_bytes(100), None);
+    // One table: every engine type is its GGUF type, and back.
+    for t in llm_engine::quant::BlockType::ALL {
+        assert_eq!(GgmlType::from(t).block_type(), Some(t));
+        assert_eq!((GgmlType::from(t).name(), GgmlType::from(t).block_size()), (t.name(), Some(t.block_elems())));
+    }
 }
 
 // ---------------------------------------------------------------------------------------

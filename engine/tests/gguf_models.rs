@@ -375,7 +375,7 @@ fn a_matrix_of_an_unsupported_type_is_refused() {
         let bytes = {
             let mut t = random_tensors(&s, BlockType::Q8_0, 3);
             let x = t.iter_mut().find(|x| x.name == name).unwrap();
-            x.ty = GgmlType::Other(id);
+            x.ty = GgmlType::from_id(id);
             x.data = vec![0u8; s.q_dim() * s.c / block * bytes];
             write_file(&s, "llama", &t)
         };

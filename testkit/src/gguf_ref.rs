@@ -200,7 +200,7 @@ pub fn read_weights(bytes: &[u8]) -> RefWeights {
         let data: Vec<f64> = if t.ggml_type == GgmlType::F32 {
             raw.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64).collect()
         } else {
-            let bt = BlockType::from_ggml_id(t.ggml_type.id()).expect("reference: a type dequantize_row knows");
+            let bt = t.ggml_type.block_type().expect("reference: a type dequantize_row knows");
             let mut f = vec![0.0f32; n];
             dequantize_row(bt, raw, &mut f);
             f.into_iter().map(f64::from).collect()
@@ -511,7 +511,7 @@ pub fn random_matrix(rng: &mut Rng, t: BlockType, rows: usize, cols: usize, scal
 /// ~ 0.02 z, matrices ~ z / sqrt(cols).
 pub fn random_tensors(s: &FamilyShape, mat: BlockType, seed: u64) -> Vec<RawTensor> {
     let mut rng = Rng::new(seed);
-    let ty = GgmlType::from_id(mat.ggml_id());
+    let ty = GgmlType::from(mat);
     let mut out = Vec::new();
     let (c, qd, kvd, f, hd, v) = (s.c, s.q_dim(), s.kv_dim(), s.ffn, s.head_dim, s.vocab);
     let fam = s.family;

@@ -226,7 +226,7 @@ impl<'a> Tensors<'_, 'a> {
     }
 
     fn btype(info: &TensorInfo<'_>) -> Result<BlockType, GgufModelError> {
-        BlockType::from_ggml_id(info.ggml_type.id()).ok_or_else(|| GgufModelError::BadTensor {
+        info.ggml_type.block_type().ok_or_else(|| GgufModelError::BadTensor {
             name: String::from(info.name),
             problem: format!("type {} is not supported (supported: {})", info.ggml_type.name(), supported_types()),
         })
@@ -389,7 +389,7 @@ pub fn load<'a>(g: &Gguf<'a>) -> Result<Model<'a>, GgufModelError> {
     };
     // Every tensor of a supported type (an unsupported one in use was refused above).
     for t in g.tensors() {
-        if let Some(bt) = BlockType::from_ggml_id(t.ggml_type.id()) {
+        if let Some(bt) = t.ggml_type.block_type() {
             ModelError::check_finite(t.name, bt, g.tensor_data(t)).map_err(GgufModelError::Model)?;
         }
     }

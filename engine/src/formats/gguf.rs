@@ -20,6 +20,7 @@
 //!
 //! [`GgufWriter`] builds a version-3 file in memory (used to export models and in tests).
 
+use crate::quant::{BlockType, TABLE};
 use alloc::collections::BTreeSet;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -440,29 +441,16 @@ impl ExactSizeIterator for Arrays<'_> {}
 // ggml tensor types
 // ---------------------------------------------------------------------------------------
 
-/// A tensor's element encoding. The named variants are the ones this engine knows by name;
-/// any other id is `Other(id)` (its block size is still known for the rest of ggml's types,
-/// see [`GgmlType::block_size`]).
-#[allow(non_camel_case_types)]
+/// A tensor's element encoding: ggml's type id. The types this engine computes are
+/// [`BlockType`]s, whose table (`quant::TABLE`) gives their names and sizes here too; ggml's
+/// other types are known by name and size only ([`OTHER_TYPES`]), so that a file holding
+/// them still parses and an error names them; any other id is unknown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum GgmlType {
-    F32,
-    F16,
-    Q4_0,
-    Q4_1,
-    Q5_0,
-    Q5_1,
-    Q8_0,
-    Q4_K,
-    Q5_K,
-    Q6_K,
-    BF16,
-    Other(u32),
-}
+pub struct GgmlType(u32);
 
-/// (id, name, elements per block, bytes per block) of ggml's other types, as listed by the
-/// `gguf` Python package 0.19.0 (`GGML_QUANT_SIZES`).
-const OTHER_TYPES: [(u32, &str, usize, usize); 23] = [
+/// (id, name, elements per block, bytes per block) of ggml's types this engine does not
+/// compute, as listed by the `gguf` Python package 0.19.0 (`GGML_QUANT_SIZES`).
+pub const OTHER_TYPES: [(u32, &str, usize, usize); 23] = [
     (9, "Q8_1", 32, 40),
     (10, "Q2_K", 256, 84),
     (11, "Q3_K", 256, 110),
@@ -489,61 +477,42 @@ const OTHER_TYPES: [(u32, &str, usize, usize); 23] = [
 ];
 
 impl GgmlType {
-    pub fn from_id(id: u32) -> GgmlType {
-        use GgmlType::*;
-        match id {
-            0 => F32,
-            1 => F16,
-            2 => Q4_0,
-            3 => Q4_1,
-            6 => Q5_0,
-            7 => Q5_1,
-            8 => Q8_0,
-            12 => Q4_K,
-            13 => Q5_K,
-            14 => Q6_K,
-            30 => BF16,
-            other => Other(other),
-        }
+    pub const F32: GgmlType = GgmlType::of(BlockType::F32);
+    pub const F16: GgmlType = GgmlType::of(BlockType::F16);
+    pub const BF16: GgmlType = GgmlType::of(BlockType::BF16);
+    pub const Q8_0: GgmlType = GgmlType::of(BlockType::Q8_0);
+    pub const Q4_0: GgmlType = GgmlType::of(BlockType::Q4_0);
+    pub const Q4_1: GgmlType = GgmlType::of(BlockType::Q4_1);
+    pub const Q5_0: GgmlType = GgmlType::of(BlockType::Q5_0);
+    pub const Q5_1: GgmlType = GgmlType::of(BlockType::Q5_1);
+    pub const Q4_K: GgmlType = GgmlType::of(BlockType::Q4_K);
+    pub const Q5_K: GgmlType = GgmlType::of(BlockType::Q5_K);
+    pub const Q6_K: GgmlType = GgmlType::of(BlockType::Q6_K);
+
+    /// The id of an engine type (from its table row).
+    pub const fn of(t: BlockType) -> GgmlType {
+        GgmlType(TABLE[t as usize].ggml_id)
+    }
+
+    pub const fn from_id(id: u32) -> GgmlType {
+        GgmlType(id)
     }
 
     pub fn id(self) -> u32 {
-        use GgmlType::*;
-        match self {
-            F32 => 0,
-            F16 => 1,
-            Q4_0 => 2,
-            Q4_1 => 3,
-            Q5_0 => 6,
-            Q5_1 => 7,
-            Q8_0 => 8,
-            Q4_K => 12,
-            Q5_K => 13,
-            Q6_K => 14,
-            BF16 => 30,
-            Other(id) => id,
-        }
+        self.0
+    }
+
+    /// The engine's type of this id, if the engine computes it.
+    pub fn block_type(self) -> Option<BlockType> {
+        BlockType::from_ggml_id(self.0)
     }
 
     fn layout(self) -> Option<(&'static str, usize, usize)> {
-        use GgmlType::*;
-        Some(match self {
-            F32 => ("F32", 1, 4),
-            F16 => ("F16", 1, 2),
-            Q4_0 => ("Q4_0", 32, 18),
-            Q4_1 => ("Q4_1", 32, 20),
-            Q5_0 => ("Q5_0", 32, 22),
-            Q5_1 => ("Q5_1", 32, 24),
-            Q8_0 => ("Q8_0", 32, 34),
-            Q4_K => ("Q4_K", 256, 144),
-            Q5_K => ("Q5_K", 256, 176),
-            Q6_K => ("Q6_K", 256, 210),
-            BF16 => ("BF16", 1, 2),
-            Other(id) => {
-                let &(_, name, block, size) = OTHER_TYPES.iter().find(|t| t.0 == id)?;
-                (name, block, size)
-            }
-        })
+        if let Some(t) = self.block_type() {
+            return Some((t.name(), t.block_elems(), t.block_bytes()));
+        }
+        let &(_, name, block, size) = OTHER_TYPES.iter().find(|t| t.0 == self.0)?;
+        Some((name, block, size))
     }
 
     /// Elements per block; None for an id unknown to ggml as of gguf-py 0.19.0.
@@ -569,6 +538,12 @@ impl GgmlType {
             return None;
         }
         (n / block as u64).checked_mul(size as u64)
+    }
+}
+
+impl From<BlockType> for GgmlType {
+    fn from(t: BlockType) -> GgmlType {
+        GgmlType::of(t)
     }
 }
 
