@@ -5,7 +5,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use llm_engine::chat::{Chat, ChatIo, ChatSettings};
 use llm_engine::formats::Format;
-use llm_engine::kernels::{Family, KernelsError, registry};
+use llm_engine::kernels::Family;
 use llm_engine::template::Template;
 use llm_engine::tokenizer::Specials;
 use llm_engine::{Kernels, Model, Parallel, SamplerConfig, Session, StopFilter, checkpoint};
@@ -37,9 +37,10 @@ pub struct SamplingArgs {
     /// Worker threads for inference (0 = all cores).
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
-    /// Kernels: auto (the fastest set this CPU runs), a numeric family (nofma, fma, q8: its
-    /// fastest set here; `scalar` = nofma), or a kernel set of the registry (portable, sse2,
-    /// avx2, avx2-q8, avx-vnni). Sets of one family give identical bits.
+    /// Kernels: auto (fastest the CPU has: avx2-q8 where AVX2 is usable), scalar (the no-FMA
+    /// family: SSE2), avx2 (the FMA family: f32 activations), avx2-q8 (FMA with 8-bit
+    /// activations for quantized matrices, as llama.cpp; AVX-VNNI where present), portable
+    /// (plain Rust, no FMA).
     #[arg(long, default_value = "auto")]
     pub kernels: String,
     /// Positions of context to allocate (default: the model's, at most 2048).
@@ -82,25 +83,15 @@ pub fn new_session<'m>(
     Ok(Session::with_context(model, kernels, ctx, sampler, seed)?)
 }
 
-/// `--kernels`: `auto`, a numeric family (its fastest set on this CPU), or a kernel set's
-/// registry name (`llm_engine::kernels::registry`).
 pub fn parse_kernels(name: &str) -> Result<Kernels> {
-    let family = match name {
-        "auto" => return Ok(Kernels::detect()),
-        "nofma" | "no-fma" | "scalar" => Family::NoFma,
-        "fma" => Family::Fma,
-        "q8" | "fma-q8" => Family::FmaQ8,
-        set => {
-            return Kernels::by_name(set).map_err(|e| match e {
-                KernelsError::NotUsable(n) => anyhow::anyhow!("--kernels {n}: this CPU cannot run that kernel set"),
-                KernelsError::Unknown => {
-                    let sets: Vec<&str> = registry().map(|s| s.name).collect();
-                    anyhow::anyhow!("--kernels: unknown kernel set '{set}' (auto; families nofma, fma, q8; sets {})", sets.join(", "))
-                }
-            });
-        }
-    };
-    Kernels::detect_family(family).with_context(|| format!("--kernels {name}: this CPU has no kernel set of the {} family", family.name()))
+    match name {
+        "auto" => Ok(Kernels::detect()),
+        "portable" => Ok(Kernels::portable()),
+        "scalar" | "sse2" | "nofma" => Kernels::detect_family(Family::NoFma).context("no kernels of the no-FMA family"),
+        "avx2" | "fma" => Kernels::detect_family(Family::Fma).context("--kernels avx2: this CPU has no usable AVX2+FMA"),
+        "avx2-q8" | "q8" => Kernels::detect_family(Family::FmaQ8).context("--kernels avx2-q8: this CPU has no usable AVX2+FMA"),
+        other => bail!("--kernels: unknown kernel set '{other}' (auto, scalar, avx2, avx2-q8, portable)"),
+    }
 }
 
 pub fn inspect(path: &Path, context: Option<usize>) -> Result<()> {

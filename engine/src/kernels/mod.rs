@@ -9,29 +9,16 @@
 //! instruction set (AVX2 and AVX-VNNI give the 8-bit family the same bits); across families
 //! they differ in the last bits (the 8-bit family by the rounding of the activations).
 //!
-//! **Kernel sets are data**: [`registry`] lists every [`KernelSet`] this build has (its name,
-//! numeric family, a `usable(cpu)` check): the portable set, then those of the CPU
-//! architecture's folder (`x86_64/`: `sse2`, `avx2`, `avx2-q8`, `avx-vnni`; room for
-//! `aarch64/`). This file holds the ISA-neutral drivers (length checks, tiling, the prefill
-//! loops); each call goes to the set's own folder, which owns its instruction sets, its
-//! `unsafe` and its `cfg(target_arch)`. A new set for an existing architecture is a registry
-//! line and its kernels in that folder.
-//!
-//! A [`Kernels`] value can only be made by [`Kernels::detect`] (and its per-family variant),
-//! [`Kernels::by_name`] or [`Kernels::portable`], each after the set's `usable` check, so
-//! holding one proves that its instructions run on this CPU. Every entry point checks its
-//! slice lengths with `assert!` in release builds too: safe code cannot make a kernel read or
-//! write out of bounds.
+//! Instruction sets live in one folder per CPU architecture (`x86_64/sse2.rs`,
+//! `x86_64/avx2.rs`; room for `aarch64/neon.rs`). A [`Kernels`] value can only be made by
+//! [`Kernels::detect`] (and its per-family variant) or [`Kernels::portable`], so holding one
+//! proves that its instructions run on this CPU. Every entry point checks its slice lengths
+//! with `assert!` in release builds too: safe code cannot make a kernel read or write out of
+//! bounds.
 
 pub mod portable;
-
-// The one place that picks the CPU architecture's folder.
 #[cfg(target_arch = "x86_64")]
-#[path = "x86_64/mod.rs"]
-mod arch;
-#[cfg(not(target_arch = "x86_64"))]
-#[path = "no_simd.rs"]
-mod arch;
+mod x86_64;
 
 use crate::cpu::CpuFeatures;
 use crate::quant::q8::Q8Row;
@@ -66,57 +53,32 @@ impl Family {
     }
 }
 
-/// Why [`Kernels::by_name`] gave no set.
+/// The instruction set a kernel set runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KernelsError {
-    /// No set of this name in this build.
-    Unknown,
-    /// The set exists, but this CPU does not run it.
-    NotUsable(&'static str),
+pub enum Isa {
+    /// Plain Rust loops (no-FMA family).
+    Portable,
+    /// x86_64 SSE2 (no-FMA family): part of every x86_64 CPU.
+    Sse2,
+    /// x86_64 AVX2 with FMA (FMA family), after detection.
+    Avx2,
+    /// AVX2 with FMA and AVX-VNNI (only in the 8-bit family, whose integer products it
+    /// computes with `vpdpbusd`: the same sums, so the same bits as [`Isa::Avx2`]).
+    Avx2Vnni,
 }
 
-/// One kernel set of the [`registry`].
-#[derive(Debug)]
-pub struct KernelSet {
-    /// The registry name (`--kernels`): `portable`, `sse2`, `avx2`, `avx2-q8`, `avx-vnni`.
-    pub name: &'static str,
-    /// What it runs, for people (`AVX2+FMA, 8-bit activations`).
-    pub description: &'static str,
-    pub family: Family,
-    /// Whether this CPU (and, on bare metal, its enabled state) runs the set.
-    usable: fn(&CpuFeatures) -> bool,
-    /// The architecture folder's SIMD set; None: the portable loops.
-    simd: Option<arch::Simd>,
-}
-
-/// The portable set: plain Rust loops, usable everywhere (the no-FMA family).
-static PORTABLE: KernelSet =
-    KernelSet { name: "portable", description: "portable (no FMA)", family: Family::NoFma, usable: |_| true, simd: None };
-
-/// Every kernel set of this build, slowest first: the portable set, then the CPU
-/// architecture's (`kernels/<arch>/`).
-pub fn registry() -> impl Iterator<Item = &'static KernelSet> {
-    core::iter::once(&PORTABLE).chain(arch::SETS.iter())
-}
-
-/// A usable set of kernels. Private field: only detection, `by_name` or `portable()` make one.
-#[derive(Clone, Copy, Debug)]
+/// A usable set of kernels. Private field: only detection or `portable()` make one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Kernels {
-    set: &'static KernelSet,
+    isa: Isa,
+    /// 8-bit activations for quantized matrices ([`Family::FmaQ8`]; AVX2 only).
+    q8: bool,
 }
-
-impl PartialEq for Kernels {
-    fn eq(&self, other: &Kernels) -> bool {
-        core::ptr::eq(self.set, other.set)
-    }
-}
-
-impl Eq for Kernels {}
 
 impl Kernels {
     /// Plain Rust loops, usable everywhere (the no-FMA family).
     pub const fn portable() -> Kernels {
-        Kernels { set: &PORTABLE }
+        Kernels { isa: Isa::Portable, q8: false }
     }
 
     /// The fastest set this CPU (and OS) can run: 8-bit activations with AVX2, else the
@@ -134,46 +96,61 @@ impl Kernels {
 
     /// Every set this CPU can run, slowest first (tests compare them all with `portable`).
     pub fn available() -> Vec<Kernels> {
-        let cpu = CpuFeatures::read();
-        registry().filter(|s| (s.usable)(&cpu)).map(|set| Kernels { set }).collect()
+        let mut v = alloc::vec![Kernels::portable()];
+        if cfg!(target_arch = "x86_64") {
+            v.push(Kernels { isa: Isa::Sse2, q8: false });
+            if CpuFeatures::read().avx2_fma_usable() {
+                v.push(Kernels { isa: Isa::Avx2, q8: false });
+                v.push(Kernels { isa: Isa::Avx2, q8: true });
+            }
+            if CpuFeatures::read().avx_vnni_usable() {
+                v.push(Kernels { isa: Isa::Avx2Vnni, q8: true });
+            }
+        }
+        v
     }
 
-    /// The set of this registry name, if this build has it and this CPU runs it.
-    pub fn by_name(name: &str) -> Result<Kernels, KernelsError> {
-        let set = registry().find(|s| s.name == name).ok_or(KernelsError::Unknown)?;
-        if !(set.usable)(&CpuFeatures::read()) {
-            return Err(KernelsError::NotUsable(set.name));
-        }
-        Ok(Kernels { set })
+    pub fn isa(self) -> Isa {
+        self.isa
     }
 
     pub fn family(self) -> Family {
-        self.set.family
-    }
-
-    /// The registry name (`avx2-q8`).
-    pub fn name(self) -> &'static str {
-        self.set.name
-    }
-
-    /// What the set runs, for people (`AVX2+FMA, 8-bit activations`).
-    pub fn description(self) -> &'static str {
-        self.set.description
+        match self.isa {
+            Isa::Portable | Isa::Sse2 => Family::NoFma,
+            Isa::Avx2 | Isa::Avx2Vnni if self.q8 => Family::FmaQ8,
+            Isa::Avx2 | Isa::Avx2Vnni => Family::Fma,
+        }
     }
 
     /// The activation block of 8-bit products for a matrix of type `t` in this set (None:
     /// the matrix multiplies f32 activations).
     pub fn q8_block(self, t: BlockType) -> Option<usize> {
-        if self.set.family == Family::FmaQ8 { crate::quant::q8::act_block(t) } else { None }
+        if self.q8 { crate::quant::q8::act_block(t) } else { None }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self.isa {
+            Isa::Portable => "portable (no FMA)",
+            Isa::Sse2 => "SSE2 (no FMA)",
+            Isa::Avx2Vnni => "AVX2+FMA+VNNI, 8-bit activations",
+            Isa::Avx2 if self.q8 => "AVX2+FMA, 8-bit activations",
+            Isa::Avx2 => "AVX2+FMA",
+        }
     }
 
     /// Dot product of two equal-length vectors in the canonical order.
     #[inline]
     pub fn dot(self, a: &[f32], b: &[f32]) -> f32 {
         assert_eq!(a.len(), b.len(), "dot: vectors of different lengths");
-        match self.set.simd {
-            Some(simd) => arch::dot(simd, a, b),
-            None => portable::dot(a, b),
+        match self.isa {
+            Isa::Portable => portable::dot(a, b),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Sse2 => x86_64::sse2::dot_sse2(a, b),
+            // SAFETY: an Avx2 set exists only after `avx2_fma_usable` (see `available`).
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 | Isa::Avx2Vnni => unsafe { x86_64::avx2::dot_avx2(a, b) },
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => portable::dot(a, b),
         }
     }
 
@@ -228,9 +205,15 @@ impl Kernels {
             }
         };
         // MatRef guarantees wd.len() == oc * ic.
-        match self.set.simd {
-            Some(simd) => arch::matmul(simd, out, x, wd, bias, ic, oc),
-            None => portable::matmul(out, x, wd, bias, ic, oc),
+        match self.isa {
+            Isa::Portable => portable::matmul(out, x, wd, bias, ic, oc),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Sse2 => x86_64::sse2::matmul_sse2(out, x, wd, bias, ic, oc),
+            // SAFETY: AVX2+FMA usable (see `dot`); every length was checked above.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 | Isa::Avx2Vnni => unsafe { x86_64::avx2::matmul_avx2(out, x, wd, bias, ic, oc) },
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => portable::matmul(out, x, wd, bias, ic, oc),
         }
     }
 
@@ -321,9 +304,15 @@ impl Kernels {
     #[inline]
     pub fn dot_acc(self, acc: &mut [f32; LANES], a: &[f32], b: &[f32]) {
         assert!(a.len() == b.len() && a.len().is_multiple_of(LANES), "dot_acc: equal lengths, multiples of 8");
-        match self.set.simd {
-            Some(simd) => arch::dot_acc(simd, acc, a, b),
-            None => portable::dot_acc(acc, a, b),
+        match self.isa {
+            Isa::Portable => portable::dot_acc(acc, a, b),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Sse2 => x86_64::sse2::dot_acc_sse2(acc, a, b),
+            // SAFETY: as for `dot`; lengths checked above.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 | Isa::Avx2Vnni => unsafe { x86_64::avx2::dot_acc_avx2(acc, a, b) },
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => portable::dot_acc(acc, a, b),
         }
     }
 
@@ -371,16 +360,21 @@ impl Kernels {
                     let padded = len.next_multiple_of(LANES);
                     wbuf[len..padded].fill(0.0);
                     let mut r_start = 0;
-                    // Whole chunks, where the set has a four-row kernel: four input rows at a
-                    // time share each weight load (each row's lanes see exactly the one-row
-                    // sequence).
-                    if let Some(simd) = self.set.simd.filter(|&s| arch::has_dot_acc4(s))
-                        && padded == len
-                    {
+                    // AVX2, whole chunks: four input rows at a time share each weight load
+                    // (each row's lanes see exactly the one-row sequence).
+                    #[cfg(target_arch = "x86_64")]
+                    if matches!(self.isa, Isa::Avx2 | Isa::Avx2Vnni) && padded == len {
                         while r_start + 4 <= g {
                             let xr = |r: usize| &x[(r0 + r) * ic + c0..(r0 + r) * ic + c0 + len];
                             let quad: &mut [[f32; LANES]; 4] = (&mut acc[r_start..r_start + 4]).try_into().expect("four rows");
-                            arch::dot_acc4(simd, quad, &wbuf[..len], [xr(r_start), xr(r_start + 1), xr(r_start + 2), xr(r_start + 3)]);
+                            // SAFETY: AVX2+FMA usable (see `dot`); all slices have `len` floats, a multiple of 8.
+                            unsafe {
+                                x86_64::avx2::dot_acc4_avx2(
+                                    quad,
+                                    &wbuf[..len],
+                                    [xr(r_start), xr(r_start + 1), xr(r_start + 2), xr(r_start + 3)],
+                                )
+                            };
                             r_start += 4;
                         }
                     }
@@ -410,7 +404,9 @@ impl Kernels {
     /// Whether this set has a SIMD kernel of a quantized row of type `t` times f32 activations
     /// (otherwise [`Kernels::dot_row`] runs the portable loop of this set's family).
     pub fn has_simd_dot(self, t: BlockType) -> bool {
-        self.set.simd.is_some_and(|s| arch::has_dot_row(s, t))
+        matches!(self.isa, Isa::Avx2 | Isa::Avx2Vnni)
+            && cfg!(target_arch = "x86_64")
+            && matches!(t, BlockType::Q8_0 | BlockType::Q5_0 | BlockType::Q4_K | BlockType::Q6_K)
     }
 
     /// A quantized row (`t.row_bytes(x.len())` bytes, else panics) times `x` in this set's
@@ -418,8 +414,13 @@ impl Kernels {
     /// with this set's SIMD kernel where one exists.
     pub fn dot_row(self, t: BlockType, row: &[u8], x: &[f32]) -> f32 {
         check_row("dot_row", t, x.len(), row.len());
-        if let Some(v) = self.set.simd.and_then(|s| arch::dot_row(s, t, row, x)) {
-            return v;
+        #[cfg(target_arch = "x86_64")]
+        if matches!(self.isa, Isa::Avx2 | Isa::Avx2Vnni) {
+            // SAFETY: a Kernels with Isa::Avx2 (Avx2Vnni) exists only after `avx2_fma_usable`
+            // (`avx_vnni_usable`) said yes, and the row length was checked above.
+            if let Some(v) = unsafe { x86_64::avx2_blocks::dot_row(t, row, x) } {
+                return v;
+            }
         }
         match self.family() {
             Family::NoFma => portable::dot_impl::<false>(t, row, x),
@@ -434,7 +435,13 @@ impl Kernels {
         for r in rows {
             check_row("dot_rows4", t, x.len(), r.len());
         }
-        self.set.simd.and_then(|s| arch::dot_rows4(s, t, rows, x))
+        #[cfg(target_arch = "x86_64")]
+        if matches!(self.isa, Isa::Avx2 | Isa::Avx2Vnni) {
+            // SAFETY: as for `dot_row`; every row length was checked above.
+            return unsafe { x86_64::avx2_blocks::dot_rows4(t, rows, x) };
+        }
+        let _ = (t, rows, x);
+        None
     }
 
     /// A quantized row times 8-bit activations: bit for bit [`portable::dot_q8`], with this
@@ -442,8 +449,13 @@ impl Kernels {
     /// size and `row` is exactly `x.len()` weights.
     pub fn dot_q8(self, t: BlockType, row: &[u8], x: Q8Row<'_>) -> f32 {
         portable::check_pair("dot_q8", t, row, &x);
-        if let Some(v) = self.set.simd.and_then(|s| arch::dot_q8(s, t, row, x)) {
-            return v;
+        #[cfg(target_arch = "x86_64")]
+        if matches!(self.isa, Isa::Avx2 | Isa::Avx2Vnni) {
+            // SAFETY: a Kernels with Isa::Avx2 (Avx2Vnni) exists only after `avx2_fma_usable`
+            // (`avx_vnni_usable`) said yes; the row and the activations were checked above.
+            if let Some(v) = unsafe { x86_64::avx2_q8::dot(self.isa == Isa::Avx2Vnni, t, row, x) } {
+                return v;
+            }
         }
         portable::dot_q8(t, row, x)
     }
@@ -453,8 +465,12 @@ impl Kernels {
     pub fn dot_q8_rows4(self, t: BlockType, rows: [&[u8]; 4], x: Q8Row<'_>) -> [f32; 4] {
         portable::check_pair("dot_q8_rows4", t, rows[0], &x);
         assert!(rows.iter().all(|r| r.len() == rows[0].len()), "dot_q8_rows4: rows of different lengths");
-        if let Some(v) = self.set.simd.and_then(|s| arch::dot_q8_rows4(s, t, rows, x)) {
-            return v;
+        #[cfg(target_arch = "x86_64")]
+        if matches!(self.isa, Isa::Avx2 | Isa::Avx2Vnni) {
+            // SAFETY: as for `dot_q8`; every row was checked above.
+            if let Some(v) = unsafe { x86_64::avx2_q8::dot4(self.isa == Isa::Avx2Vnni, t, rows, x) } {
+                return v;
+            }
         }
         rows.map(|r| portable::dot_q8(t, r, x))
     }
@@ -466,8 +482,12 @@ impl Kernels {
         portable::check_pair("dot_q8_tile", t, rows[0], &xs[0]);
         assert!(rows.iter().all(|r| r.len() == rows[0].len()), "dot_q8_tile: rows of different lengths");
         assert!(xs.iter().all(|x| x.len() == xs[0].len() && x.block() == xs[0].block()), "dot_q8_tile: inputs of different shapes");
-        if let Some(v) = self.set.simd.and_then(|s| arch::dot_q8_tile(s, t, rows, xs)) {
-            return v;
+        #[cfg(target_arch = "x86_64")]
+        if matches!(self.isa, Isa::Avx2 | Isa::Avx2Vnni) {
+            // SAFETY: as for `dot_q8`; every row and input has the checked shape.
+            if let Some(v) = unsafe { x86_64::avx2_q8::dot_tile(self.isa == Isa::Avx2Vnni, t, rows, xs) } {
+                return v;
+            }
         }
         xs.map(|x| rows.map(|r| portable::dot_q8(t, r, x)))
     }
@@ -476,9 +496,13 @@ impl Kernels {
     #[inline]
     pub fn axpy(self, out: &mut [f32], a: f32, x: &[f32]) {
         assert_eq!(out.len(), x.len(), "axpy: vectors of different lengths");
-        match self.set.simd {
-            Some(simd) => arch::axpy(simd, out, a, x),
-            None => portable::axpy(out, a, x),
+        match self.isa {
+            Isa::Portable | Isa::Sse2 => portable::axpy(out, a, x),
+            // SAFETY: as for `dot`.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 | Isa::Avx2Vnni => unsafe { x86_64::avx2::axpy_avx2(out, a, x) },
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => portable::axpy(out, a, x),
         }
     }
 }
