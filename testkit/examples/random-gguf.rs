@@ -8,8 +8,8 @@
 //! newline's byte token): `a`-`z`, `A`-`Z`, `Ġ` (space), `Ċ` (newline), `0`-`8`,
 //! `<|endoftext|>`; no merges. Metadata keys as the testkit's writer (`gguf_ref::write_file`).
 
-use llm_engine::quant::BlockType;
 use llm_engine::formats::gguf::GgufWriter;
+use llm_engine::quant::BlockType;
 use llm_testkit::gguf_ref::{Family, FamilyShape, random_tensors};
 
 fn main() {
