@@ -43,6 +43,8 @@ pub struct SharedMut {
 // SAFETY: parts are only taken through `part`, whose callers hand each worker a disjoint
 // range; the pointer itself is just an address.
 unsafe impl Send for SharedMut {}
+// SAFETY: as for `Send`: sharing the address between workers is sound because each worker
+// writes only its own disjoint part (the contract of `part`).
 unsafe impl Sync for SharedMut {}
 
 impl SharedMut {

@@ -29,20 +29,26 @@ fn note_alloc(bytes: usize) {
     });
 }
 
+// SAFETY: every method forwards to `System` with the caller's arguments unchanged; the
+// counting touches only thread-locals and never allocates.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         note_alloc(l.size());
+        // SAFETY: forwarded unchanged; the caller upholds `GlobalAlloc`'s contract.
         unsafe { System.alloc(l) }
     }
     unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
         note_alloc(l.size());
+        // SAFETY: forwarded unchanged; the caller upholds `GlobalAlloc`'s contract.
         unsafe { System.alloc_zeroed(l) }
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        // SAFETY: forwarded unchanged; the caller upholds `GlobalAlloc`'s contract.
         unsafe { System.dealloc(p, l) }
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
         note_alloc(n.saturating_sub(l.size()));
+        // SAFETY: forwarded unchanged; the caller upholds `GlobalAlloc`'s contract.
         unsafe { System.realloc(p, l, n) }
     }
 }
