@@ -1,6 +1,6 @@
 //! Model file formats: `llmc.rs` (llm.c GPT-2 checkpoints, v3 fp32 / v5 bf16) and
 //! `llama2c.rs` (llama2.c Llama checkpoints) turn a file into a (spec, named weights) model;
-//! `gguf.rs` reads the llama.cpp ecosystem's container, whose architectures are built by
+//! `gguf/` reads the llama.cpp ecosystem's container, whose architectures are built by
 //! `arch/`. `loader.rs` tells the formats apart.
 
 pub mod gguf;
