@@ -37,10 +37,9 @@ pub struct SamplingArgs {
     /// Worker threads for inference (0 = all cores).
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
-    /// Kernels: auto (fastest the CPU has: avx2-q8 where AVX2 is usable), scalar (the no-FMA
-    /// family: SSE2), avx2 (the FMA family: f32 activations), avx2-q8 (FMA with 8-bit
-    /// activations for quantized matrices, as llama.cpp; AVX-VNNI where present), portable
-    /// (plain Rust, no FMA).
+    /// Kernels: auto (the fastest set this CPU runs), a numeric family (nofma, fma, q8: its
+    /// fastest set here; `scalar` = nofma), or a kernel set (portable, sse2, avx2, avx2-q8,
+    /// avx-vnni). Sets of one family give identical bits.
     #[arg(long, default_value = "auto")]
     pub kernels: String,
     /// Positions of context to allocate (default: the model's, at most 2048).
@@ -84,14 +83,17 @@ pub fn new_session<'m>(
 }
 
 pub fn parse_kernels(name: &str) -> Result<Kernels> {
-    match name {
-        "auto" => Ok(Kernels::detect()),
-        "portable" => Ok(Kernels::portable()),
-        "scalar" | "sse2" | "nofma" => Kernels::detect_family(Family::NoFma).context("no kernels of the no-FMA family"),
-        "avx2" | "fma" => Kernels::detect_family(Family::Fma).context("--kernels avx2: this CPU has no usable AVX2+FMA"),
-        "avx2-q8" | "q8" => Kernels::detect_family(Family::FmaQ8).context("--kernels avx2-q8: this CPU has no usable AVX2+FMA"),
-        other => bail!("--kernels: unknown kernel set '{other}' (auto, scalar, avx2, avx2-q8, portable)"),
-    }
+    let family = match name {
+        "auto" => return Ok(Kernels::detect()),
+        "nofma" | "no-fma" | "scalar" => Family::NoFma,
+        "fma" => Family::Fma,
+        "q8" | "fma-q8" => Family::FmaQ8,
+        set if Kernels::IDS.contains(&set) => {
+            return Kernels::by_id(set).with_context(|| format!("--kernels {set}: this CPU cannot run that kernel set"));
+        }
+        other => bail!("--kernels: unknown kernel set '{other}' (auto; families nofma, fma, q8; sets {})", Kernels::IDS.join(", ")),
+    };
+    Kernels::detect_family(family).with_context(|| format!("--kernels {name}: this CPU has no kernel set of the {} family", family.name()))
 }
 
 pub fn inspect(path: &Path, context: Option<usize>) -> Result<()> {

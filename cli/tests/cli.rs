@@ -97,7 +97,10 @@ fn user_errors_are_one_line_and_non_zero() {
         (vec!["inspect", short_llmc.to_str().unwrap()], "shorter than the 1024-byte"),
         (vec!["generate", m.to_str().unwrap(), "--top-p", "0"], "top-p must be in (0, 1]"),
         (vec!["generate", m.to_str().unwrap(), "--temperature", "-1"], "temperature"),
-        (vec!["generate", m.to_str().unwrap(), "--kernels", "gpu"], "unknown kernel set"),
+        (
+            vec!["generate", m.to_str().unwrap(), "--kernels", "gpu"],
+            "unknown kernel set 'gpu' (auto; families nofma, fma, q8; sets portable, sse2, avx2, avx2-q8, avx-vnni)",
+        ),
         (vec!["chat", m.to_str().unwrap(), "--max-tokens", "0"], "--max-tokens: must be at least 1"),
         (vec!["bench", "--random", "2,3,64,64"], "not divisible"),
         (vec!["report", "/nonexistent"], "not a run directory"),

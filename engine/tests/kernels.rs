@@ -113,6 +113,20 @@ fn every_kernel_set_this_cpu_has_is_tested() {
     assert_eq!(Kernels::portable().family(), Family::NoFma);
 }
 
+/// Each set has its own short name (`--kernels`), and `by_id` finds exactly the usable ones.
+#[test]
+fn kernel_sets_are_found_by_their_short_names() {
+    let ids: Vec<&str> = Kernels::available().iter().map(|k| k.id()).collect();
+    let want: Vec<&str> =
+        Kernels::IDS.iter().copied().filter(|&id| id != "avx-vnni" || llm_engine::cpu::CpuFeatures::read().avx_vnni_usable()).collect();
+    assert_eq!(ids, want);
+    for k in Kernels::available() {
+        assert_eq!(Kernels::by_id(k.id()), Some(k));
+    }
+    assert_eq!(Kernels::by_id("neon"), None);
+    assert_eq!(Kernels::by_id("AVX2"), None);
+}
+
 #[test]
 fn avx2_dot_is_bit_identical_to_the_fma_reference() {
     let k = avx2();

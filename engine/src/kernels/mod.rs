@@ -128,6 +128,26 @@ impl Kernels {
         if self.q8 { crate::quant::q8::act_block(t) } else { None }
     }
 
+    /// The set's short name, as `--kernels` takes it: `portable`, `sse2`, `avx2`, `avx2-q8`,
+    /// `avx-vnni`.
+    pub fn id(self) -> &'static str {
+        match self.isa {
+            Isa::Portable => "portable",
+            Isa::Sse2 => "sse2",
+            Isa::Avx2Vnni => "avx-vnni",
+            Isa::Avx2 if self.q8 => "avx2-q8",
+            Isa::Avx2 => "avx2",
+        }
+    }
+
+    /// Every set's short name ([`Kernels::id`]), whether or not this CPU runs it.
+    pub const IDS: [&'static str; 5] = ["portable", "sse2", "avx2", "avx2-q8", "avx-vnni"];
+
+    /// The set of this short name, if this CPU runs it.
+    pub fn by_id(id: &str) -> Option<Kernels> {
+        Kernels::available().into_iter().find(|k| k.id() == id)
+    }
+
     pub fn name(self) -> &'static str {
         match self.isa {
             Isa::Portable => "portable (no FMA)",
