@@ -6,11 +6,11 @@
 //!
 //! The vocabulary is a 64-token byte-level BPE one that llama.cpp accepts (it needs the
 //! newline's byte token): `a`-`z`, `A`-`Z`, `Ġ` (space), `Ċ` (newline), `0`-`8`,
-//! `<|endoftext|>`; no merges. Metadata keys as the testkit's writer (`gguf_ref::write_file`).
+//! `<|endoftext|>`; no merges. Metadata keys from the testkit's writer (`gguf_ref::write_hparams`).
 
 use llm_engine::formats::gguf::GgufWriter;
 use llm_engine::quant::BlockType;
-use llm_testkit::gguf_ref::{Family, FamilyShape, random_tensors};
+use llm_testkit::gguf_ref::{Family, FamilyShape, random_tensors, write_hparams, write_tensors};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -53,27 +53,11 @@ fn main() {
     assert_eq!(tokens.len(), s.vocab);
     let types: Vec<i32> = (0..s.vocab).map(|i| if i + 1 == s.vocab { 3 } else { 1 }).collect();
     let mut w = GgufWriter::new();
-    let k = |key: &str| format!("{arch}.{key}");
-    let u = |v: usize| v as u32;
+    // No `general.name`: llama.cpp's vocabulary loader fails on this file when it has one
+    // ("random phi3": unordered_map::at).
     w.add_string("general.architecture", arch).unwrap();
-    w.add_u32(&k("context_length"), u(s.context)).unwrap();
-    w.add_u32(&k("embedding_length"), u(s.c)).unwrap();
-    w.add_u32(&k("block_count"), u(s.n_layers)).unwrap();
-    w.add_u32(&k("feed_forward_length"), u(s.ffn)).unwrap();
-    w.add_u32(&k("attention.head_count"), u(s.n_heads)).unwrap();
-    w.add_u32(&k("attention.head_count_kv"), u(s.n_kv_heads)).unwrap();
-    if family == Family::Gpt2 {
-        w.add_f32(&k("attention.layer_norm_epsilon"), s.eps).unwrap();
-    } else {
-        w.add_f32(&k("attention.layer_norm_rms_epsilon"), s.eps).unwrap();
-        w.add_f32(&k("rope.freq_base"), s.rope_base).unwrap();
-        w.add_u32(&k("rope.dimension_count"), u(s.head_dim)).unwrap();
-    }
-    if family == Family::Gemma3 {
-        w.add_u32(&k("attention.key_length"), u(s.head_dim)).unwrap();
-        w.add_u32(&k("attention.value_length"), u(s.head_dim)).unwrap();
-        w.add_u32(&k("attention.sliding_window"), u(s.window)).unwrap();
-    }
+    write_hparams(&mut w, &s, arch);
+    let u = |v: usize| v as u32;
     w.add_string("tokenizer.ggml.model", "gpt2").unwrap();
     w.add_string("tokenizer.ggml.pre", "default").unwrap();
     w.add_string_array("tokenizer.ggml.tokens", &tokens).unwrap();
@@ -82,9 +66,7 @@ fn main() {
     w.add_u32("tokenizer.ggml.eos_token_id", u(s.vocab - 1)).unwrap();
     w.add_u32("tokenizer.ggml.bos_token_id", u(s.vocab - 1)).unwrap();
     w.add_bool("tokenizer.ggml.add_bos_token", false).unwrap();
-    for x in &tensors {
-        w.add_tensor(&x.name, &x.dims, x.ty, &x.data).unwrap();
-    }
+    write_tensors(&mut w, &tensors);
     let bytes = w.finish();
     let tmp = format!("{out}.tmp");
     std::fs::write(&tmp, &bytes).and_then(|_| std::fs::rename(&tmp, out)).unwrap_or_else(|e| {

@@ -591,29 +591,10 @@ pub fn random_tensors(s: &FamilyShape, mat: BlockType, seed: u64) -> Vec<RawTens
 /// `general.architecture = arch`, a tiny tokenizer of `s.vocab` tokens, and `tensors`.
 pub fn write_file(s: &FamilyShape, arch: &str, tensors: &[RawTensor]) -> Vec<u8> {
     let mut w = GgufWriter::new();
-    let k = |key: &str| format!("{arch}.{key}");
-    let u = |v: usize| u32::try_from(v).expect("u32");
     w.add_string("general.architecture", arch).unwrap();
     w.add_string("general.name", &format!("random {arch}")).unwrap();
-    w.add_u32(&k("context_length"), u(s.context)).unwrap();
-    w.add_u32(&k("embedding_length"), u(s.c)).unwrap();
-    w.add_u32(&k("block_count"), u(s.n_layers)).unwrap();
-    w.add_u32(&k("feed_forward_length"), u(s.ffn)).unwrap();
-    w.add_u32(&k("attention.head_count"), u(s.n_heads)).unwrap();
-    w.add_u32(&k("attention.head_count_kv"), u(s.n_kv_heads)).unwrap();
-    if s.family == Family::Gemma3 || s.head_dim * s.n_heads != s.c {
-        w.add_u32(&k("attention.key_length"), u(s.head_dim)).unwrap();
-        w.add_u32(&k("attention.value_length"), u(s.head_dim)).unwrap();
-    }
-    if s.family == Family::Gpt2 {
-        w.add_f32(&k("attention.layer_norm_epsilon"), s.eps).unwrap();
-    } else {
-        w.add_f32(&k("attention.layer_norm_rms_epsilon"), s.eps).unwrap();
-        w.add_f32(&k("rope.freq_base"), s.rope_base).unwrap();
-    }
-    if s.family == Family::Gemma3 {
-        w.add_u32(&k("attention.sliding_window"), u(s.window)).unwrap();
-    }
+    write_hparams(&mut w, s, arch);
+    let u = |v: usize| u32::try_from(v).expect("u32");
     let n = s.vocab;
     match s.family {
         // SentencePiece vocabularies (Llama 2, Gemma).
@@ -653,10 +634,41 @@ pub fn write_file(s: &FamilyShape, arch: &str, tensors: &[RawTensor]) -> Vec<u8>
             w.add_u32("tokenizer.ggml.eos_token_id", u(n - 1)).unwrap();
         }
     }
+    write_tensors(&mut w, tensors);
+    w.finish()
+}
+
+/// The `{arch}.*` metadata of a model of shape `s` (keys as llama.cpp's converter writes
+/// them), after `general.architecture` and before the tokenizer.
+pub fn write_hparams(w: &mut GgufWriter<'_>, s: &FamilyShape, arch: &str) {
+    let k = |key: &str| format!("{arch}.{key}");
+    let u = |v: usize| u32::try_from(v).expect("u32");
+    w.add_u32(&k("context_length"), u(s.context)).unwrap();
+    w.add_u32(&k("embedding_length"), u(s.c)).unwrap();
+    w.add_u32(&k("block_count"), u(s.n_layers)).unwrap();
+    w.add_u32(&k("feed_forward_length"), u(s.ffn)).unwrap();
+    w.add_u32(&k("attention.head_count"), u(s.n_heads)).unwrap();
+    w.add_u32(&k("attention.head_count_kv"), u(s.n_kv_heads)).unwrap();
+    if s.family == Family::Gemma3 || s.head_dim * s.n_heads != s.c {
+        w.add_u32(&k("attention.key_length"), u(s.head_dim)).unwrap();
+        w.add_u32(&k("attention.value_length"), u(s.head_dim)).unwrap();
+    }
+    if s.family == Family::Gpt2 {
+        w.add_f32(&k("attention.layer_norm_epsilon"), s.eps).unwrap();
+    } else {
+        w.add_f32(&k("attention.layer_norm_rms_epsilon"), s.eps).unwrap();
+        w.add_f32(&k("rope.freq_base"), s.rope_base).unwrap();
+    }
+    if s.family == Family::Gemma3 {
+        w.add_u32(&k("attention.sliding_window"), u(s.window)).unwrap();
+    }
+}
+
+/// The tensors, after the metadata.
+pub fn write_tensors<'d>(w: &mut GgufWriter<'d>, tensors: &'d [RawTensor]) {
     for t in tensors {
         w.add_tensor(&t.name, &t.dims, t.ty, &t.data).unwrap();
     }
-    w.finish()
 }
 
 /// A random GGUF model of shape `s` with matrices of type `mat`.

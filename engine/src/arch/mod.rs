@@ -211,8 +211,13 @@ impl Hparams<'_, '_> {
 
 /// The spec of a GGUF model, from its metadata and the token embedding's shape.
 pub fn spec(g: &Gguf<'_>) -> Result<ModelSpec, GgufModelError> {
+    arch_and_spec(g).map(|(_, s)| s)
+}
+
+/// The file's architecture and the spec it builds.
+fn arch_and_spec(g: &Gguf<'_>) -> Result<(&'static Architecture, ModelSpec), GgufModelError> {
     let a = architecture(g.architecture()?)?;
-    (a.spec)(&Hparams { g, arch: a.name })
+    Ok((a, (a.spec)(&Hparams { g, arch: a.name })?))
 }
 
 /// The tensor directory of a GGUF file, read as typed, shape-checked views.
@@ -373,8 +378,7 @@ fn supported_types() -> String {
 
 /// Builds the model (spec and named weights) of a parsed GGUF file.
 pub fn load<'a>(g: &Gguf<'a>) -> Result<Model<'a>, GgufModelError> {
-    let a = architecture(g.architecture()?)?;
-    let s = (a.spec)(&Hparams { g, arch: a.name })?;
+    let (a, s) = arch_and_spec(g)?;
     s.validate().map_err(|e| GgufModelError::Model(ModelError::Spec(e)))?;
     let t = Tensors { g };
     let (c, v) = (s.d_model, s.vocab_size);
