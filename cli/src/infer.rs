@@ -5,7 +5,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use llm_engine::chat::{Chat, ChatIo, ChatSettings};
 use llm_engine::formats::Format;
-use llm_engine::kernels::Family;
+use llm_engine::kernels::{Family, KernelsError, registry};
 use llm_engine::template::Template;
 use llm_engine::tokenizer::Specials;
 use llm_engine::{Kernels, Model, Parallel, SamplerConfig, Session, StopFilter, checkpoint};
@@ -38,8 +38,8 @@ pub struct SamplingArgs {
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
     /// Kernels: auto (the fastest set this CPU runs), a numeric family (nofma, fma, q8: its
-    /// fastest set here; `scalar` = nofma), or a kernel set (portable, sse2, avx2, avx2-q8,
-    /// avx-vnni). Sets of one family give identical bits.
+    /// fastest set here; `scalar` = nofma), or a kernel set of the registry (portable, sse2,
+    /// avx2, avx2-q8, avx-vnni). Sets of one family give identical bits.
     #[arg(long, default_value = "auto")]
     pub kernels: String,
     /// Positions of context to allocate (default: the model's, at most 2048).
@@ -82,16 +82,23 @@ pub fn new_session<'m>(
     Ok(Session::with_context(model, kernels, ctx, sampler, seed)?)
 }
 
+/// `--kernels`: `auto`, a numeric family (its fastest set on this CPU), or a kernel set's
+/// registry name (`llm_engine::kernels::registry`).
 pub fn parse_kernels(name: &str) -> Result<Kernels> {
     let family = match name {
         "auto" => return Ok(Kernels::detect()),
         "nofma" | "no-fma" | "scalar" => Family::NoFma,
         "fma" => Family::Fma,
         "q8" | "fma-q8" => Family::FmaQ8,
-        set if Kernels::IDS.contains(&set) => {
-            return Kernels::by_id(set).with_context(|| format!("--kernels {set}: this CPU cannot run that kernel set"));
+        set => {
+            return Kernels::by_name(set).map_err(|e| match e {
+                KernelsError::NotUsable(n) => anyhow::anyhow!("--kernels {n}: this CPU cannot run that kernel set"),
+                KernelsError::Unknown => {
+                    let sets: Vec<&str> = registry().map(|s| s.name).collect();
+                    anyhow::anyhow!("--kernels: unknown kernel set '{set}' (auto; families nofma, fma, q8; sets {})", sets.join(", "))
+                }
+            });
         }
-        other => bail!("--kernels: unknown kernel set '{other}' (auto; families nofma, fma, q8; sets {})", Kernels::IDS.join(", ")),
     };
     Kernels::detect_family(family).with_context(|| format!("--kernels {name}: this CPU has no kernel set of the {} family", family.name()))
 }
@@ -277,9 +284,10 @@ pub fn generate(a: &GenerateArgs) -> Result<()> {
         String::new()
     };
     crate::errln!(
-        "\n[{cut}prefill {computed} tokens: {:.1} tok/s | decode {made} tokens: {:.1} tok/s | {} | {} thread(s)]",
+        "\n[{cut}prefill {computed} tokens: {:.1} tok/s | decode {made} tokens: {:.1} tok/s | {} ({}) | {} thread(s)]",
         computed as f64 / prefill.max(1e-9),
         made as f64 / decode.max(1e-9),
+        kernels.description(),
         kernels.name(),
         threads.workers()
     );
@@ -574,13 +582,18 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
             let (mut best_p, mut best_d) = (0.0f64, 0.0f64);
             for run in 1..=a.repeat {
                 // A large model takes a while per run: show that it is working.
-                progress(&format!("[bench: {}, {nt} thread(s), run {run} of {}]", k.name(), a.repeat));
+                progress(&format!("[bench: {} ({}), {nt} thread(s), run {run} of {}]", k.description(), k.name(), a.repeat));
                 let (p, d) = bench_once(&model, k, threads, prefill_n, decode_n)?;
                 best_p = best_p.max(p);
                 best_d = best_d.max(d);
             }
             progress("");
-            crate::outln!("| {} | {nt} | {best_p:.1} | {best_d:.1} | {:.2} |", k.name(), best_d * flops_per_token / 1e9)?;
+            crate::outln!(
+                "| {} ({}) | {nt} | {best_p:.1} | {best_d:.1} | {:.2} |",
+                k.description(),
+                k.name(),
+                best_d * flops_per_token / 1e9
+            )?;
         }
     }
     Ok(())

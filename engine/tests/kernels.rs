@@ -2,7 +2,7 @@
 mod common;
 
 use llm_engine::Rng;
-use llm_engine::kernels::{Family, Isa, Kernels, portable};
+use llm_engine::kernels::{Family, Kernels, KernelsError, portable, registry};
 use llm_engine::layers as kernels_layers;
 use llm_engine::tensor::MatRef;
 
@@ -93,38 +93,42 @@ fn avx2() -> Kernels {
 
 fn sse2() -> Kernels {
     let k = Kernels::detect_family(Family::NoFma).unwrap();
-    assert_eq!(k.isa(), Isa::Sse2, "the no-FMA family should run SSE2 on x86_64");
+    assert_eq!(k.name(), "sse2", "the no-FMA family should run SSE2 on x86_64");
     k
 }
 
 #[test]
 fn every_kernel_set_this_cpu_has_is_tested() {
-    let sets: Vec<(Isa, Family)> = Kernels::available().iter().map(|k| (k.isa(), k.family())).collect();
-    let mut want = vec![(Isa::Portable, Family::NoFma), (Isa::Sse2, Family::NoFma), (Isa::Avx2, Family::Fma), (Isa::Avx2, Family::FmaQ8)];
+    let sets: Vec<(&str, Family)> = Kernels::available().iter().map(|k| (k.name(), k.family())).collect();
+    let mut want = vec![("portable", Family::NoFma), ("sse2", Family::NoFma), ("avx2", Family::Fma), ("avx2-q8", Family::FmaQ8)];
     // AVX-VNNI (Alder Lake, Sapphire Rapids and later; not emulated by QEMU's TCG) adds a
     // faster set of the same 8-bit family.
     let vnni = llm_engine::cpu::CpuFeatures::read().avx_vnni_usable();
     if vnni {
-        want.push((Isa::Avx2Vnni, Family::FmaQ8));
+        want.push(("avx-vnni", Family::FmaQ8));
     }
     assert_eq!(sets, want, "this test machine should offer every x86_64 set");
-    let best = if vnni { Isa::Avx2Vnni } else { Isa::Avx2 };
-    assert_eq!((Kernels::detect().isa(), Kernels::detect().family()), (best, Family::FmaQ8));
+    let best = if vnni { "avx-vnni" } else { "avx2-q8" };
+    assert_eq!((Kernels::detect().name(), Kernels::detect().family()), (best, Family::FmaQ8));
     assert_eq!(Kernels::portable().family(), Family::NoFma);
 }
 
-/// Each set has its own short name (`--kernels`), and `by_id` finds exactly the usable ones.
+/// The registry lists every set of this build once; `by_name` finds each usable one, names
+/// an unusable one, and refuses an unknown name.
 #[test]
-fn kernel_sets_are_found_by_their_short_names() {
-    let ids: Vec<&str> = Kernels::available().iter().map(|k| k.id()).collect();
-    let want: Vec<&str> =
-        Kernels::IDS.iter().copied().filter(|&id| id != "avx-vnni" || llm_engine::cpu::CpuFeatures::read().avx_vnni_usable()).collect();
-    assert_eq!(ids, want);
+fn kernel_sets_are_found_by_their_registry_names() {
+    let names: Vec<&str> = registry().map(|s| s.name).collect();
+    assert_eq!(names, ["portable", "sse2", "avx2", "avx2-q8", "avx-vnni"]);
     for k in Kernels::available() {
-        assert_eq!(Kernels::by_id(k.id()), Some(k));
+        assert_eq!(Kernels::by_name(k.name()), Ok(k));
+        let set = registry().find(|s| s.name == k.name()).unwrap();
+        assert_eq!((set.family, set.description), (k.family(), k.description()));
     }
-    assert_eq!(Kernels::by_id("neon"), None);
-    assert_eq!(Kernels::by_id("AVX2"), None);
+    if !llm_engine::cpu::CpuFeatures::read().avx_vnni_usable() {
+        assert_eq!(Kernels::by_name("avx-vnni"), Err(KernelsError::NotUsable("avx-vnni")));
+    }
+    assert_eq!(Kernels::by_name("neon"), Err(KernelsError::Unknown));
+    assert_eq!(Kernels::by_name("AVX2"), Err(KernelsError::Unknown));
 }
 
 #[test]

@@ -101,6 +101,34 @@ fn architecture_specific_code_stays_in_the_kernels_and_cpu_modules() {
     assert!(outside.is_empty(), "architecture-specific code outside kernels/ and cpu.rs: {outside:?}");
 }
 
+/// The ISA-neutral kernel files (`kernels/mod.rs`, `portable/`, `no_simd.rs`) name no
+/// instruction set and hold no `unsafe`: the only `cfg(target_arch)` there is the one that
+/// picks the CPU architecture's folder (each followed by its `#[path]`).
+#[test]
+fn kernel_drivers_are_isa_neutral() {
+    let mut all = Vec::new();
+    files(&src().join("kernels"), &mut all);
+    let neutral = |rel: &str| rel == "kernels/mod.rs" || rel == "kernels/no_simd.rs" || rel.starts_with("kernels/portable/");
+    let mut checked = 0;
+    for (rel, text) in all.iter().filter(|(rel, _)| neutral(rel)) {
+        checked += 1;
+        let c = code(text);
+        let lines: Vec<&str> = c.lines().collect();
+        for (i, l) in lines.iter().enumerate() {
+            if l.contains("target_arch") {
+                assert!(lines.get(i + 1).is_some_and(|n| n.trim_start().starts_with("#[path")), "{rel}: cfg(target_arch) outside the folder selection: {l}");
+            }
+            assert!(!l.contains("core::arch"), "{rel}: uses core::arch: {l}");
+            for word in l.split(|ch: char| !ch.is_ascii_alphanumeric() && ch != '_') {
+                let w = word.to_ascii_lowercase();
+                let isa = ["avx", "sse", "neon", "vnni"].iter().any(|p| w.starts_with(p) || w.contains(&format!("_{p}")));
+                assert!(!isa && w != "unsafe", "{rel}: names `{word}`: {l}");
+            }
+        }
+    }
+    assert_eq!(checked, 5, "the ISA-neutral files moved: update this test");
+}
+
 /// Every file of `arch/` is one architecture in the registry, under its file's name.
 #[test]
 fn every_architecture_file_is_registered() {

@@ -132,7 +132,7 @@ fn main() -> Status {
         yes(info.fma),
         if avx_enabled { "enabled" } else { "unavailable" }
     );
-    sayln!("kernels     {}", kernels.name());
+    sayln!("kernels     {} ({})", kernels.description(), kernels.name());
     sayln!("memory      {} MiB free", free_memory() >> 20);
 
     let cfg = load_config(&info);

@@ -9,16 +9,29 @@
 //! instruction set (AVX2 and AVX-VNNI give the 8-bit family the same bits); across families
 //! they differ in the last bits (the 8-bit family by the rounding of the activations).
 //!
-//! Instruction sets live in one folder per CPU architecture (`x86_64/sse2.rs`,
-//! `x86_64/avx2.rs`; room for `aarch64/neon.rs`). A [`Kernels`] value can only be made by
-//! [`Kernels::detect`] (and its per-family variant) or [`Kernels::portable`], so holding one
-//! proves that its instructions run on this CPU. Every entry point checks its slice lengths
-//! with `assert!` in release builds too: safe code cannot make a kernel read or write out of
-//! bounds.
+//! **Kernel sets are data**: [`registry`] lists every [`KernelSet`] this build has (its name,
+//! numeric family, a `usable(cpu)` check): the portable set, then those of the CPU
+//! architecture's folder (`x86_64/`: `sse2`, `avx2`, `avx2-q8`, `avx-vnni`; room for
+//! `aarch64/`). This file holds the ISA-neutral drivers (length checks, tiling, the prefill
+//! loops); each call goes to the set's own folder, which owns its instruction sets, its
+//! `unsafe` and its `cfg(target_arch)`. A new set for an existing architecture is a registry
+//! line and its kernels in that folder.
+//!
+//! A [`Kernels`] value can only be made by [`Kernels::detect`] (and its per-family variant),
+//! [`Kernels::by_name`] or [`Kernels::portable`], each after the set's `usable` check, so
+//! holding one proves that its instructions run on this CPU. Every entry point checks its
+//! slice lengths with `assert!` in release builds too: safe code cannot make a kernel read or
+//! write out of bounds.
 
 pub mod portable;
+
+// The one place that picks the CPU architecture's folder.
 #[cfg(target_arch = "x86_64")]
-mod x86_64;
+#[path = "x86_64/mod.rs"]
+mod arch;
+#[cfg(not(target_arch = "x86_64"))]
+#[path = "no_simd.rs"]
+mod arch;
 
 use crate::cpu::CpuFeatures;
 use crate::quant::q8::Q8Row;
@@ -53,32 +66,57 @@ impl Family {
     }
 }
 
-/// The instruction set a kernel set runs.
+/// Why [`Kernels::by_name`] gave no set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Isa {
-    /// Plain Rust loops (no-FMA family).
-    Portable,
-    /// x86_64 SSE2 (no-FMA family): part of every x86_64 CPU.
-    Sse2,
-    /// x86_64 AVX2 with FMA (FMA family), after detection.
-    Avx2,
-    /// AVX2 with FMA and AVX-VNNI (only in the 8-bit family, whose integer products it
-    /// computes with `vpdpbusd`: the same sums, so the same bits as [`Isa::Avx2`]).
-    Avx2Vnni,
+pub enum KernelsError {
+    /// No set of this name in this build.
+    Unknown,
+    /// The set exists, but this CPU does not run it.
+    NotUsable(&'static str),
 }
 
-/// A usable set of kernels. Private field: only detection or `portable()` make one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Kernels {
-    isa: Isa,
-    /// 8-bit activations for quantized matrices ([`Family::FmaQ8`]; AVX2 only).
-    q8: bool,
+/// One kernel set of the [`registry`].
+#[derive(Debug)]
+pub struct KernelSet {
+    /// The registry name (`--kernels`): `portable`, `sse2`, `avx2`, `avx2-q8`, `avx-vnni`.
+    pub name: &'static str,
+    /// What it runs, for people (`AVX2+FMA, 8-bit activations`).
+    pub description: &'static str,
+    pub family: Family,
+    /// Whether this CPU (and, on bare metal, its enabled state) runs the set.
+    usable: fn(&CpuFeatures) -> bool,
+    /// The architecture folder's SIMD set; None: the portable loops.
+    simd: Option<arch::Simd>,
 }
+
+/// The portable set: plain Rust loops, usable everywhere (the no-FMA family).
+static PORTABLE: KernelSet =
+    KernelSet { name: "portable", description: "portable (no FMA)", family: Family::NoFma, usable: |_| true, simd: None };
+
+/// Every kernel set of this build, slowest first: the portable set, then the CPU
+/// architecture's (`kernels/<arch>/`).
+pub fn registry() -> impl Iterator<Item = &'static KernelSet> {
+    core::iter::once(&PORTABLE).chain(arch::SETS.iter())
+}
+
+/// A usable set of kernels. Private field: only detection, `by_name` or `portable()` make one.
+#[derive(Clone, Copy, Debug)]
+pub struct Kernels {
+    set: &'static KernelSet,
+}
+
+impl PartialEq for Kernels {
+    fn eq(&self, other: &Kernels) -> bool {
+        core::ptr::eq(self.set, other.set)
+    }
+}
+
+impl Eq for Kernels {}
 
 impl Kernels {
     /// Plain Rust loops, usable everywhere (the no-FMA family).
     pub const fn portable() -> Kernels {
-        Kernels { isa: Isa::Portable, q8: false }
+        Kernels { set: &PORTABLE }
     }
 
     /// The fastest set this CPU (and OS) can run: 8-bit activations with AVX2, else the
@@ -96,81 +134,46 @@ impl Kernels {
 
     /// Every set this CPU can run, slowest first (tests compare them all with `portable`).
     pub fn available() -> Vec<Kernels> {
-        let mut v = alloc::vec![Kernels::portable()];
-        if cfg!(target_arch = "x86_64") {
-            v.push(Kernels { isa: Isa::Sse2, q8: false });
-            if CpuFeatures::read().avx2_fma_usable() {
-                v.push(Kernels { isa: Isa::Avx2, q8: false });
-                v.push(Kernels { isa: Isa::Avx2, q8: true });
-            }
-            if CpuFeatures::read().avx_vnni_usable() {
-                v.push(Kernels { isa: Isa::Avx2Vnni, q8: true });
-            }
-        }
-        v
+        let cpu = CpuFeatures::read();
+        registry().filter(|s| (s.usable)(&cpu)).map(|set| Kernels { set }).collect()
     }
 
-    pub fn isa(self) -> Isa {
-        self.isa
+    /// The set of this registry name, if this build has it and this CPU runs it.
+    pub fn by_name(name: &str) -> Result<Kernels, KernelsError> {
+        let set = registry().find(|s| s.name == name).ok_or(KernelsError::Unknown)?;
+        if !(set.usable)(&CpuFeatures::read()) {
+            return Err(KernelsError::NotUsable(set.name));
+        }
+        Ok(Kernels { set })
     }
 
     pub fn family(self) -> Family {
-        match self.isa {
-            Isa::Portable | Isa::Sse2 => Family::NoFma,
-            Isa::Avx2 | Isa::Avx2Vnni if self.q8 => Family::FmaQ8,
-            Isa::Avx2 | Isa::Avx2Vnni => Family::Fma,
-        }
+        self.set.family
+    }
+
+    /// The registry name (`avx2-q8`).
+    pub fn name(self) -> &'static str {
+        self.set.name
+    }
+
+    /// What the set runs, for people (`AVX2+FMA, 8-bit activations`).
+    pub fn description(self) -> &'static str {
+        self.set.description
     }
 
     /// The activation block of 8-bit products for a matrix of type `t` in this set (None:
     /// the matrix multiplies f32 activations).
     pub fn q8_block(self, t: BlockType) -> Option<usize> {
-        if self.q8 { crate::quant::q8::act_block(t) } else { None }
-    }
-
-    /// The set's short name, as `--kernels` takes it: `portable`, `sse2`, `avx2`, `avx2-q8`,
-    /// `avx-vnni`.
-    pub fn id(self) -> &'static str {
-        match self.isa {
-            Isa::Portable => "portable",
-            Isa::Sse2 => "sse2",
-            Isa::Avx2Vnni => "avx-vnni",
-            Isa::Avx2 if self.q8 => "avx2-q8",
-            Isa::Avx2 => "avx2",
-        }
-    }
-
-    /// Every set's short name ([`Kernels::id`]), whether or not this CPU runs it.
-    pub const IDS: [&'static str; 5] = ["portable", "sse2", "avx2", "avx2-q8", "avx-vnni"];
-
-    /// The set of this short name, if this CPU runs it.
-    pub fn by_id(id: &str) -> Option<Kernels> {
-        Kernels::available().into_iter().find(|k| k.id() == id)
-    }
-
-    pub fn name(self) -> &'static str {
-        match self.isa {
-            Isa::Portable => "portable (no FMA)",
-            Isa::Sse2 => "SSE2 (no FMA)",
-            Isa::Avx2Vnni => "AVX2+FMA+VNNI, 8-bit activations",
-            Isa::Avx2 if self.q8 => "AVX2+FMA, 8-bit activations",
-            Isa::Avx2 => "AVX2+FMA",
-        }
+        if self.set.family == Family::FmaQ8 { crate::quant::q8::act_block(t) } else { None }
     }
 
     /// Dot product of two equal-length vectors in the canonical order.
     #[inline]
     pub fn dot(self, a: &[f32], b: &[f32]) -> f32 {
         assert_eq!(a.len(), b.len(), "dot: vectors of different lengths");
-        match self.isa {
-            Isa::Portable => portable::dot(a, b),
-            #[cfg(target_arch = "x86_64")]
-            Isa::Sse2 => x86_64::sse2::dot_sse2(a, b),
-            // SAFETY: an Avx2 set exists only after `avx2_fma_usable` (see `available`).
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 | Isa::Avx2Vnni => unsafe { x86_64::avx2::dot_avx2(a, b) },
-            #[cfg(not(target_arch = "x86_64"))]
-            _ => portable::dot(a, b),
+        match self.set.simd {
+            Some(simd) => arch::dot(simd, a, b),
+            None => portable::dot(a, b),
         }
     }
 
@@ -225,15 +228,9 @@ impl Kernels {
             }
         };
         // MatRef guarantees wd.len() == oc * ic.
-        match self.isa {
-            Isa::Portable => portable::matmul(out, x, wd, bias, ic, oc),
-            #[cfg(target_arch = "x86_64")]
-            Isa::Sse2 => x86_64::sse2::matmul_sse2(out, x, wd, bias, ic, oc),
-            // SAFETY: AVX2+FMA usable (see `dot`); every length was checked above.
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 | Isa::Avx2Vnni => unsafe { x86_64::avx2::matmul_avx2(out, x, wd, bias, ic, oc) },
-            #[cfg(not(target_arch = "x86_64"))]
-            _ => portable::matmul(out, x, wd, bias, ic, oc),
+        match self.set.simd {
+            Some(simd) => arch::matmul(simd, out, x, wd, bias, ic, oc),
+            None => portable::matmul(out, x, wd, bias, ic, oc),
         }
     }
 
@@ -324,23 +321,19 @@ impl Kernels {
     #[inline]
     pub fn dot_acc(self, acc: &mut [f32; LANES], a: &[f32], b: &[f32]) {
         assert!(a.len() == b.len() && a.len().is_multiple_of(LANES), "dot_acc: equal lengths, multiples of 8");
-        match self.isa {
-            Isa::Portable => portable::dot_acc(acc, a, b),
-            #[cfg(target_arch = "x86_64")]
-            Isa::Sse2 => x86_64::sse2::dot_acc_sse2(acc, a, b),
-            // SAFETY: as for `dot`; lengths checked above.
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 | Isa::Avx2Vnni => unsafe { x86_64::avx2::dot_acc_avx2(acc, a, b) },
-            #[cfg(not(target_arch = "x86_64"))]
-            _ => portable::dot_acc(acc, a, b),
+        match self.set.simd {
+            Some(simd) => arch::dot_acc(simd, acc, a, b),
+            None => portable::dot_acc(acc, a, b),
         }
     }
 
     /// Quantized weights for several input rows (prefill): each chunk of a weight row is
     /// decoded once into a small stack buffer and used for up to `GROUP` input rows, with
-    /// their canonical lanes carried across chunks. Every output equals the dot product of
-    /// the dequantized row with its input row in this family (= [`Kernels::dot_row`], what a
-    /// single row gets), so prefill and decode agree bit for bit.
+    /// their canonical lanes carried across chunks. `OUTS` weight rows take their turn on one
+    /// chunk of the inputs before the next chunk, so that chunk (`GROUP` x `CHUNK` floats,
+    /// 16 KiB) stays in the L1 cache while they read it. Every output equals the dot product
+    /// of the dequantized row with its input row in this family (= [`Kernels::dot_row`],
+    /// what a single row gets), so prefill and decode agree bit for bit.
     #[allow(clippy::too_many_arguments)]
     fn matmul_blocks_rows(
         self,
@@ -355,16 +348,21 @@ impl Kernels {
     ) {
         const CHUNK: usize = 256; // elements: one K block, or 8 legacy blocks
         const GROUP: usize = 16; // input rows sharing each decoded chunk
+        const OUTS: usize = 8; // weight rows sharing each chunk of the inputs
         let n = x.len() / ic;
         let chunk_bytes = btype.row_bytes(CHUNK);
-        let mut wbuf = [0.0f32; CHUNK];
-        let mut xbuf = [0.0f32; CHUNK];
-        let mut acc = [[0.0f32; LANES]; GROUP];
+        // Cache-line aligned: no 32-byte load of a chunk straddles two lines.
+        #[repr(align(64))]
+        struct Chunk([f32; CHUNK]);
+        let (mut wchunk, mut xchunk) = (Chunk([0.0; CHUNK]), Chunk([0.0; CHUNK]));
+        let (wbuf, xbuf) = (&mut wchunk.0, &mut xchunk.0);
+        // acc[j][r]: the lanes of weight row o0 + j times input row r0 + r.
+        let mut acc = [[[0.0f32; LANES]; GROUP]; OUTS];
         for r0 in (0..n).step_by(GROUP) {
             let g = GROUP.min(n - r0);
-            for o in 0..oc {
-                let row = &data[o * row_bytes..(o + 1) * row_bytes];
-                acc[..g].iter_mut().for_each(|a| *a = [0.0; LANES]);
+            for o0 in (0..oc).step_by(OUTS) {
+                let outs = OUTS.min(oc - o0);
+                acc[..outs].iter_mut().for_each(|a| a[..g].iter_mut().for_each(|l| *l = [0.0; LANES]));
                 let mut c0 = 0;
                 while c0 < ic {
                     let len = CHUNK.min(ic - c0);
@@ -374,48 +372,48 @@ impl Kernels {
                         (Some(cb), Some(lb)) => (c0 / CHUNK * cb, c0 / CHUNK * cb + lb),
                         _ => unreachable!("rows are whole blocks and CHUNK is a multiple of the block"),
                     };
-                    crate::quant::dequantize_row(btype, &row[b0..b1], &mut wbuf[..len]);
-                    // A ragged tail (f16/bf16 rows) is zero-padded to 8, as the canonical dot
-                    // pads it (0 * 0 is added to the unused lanes).
-                    let padded = len.next_multiple_of(LANES);
-                    wbuf[len..padded].fill(0.0);
-                    let mut r_start = 0;
-                    // AVX2, whole chunks: four input rows at a time share each weight load
-                    // (each row's lanes see exactly the one-row sequence).
-                    #[cfg(target_arch = "x86_64")]
-                    if matches!(self.isa, Isa::Avx2 | Isa::Avx2Vnni) && padded == len {
-                        while r_start + 4 <= g {
-                            let xr = |r: usize| &x[(r0 + r) * ic + c0..(r0 + r) * ic + c0 + len];
-                            let quad: &mut [[f32; LANES]; 4] = (&mut acc[r_start..r_start + 4]).try_into().expect("four rows");
-                            // SAFETY: AVX2+FMA usable (see `dot`); all slices have `len` floats, a multiple of 8.
-                            unsafe {
-                                x86_64::avx2::dot_acc4_avx2(
-                                    quad,
-                                    &wbuf[..len],
-                                    [xr(r_start), xr(r_start + 1), xr(r_start + 2), xr(r_start + 3)],
-                                )
-                            };
-                            r_start += 4;
+                    let xr = |r: usize| &x[(r0 + r) * ic + c0..(r0 + r) * ic + c0 + len];
+                    for (j, acc) in acc[..outs].iter_mut().enumerate() {
+                        let row = &data[(o0 + j) * row_bytes..(o0 + j + 1) * row_bytes];
+                        crate::quant::dequantize_row(btype, &row[b0..b1], &mut wbuf[..len]);
+                        // A ragged tail (f16/bf16 rows) is zero-padded to 8, as the canonical
+                        // dot pads it (0 * 0 is added to the unused lanes).
+                        let padded = len.next_multiple_of(LANES);
+                        wbuf[len..padded].fill(0.0);
+                        let mut r_start = 0;
+                        // Whole chunks, where the set has a four-row kernel: four input rows
+                        // at a time share each weight load (each row's lanes see exactly the
+                        // one-row sequence).
+                        if let Some(simd) = self.set.simd.filter(|&s| arch::has_dot_acc4(s))
+                            && padded == len
+                        {
+                            while r_start + 4 <= g {
+                                let quad: &mut [[f32; LANES]; 4] = (&mut acc[r_start..r_start + 4]).try_into().expect("four rows");
+                                arch::dot_acc4(simd, quad, &wbuf[..len], [xr(r_start), xr(r_start + 1), xr(r_start + 2), xr(r_start + 3)]);
+                                r_start += 4;
+                            }
                         }
-                    }
-                    for (r, a) in acc[..g].iter_mut().enumerate().skip(r_start) {
-                        let xr = &x[(r0 + r) * ic + c0..(r0 + r) * ic + c0 + len];
-                        if padded == len {
-                            self.dot_acc(a, &wbuf[..len], xr);
-                        } else {
-                            xbuf[..len].copy_from_slice(xr);
-                            xbuf[len..padded].fill(0.0);
-                            self.dot_acc(a, &wbuf[..padded], &xbuf[..padded]);
+                        for (r, a) in acc[..g].iter_mut().enumerate().skip(r_start) {
+                            if padded == len {
+                                self.dot_acc(a, &wbuf[..len], xr(r));
+                            } else {
+                                xbuf[..len].copy_from_slice(xr(r));
+                                xbuf[len..padded].fill(0.0);
+                                self.dot_acc(a, &wbuf[..padded], &xbuf[..padded]);
+                            }
                         }
                     }
                     c0 += len;
                 }
-                for (r, a) in acc[..g].iter().enumerate() {
-                    let d = portable::combine_lanes(a);
-                    out[(r0 + r) * oc + o] = match bias {
-                        Some(b) => d + b[o],
-                        None => d,
-                    };
+                for (j, acc) in acc[..outs].iter().enumerate() {
+                    let o = o0 + j;
+                    for (r, a) in acc[..g].iter().enumerate() {
+                        let d = portable::combine_lanes(a);
+                        out[(r0 + r) * oc + o] = match bias {
+                            Some(b) => d + b[o],
+                            None => d,
+                        };
+                    }
                 }
             }
         }
@@ -424,9 +422,7 @@ impl Kernels {
     /// Whether this set has a SIMD kernel of a quantized row of type `t` times f32 activations
     /// (otherwise [`Kernels::dot_row`] runs the portable loop of this set's family).
     pub fn has_simd_dot(self, t: BlockType) -> bool {
-        matches!(self.isa, Isa::Avx2 | Isa::Avx2Vnni)
-            && cfg!(target_arch = "x86_64")
-            && matches!(t, BlockType::Q8_0 | BlockType::Q5_0 | BlockType::Q4_K | BlockType::Q6_K)
+        self.set.simd.is_some_and(|s| arch::has_dot_row(s, t))
     }
 
     /// A quantized row (`t.row_bytes(x.len())` bytes, else panics) times `x` in this set's
@@ -434,13 +430,8 @@ impl Kernels {
     /// with this set's SIMD kernel where one exists.
     pub fn dot_row(self, t: BlockType, row: &[u8], x: &[f32]) -> f32 {
         check_row("dot_row", t, x.len(), row.len());
-        #[cfg(target_arch = "x86_64")]
-        if matches!(self.isa, Isa::Avx2 | Isa::Avx2Vnni) {
-            // SAFETY: a Kernels with Isa::Avx2 (Avx2Vnni) exists only after `avx2_fma_usable`
-            // (`avx_vnni_usable`) said yes, and the row length was checked above.
-            if let Some(v) = unsafe { x86_64::avx2_blocks::dot_row(t, row, x) } {
-                return v;
-            }
+        if let Some(v) = self.set.simd.and_then(|s| arch::dot_row(s, t, row, x)) {
+            return v;
         }
         match self.family() {
             Family::NoFma => portable::dot_impl::<false>(t, row, x),
@@ -455,13 +446,7 @@ impl Kernels {
         for r in rows {
             check_row("dot_rows4", t, x.len(), r.len());
         }
-        #[cfg(target_arch = "x86_64")]
-        if matches!(self.isa, Isa::Avx2 | Isa::Avx2Vnni) {
-            // SAFETY: as for `dot_row`; every row length was checked above.
-            return unsafe { x86_64::avx2_blocks::dot_rows4(t, rows, x) };
-        }
-        let _ = (t, rows, x);
-        None
+        self.set.simd.and_then(|s| arch::dot_rows4(s, t, rows, x))
     }
 
     /// A quantized row times 8-bit activations: bit for bit [`portable::dot_q8`], with this
@@ -469,13 +454,8 @@ impl Kernels {
     /// size and `row` is exactly `x.len()` weights.
     pub fn dot_q8(self, t: BlockType, row: &[u8], x: Q8Row<'_>) -> f32 {
         portable::check_pair("dot_q8", t, row, &x);
-        #[cfg(target_arch = "x86_64")]
-        if matches!(self.isa, Isa::Avx2 | Isa::Avx2Vnni) {
-            // SAFETY: a Kernels with Isa::Avx2 (Avx2Vnni) exists only after `avx2_fma_usable`
-            // (`avx_vnni_usable`) said yes; the row and the activations were checked above.
-            if let Some(v) = unsafe { x86_64::avx2_q8::dot(self.isa == Isa::Avx2Vnni, t, row, x) } {
-                return v;
-            }
+        if let Some(v) = self.set.simd.and_then(|s| arch::dot_q8(s, t, row, x)) {
+            return v;
         }
         portable::dot_q8(t, row, x)
     }
@@ -485,12 +465,8 @@ impl Kernels {
     pub fn dot_q8_rows4(self, t: BlockType, rows: [&[u8]; 4], x: Q8Row<'_>) -> [f32; 4] {
         portable::check_pair("dot_q8_rows4", t, rows[0], &x);
         assert!(rows.iter().all(|r| r.len() == rows[0].len()), "dot_q8_rows4: rows of different lengths");
-        #[cfg(target_arch = "x86_64")]
-        if matches!(self.isa, Isa::Avx2 | Isa::Avx2Vnni) {
-            // SAFETY: as for `dot_q8`; every row was checked above.
-            if let Some(v) = unsafe { x86_64::avx2_q8::dot4(self.isa == Isa::Avx2Vnni, t, rows, x) } {
-                return v;
-            }
+        if let Some(v) = self.set.simd.and_then(|s| arch::dot_q8_rows4(s, t, rows, x)) {
+            return v;
         }
         rows.map(|r| portable::dot_q8(t, r, x))
     }
@@ -502,12 +478,8 @@ impl Kernels {
         portable::check_pair("dot_q8_tile", t, rows[0], &xs[0]);
         assert!(rows.iter().all(|r| r.len() == rows[0].len()), "dot_q8_tile: rows of different lengths");
         assert!(xs.iter().all(|x| x.len() == xs[0].len() && x.block() == xs[0].block()), "dot_q8_tile: inputs of different shapes");
-        #[cfg(target_arch = "x86_64")]
-        if matches!(self.isa, Isa::Avx2 | Isa::Avx2Vnni) {
-            // SAFETY: as for `dot_q8`; every row and input has the checked shape.
-            if let Some(v) = unsafe { x86_64::avx2_q8::dot_tile(self.isa == Isa::Avx2Vnni, t, rows, xs) } {
-                return v;
-            }
+        if let Some(v) = self.set.simd.and_then(|s| arch::dot_q8_tile(s, t, rows, xs)) {
+            return v;
         }
         xs.map(|x| rows.map(|r| portable::dot_q8(t, r, x)))
     }
@@ -516,13 +488,9 @@ impl Kernels {
     #[inline]
     pub fn axpy(self, out: &mut [f32], a: f32, x: &[f32]) {
         assert_eq!(out.len(), x.len(), "axpy: vectors of different lengths");
-        match self.isa {
-            Isa::Portable | Isa::Sse2 => portable::axpy(out, a, x),
-            // SAFETY: as for `dot`.
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 | Isa::Avx2Vnni => unsafe { x86_64::avx2::axpy_avx2(out, a, x) },
-            #[cfg(not(target_arch = "x86_64"))]
-            _ => portable::axpy(out, a, x),
+        match self.set.simd {
+            Some(simd) => arch::axpy(simd, out, a, x),
+            None => portable::axpy(out, a, x),
         }
     }
 }
