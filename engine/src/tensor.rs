@@ -218,17 +218,6 @@ pub enum NonFiniteAt {
     BlockScale(usize),
 }
 
-/// The f16 scales of one block of a quantized type: their byte offsets in the block
-/// (ggml's layouts: d first, then m or dmin where the type has one; Q6_K keeps d last).
-fn scale_offsets(btype: BlockType) -> &'static [usize] {
-    match btype {
-        BlockType::Q8_0 | BlockType::Q4_0 | BlockType::Q5_0 => &[0],
-        BlockType::Q4_1 | BlockType::Q5_1 | BlockType::Q4_K | BlockType::Q5_K => &[0, 2],
-        BlockType::Q6_K => &[208],
-        BlockType::F32 | BlockType::F16 | BlockType::BF16 => &[],
-    }
-}
-
 /// The first NaN or infinity in `data`, little-endian elements or blocks of `btype` (a
 /// partial element or block at the end is ignored). F32, F16 and BF16 data is checked
 /// element by element; quantized blocks by their f16 scales (the quantized values are small
@@ -256,8 +245,7 @@ pub fn first_non_finite(btype: BlockType, data: &[u8]) -> Option<NonFiniteAt> {
         BlockType::F16 => scan::<2>(data, 0x7c00).map(NonFiniteAt::Element),
         BlockType::BF16 => scan::<2>(data, 0x7f80).map(NonFiniteAt::Element),
         q => {
-            let size = q.info().block_bytes;
-            let offsets = scale_offsets(q);
+            let (size, offsets) = (q.info().block_bytes, q.info().scales_at);
             data.chunks_exact(size)
                 .position(|b| offsets.iter().any(|&o| u16::from_le_bytes([b[o], b[o + 1]]) & 0x7c00 == 0x7c00))
                 .map(NonFiniteAt::BlockScale)

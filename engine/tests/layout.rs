@@ -116,7 +116,10 @@ fn kernel_drivers_are_isa_neutral() {
         let lines: Vec<&str> = c.lines().collect();
         for (i, l) in lines.iter().enumerate() {
             if l.contains("target_arch") {
-                assert!(lines.get(i + 1).is_some_and(|n| n.trim_start().starts_with("#[path")), "{rel}: cfg(target_arch) outside the folder selection: {l}");
+                assert!(
+                    lines.get(i + 1).is_some_and(|n| n.trim_start().starts_with("#[path")),
+                    "{rel}: cfg(target_arch) outside the folder selection: {l}"
+                );
             }
             assert!(!l.contains("core::arch"), "{rel}: uses core::arch: {l}");
             for word in l.split(|ch: char| !ch.is_ascii_alphanumeric() && ch != '_') {

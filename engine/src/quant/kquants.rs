@@ -13,8 +13,115 @@
 //!   for g >= 2) and 2 high bits from qh[32h + l] >> 2g; w = (d*scales[e/16]) * (q - 32).
 
 use super::f16::read_f16;
+use super::{block, field};
 
 pub(crate) const QK_K: usize = 256;
+
+// Typed views of one block each (as in `legacy.rs`): no byte offset of these layouts
+// appears outside this file.
+
+/// A Q4_K block (144 bytes): d, dmin, scales[12] (see [`scale_min`]), qs[128].
+#[derive(Clone, Copy)]
+pub struct BlockQ4K<'a>(&'a [u8; 144]);
+
+impl<'a> BlockQ4K<'a> {
+    pub const BYTES: usize = 144;
+    /// Byte offsets of the block's f16 scales (d, dmin).
+    pub const SCALES_AT: &'static [usize] = &[0, 2];
+    /// (bytes, scale offsets): the type table's entry.
+    pub const LAYOUT: (usize, &'static [usize]) = (Self::BYTES, Self::SCALES_AT);
+    #[inline(always)]
+    pub fn new(b: &'a [u8]) -> Self {
+        Self(block(b, "Q4_K"))
+    }
+    #[inline(always)]
+    pub fn d(self) -> f32 {
+        read_f16(field::<144, 2>(self.0, 0))
+    }
+    #[inline(always)]
+    pub fn dmin(self) -> f32 {
+        read_f16(field::<144, 2>(self.0, 2))
+    }
+    /// 8 packed 6-bit scales and 8 6-bit mins ([`scale_min`]).
+    #[inline(always)]
+    pub fn scales(self) -> &'a [u8; 12] {
+        field(self.0, 4)
+    }
+    /// Chunk c (weights 64c..64c+64) in bytes 32c..32c+32: low nibbles sub-block 2c, high 2c+1.
+    #[inline(always)]
+    pub fn qs(self) -> &'a [u8; 128] {
+        field(self.0, 16)
+    }
+}
+
+/// A Q5_K block (176 bytes): d, dmin, scales[12], qh[32], qs[128] (as Q4_K, plus bit 4 of
+/// weight l of sub-block j in bit j of qh[l]).
+#[derive(Clone, Copy)]
+pub struct BlockQ5K<'a>(&'a [u8; 176]);
+
+impl<'a> BlockQ5K<'a> {
+    pub const BYTES: usize = 176;
+    pub const SCALES_AT: &'static [usize] = &[0, 2];
+    /// (bytes, scale offsets): the type table's entry.
+    pub const LAYOUT: (usize, &'static [usize]) = (Self::BYTES, Self::SCALES_AT);
+    #[inline(always)]
+    pub fn new(b: &'a [u8]) -> Self {
+        Self(block(b, "Q5_K"))
+    }
+    #[inline(always)]
+    pub fn d(self) -> f32 {
+        read_f16(field::<176, 2>(self.0, 0))
+    }
+    #[inline(always)]
+    pub fn dmin(self) -> f32 {
+        read_f16(field::<176, 2>(self.0, 2))
+    }
+    #[inline(always)]
+    pub fn scales(self) -> &'a [u8; 12] {
+        field(self.0, 4)
+    }
+    #[inline(always)]
+    pub fn qh(self) -> &'a [u8; 32] {
+        field(self.0, 16)
+    }
+    #[inline(always)]
+    pub fn qs(self) -> &'a [u8; 128] {
+        field(self.0, 48)
+    }
+}
+
+/// A Q6_K block (210 bytes): ql[128], qh[64], i8 scales[16], d (see the module docs).
+#[derive(Clone, Copy)]
+pub struct BlockQ6K<'a>(&'a [u8; 210]);
+
+impl<'a> BlockQ6K<'a> {
+    pub const BYTES: usize = 210;
+    /// Byte offset of the block's f16 scale (d, last).
+    pub const SCALES_AT: &'static [usize] = &[208];
+    /// (bytes, scale offsets): the type table's entry.
+    pub const LAYOUT: (usize, &'static [usize]) = (Self::BYTES, Self::SCALES_AT);
+    #[inline(always)]
+    pub fn new(b: &'a [u8]) -> Self {
+        Self(block(b, "Q6_K"))
+    }
+    #[inline(always)]
+    pub fn ql(self) -> &'a [u8; 128] {
+        field(self.0, 0)
+    }
+    #[inline(always)]
+    pub fn qh(self) -> &'a [u8; 64] {
+        field(self.0, 128)
+    }
+    /// The 16 sub-block scales (i8 as bytes).
+    #[inline(always)]
+    pub fn scales(self) -> &'a [u8; 16] {
+        field(self.0, 192)
+    }
+    #[inline(always)]
+    pub fn d(self) -> f32 {
+        read_f16(field::<210, 2>(self.0, 208))
+    }
+}
 
 /// Scale and min of sub-block j (0..8) from the 12 packed bytes: for j < 4 the low 6 bits of
 /// bytes j and j+4; otherwise the nibbles of byte j+4 with the top 2 bits of bytes j-4, j.
@@ -23,11 +130,10 @@ pub(crate) fn scale_min(s: &[u8], j: usize) -> (u8, u8) {
     if j < 4 { (s[j] & 63, s[j + 4] & 63) } else { ((s[j + 4] & 0x0f) | ((s[j - 4] >> 6) << 4), (s[j + 4] >> 4) | ((s[j] >> 6) << 4)) }
 }
 
-/// The per-sub-block factors d*sc and dmin*m of a Q4_K/Q5_K block, rounded to f32.
+/// The per-sub-block factors d*sc and dmin*m of a Q4_K/Q5_K block (its d, dmin and packed
+/// scales), rounded to f32.
 #[inline]
-pub(crate) fn k_factors(b: &[u8]) -> ([f32; 8], [f32; 8]) {
-    let (d, dmin) = (read_f16(&b[0..2]), read_f16(&b[2..4]));
-    let s = &b[4..16];
+pub(crate) fn k_factors(d: f32, dmin: f32, s: &[u8; 12]) -> ([f32; 8], [f32; 8]) {
     let (mut ds, mut ms) = ([0.0f32; 8], [0.0f32; 8]);
     for j in 0..8 {
         let (sc, m) = scale_min(s, j);
@@ -40,7 +146,12 @@ pub(crate) fn k_factors(b: &[u8]) -> ([f32; 8], [f32; 8]) {
 /// The unsigned codes of a Q4_K (0..15) or Q5_K (0..31) super-block, in weight order.
 pub(crate) fn k_codes(b: &[u8], five_bit: bool) -> [u8; QK_K] {
     let mut w = [0u8; QK_K];
-    let (qh, qs) = if five_bit { (Some(&b[16..48]), &b[48..176]) } else { (None, &b[16..144]) };
+    let (qh, qs) = if five_bit {
+        let b = BlockQ5K::new(b);
+        (Some(b.qh()), b.qs())
+    } else {
+        (None, BlockQ4K::new(b).qs())
+    };
     for c in 0..4 {
         for l in 0..32 {
             let q = qs[32 * c + l];
@@ -58,7 +169,13 @@ pub(crate) fn k_codes(b: &[u8], five_bit: bool) -> [u8; QK_K] {
 
 /// Q4_K / Q5_K: w = (d*sc) * q - (dmin*m) with the factors of the weight's sub-block.
 fn decode_k(b: &[u8], out: &mut [f32], five_bit: bool) {
-    let (ds, ms) = k_factors(b);
+    let (ds, ms) = if five_bit {
+        let k = BlockQ5K::new(b);
+        k_factors(k.d(), k.dmin(), k.scales())
+    } else {
+        let k = BlockQ4K::new(b);
+        k_factors(k.d(), k.dmin(), k.scales())
+    };
     for (e, (o, q)) in out[..QK_K].iter_mut().zip(k_codes(b, five_bit)).enumerate() {
         *o = ds[e / 32] * q as f32 - ms[e / 32];
     }
@@ -74,18 +191,18 @@ pub(crate) fn decode_q5_k(b: &[u8], out: &mut [f32]) {
 
 /// The 16 sub-block factors d*scale of a Q6_K block, rounded to f32.
 #[inline]
-pub(crate) fn q6_k_factors(b: &[u8]) -> [f32; 16] {
-    let d = read_f16(&b[208..210]);
+pub(crate) fn q6_k_factors(b: BlockQ6K<'_>) -> [f32; 16] {
+    let d = b.d();
     let mut ds = [0.0f32; 16];
-    for (f, &s) in ds.iter_mut().zip(&b[192..208]) {
+    for (f, &s) in ds.iter_mut().zip(b.scales()) {
         *f = d * (s as i8) as f32;
     }
     ds
 }
 
 /// The codes 0..63 of a Q6_K super-block, in weight order.
-pub(crate) fn q6_k_codes(b: &[u8]) -> [u8; QK_K] {
-    let (ql, qh) = (&b[0..128], &b[128..192]);
+pub(crate) fn q6_k_codes(b: BlockQ6K<'_>) -> [u8; QK_K] {
+    let (ql, qh) = (b.ql(), b.qh());
     let mut w = [0u8; QK_K];
     for h in 0..2 {
         for g in 0..4 {
@@ -101,6 +218,7 @@ pub(crate) fn q6_k_codes(b: &[u8]) -> [u8; QK_K] {
 }
 
 pub(crate) fn decode_q6_k(b: &[u8], out: &mut [f32]) {
+    let b = BlockQ6K::new(b);
     let ds = q6_k_factors(b);
     for (e, (o, q)) in out[..QK_K].iter_mut().zip(q6_k_codes(b)).enumerate() {
         *o = ds[e / 16] * (q as i32 - 32) as f32;

@@ -13,8 +13,138 @@
 //! function of the block. Quantizers are round-to-nearest as ggml's `quantize_row_*_ref`.
 
 use super::f16::{f32_to_f16, read_f16};
+use super::{block, field};
 
 pub(crate) const QK: usize = 32;
+
+// Typed views of one block each: their fields by name, so that no byte offset of these
+// layouts appears outside this file. `new` takes exactly one block (else panics).
+
+/// A Q8_0 block (34 bytes): d, i8 q[32].
+#[derive(Clone, Copy)]
+pub struct BlockQ8_0<'a>(&'a [u8; 34]);
+
+impl<'a> BlockQ8_0<'a> {
+    pub const BYTES: usize = 34;
+    /// Byte offsets of the block's f16 scales (d).
+    pub const SCALES_AT: &'static [usize] = &[0];
+    /// (bytes, scale offsets): the type table's entry.
+    pub const LAYOUT: (usize, &'static [usize]) = (Self::BYTES, Self::SCALES_AT);
+    #[inline(always)]
+    pub fn new(b: &'a [u8]) -> Self {
+        Self(block(b, "Q8_0"))
+    }
+    #[inline(always)]
+    pub fn d(self) -> f32 {
+        read_f16(field::<34, 2>(self.0, 0))
+    }
+    /// The 32 codes (i8 as bytes), in weight order.
+    #[inline(always)]
+    pub fn qs(self) -> &'a [u8; 32] {
+        field(self.0, 2)
+    }
+}
+
+/// A Q4_0 block (18 bytes): d, qs[16] (byte j: weight j low nibble, j+16 high).
+#[derive(Clone, Copy)]
+pub struct BlockQ4_0<'a>(&'a [u8; 18]);
+
+impl<'a> BlockQ4_0<'a> {
+    pub const BYTES: usize = 18;
+    pub const SCALES_AT: &'static [usize] = &[0];
+    /// (bytes, scale offsets): the type table's entry.
+    pub const LAYOUT: (usize, &'static [usize]) = (Self::BYTES, Self::SCALES_AT);
+    #[inline(always)]
+    pub fn new(b: &'a [u8]) -> Self {
+        Self(block(b, "Q4_0"))
+    }
+    #[inline(always)]
+    pub fn d(self) -> f32 {
+        read_f16(field::<18, 2>(self.0, 0))
+    }
+    #[inline(always)]
+    pub fn qs(self) -> &'a [u8; 16] {
+        field(self.0, 2)
+    }
+}
+
+/// A Q4_1 block (20 bytes): d, m, qs[16] as Q4_0.
+pub struct BlockQ4_1;
+
+impl BlockQ4_1 {
+    pub const BYTES: usize = 20;
+    pub const SCALES_AT: &'static [usize] = &[0, 2];
+    /// (bytes, scale offsets): the type table's entry.
+    pub const LAYOUT: (usize, &'static [usize]) = (Self::BYTES, Self::SCALES_AT);
+}
+
+/// A Q5_0 block (22 bytes): d, u32 qh (bit j: bit 4 of weight j), qs[16] as Q4_0.
+#[derive(Clone, Copy)]
+pub struct BlockQ5_0<'a>(&'a [u8; 22]);
+
+impl<'a> BlockQ5_0<'a> {
+    pub const BYTES: usize = 22;
+    pub const SCALES_AT: &'static [usize] = &[0];
+    /// (bytes, scale offsets): the type table's entry.
+    pub const LAYOUT: (usize, &'static [usize]) = (Self::BYTES, Self::SCALES_AT);
+    #[inline(always)]
+    pub fn new(b: &'a [u8]) -> Self {
+        Self(block(b, "Q5_0"))
+    }
+    #[inline(always)]
+    pub fn d(self) -> f32 {
+        read_f16(field::<22, 2>(self.0, 0))
+    }
+    #[inline(always)]
+    pub fn qh(self) -> u32 {
+        u32::from_le_bytes(*field(self.0, 2))
+    }
+    #[inline(always)]
+    pub fn qs(self) -> &'a [u8; 16] {
+        field(self.0, 6)
+    }
+}
+
+/// A Q5_1 block (24 bytes): d, m, u32 qh, qs[16] as Q5_0.
+pub struct BlockQ5_1;
+
+impl BlockQ5_1 {
+    pub const BYTES: usize = 24;
+    pub const SCALES_AT: &'static [usize] = &[0, 2];
+    /// (bytes, scale offsets): the type table's entry.
+    pub const LAYOUT: (usize, &'static [usize]) = (Self::BYTES, Self::SCALES_AT);
+}
+
+/// The signed weight codes of a 32-weight block (Q8_0, Q4_0, Q5_0) and its `d`.
+pub(crate) fn signed_codes(t: super::BlockType, b: &[u8]) -> ([i8; QK], f32) {
+    use super::BlockType;
+    let mut w = [0i8; QK];
+    match t {
+        BlockType::Q8_0 => {
+            let b = BlockQ8_0::new(b);
+            w.iter_mut().zip(b.qs()).for_each(|(o, &q)| *o = q as i8);
+            (w, b.d())
+        }
+        BlockType::Q4_0 => {
+            let b = BlockQ4_0::new(b);
+            for (j, &q) in b.qs().iter().enumerate() {
+                w[j] = (q & 0x0f) as i8 - 8;
+                w[j + 16] = (q >> 4) as i8 - 8;
+            }
+            (w, b.d())
+        }
+        BlockType::Q5_0 => {
+            let b = BlockQ5_0::new(b);
+            let qh = b.qh();
+            for (j, &q) in b.qs().iter().enumerate() {
+                w[j] = ((q & 0x0f) | (((qh >> j) & 1) << 4) as u8) as i8 - 16;
+                w[j + 16] = ((q >> 4) | (((qh >> (j + 16)) & 1) << 4) as u8) as i8 - 16;
+            }
+            (w, b.d())
+        }
+        _ => unreachable!("signed_codes: {} is not a signed 32-weight type", t.name()),
+    }
+}
 
 #[inline]
 fn nibbles(qs: &[u8], j: usize) -> (u8, u8) {

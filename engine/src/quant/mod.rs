@@ -36,6 +36,22 @@
 pub mod f16;
 pub(crate) mod kquants;
 pub(crate) mod legacy;
+
+/// `b[at..at + M]` of a block as an array (where inlined with constant offsets, the bounds
+/// check folds away). Only the block views of `legacy.rs` and `kquants.rs` use it.
+#[inline(always)]
+fn field<const N: usize, const M: usize>(b: &[u8; N], at: usize) -> &[u8; M] {
+    b[at..at + M].try_into().expect("a field inside its block")
+}
+
+/// One block of `N` bytes from a slice of exactly that length (panics otherwise).
+#[inline(always)]
+fn block<'a, const N: usize>(b: &'a [u8], name: &str) -> &'a [u8; N] {
+    match b.try_into() {
+        Ok(a) => a,
+        Err(_) => panic!("{name}: a block is {N} bytes, got {}", b.len()),
+    }
+}
 pub mod q8;
 
 /// A GGML tensor element type (the ones this engine reads).
@@ -70,6 +86,9 @@ pub struct TypeInfo {
     pub block_elems: usize,
     /// Bytes per block.
     pub block_bytes: usize,
+    /// Byte offsets of a block's f16 scales (d, and m / dmin where the type has one; none for
+    /// F32, F16, BF16), for the finiteness check of weights at load.
+    pub scales_at: &'static [usize],
     /// Decodes one block (`block_bytes` bytes) into `block_elems` weights.
     decode: DecodeFn,
     /// Encodes `block_elems` weights into one block, where implemented.
@@ -81,11 +100,11 @@ const fn row(
     name: &'static str,
     ggml_id: u32,
     block_elems: usize,
-    block_bytes: usize,
+    (block_bytes, scales_at): (usize, &'static [usize]),
     decode: DecodeFn,
     quantize: Option<QuantizeFn>,
 ) -> TypeInfo {
-    TypeInfo { t, name, ggml_id, block_elems, block_bytes, decode, quantize }
+    TypeInfo { t, name, ggml_id, block_elems, block_bytes, scales_at, decode, quantize }
 }
 
 fn decode_f32(b: &[u8], out: &mut [f32]) {
@@ -111,17 +130,17 @@ fn encode_bf16(x: &[f32], b: &mut [u8]) {
 pub const TABLE: [TypeInfo; 11] = {
     use BlockType::*;
     [
-        row(F32, "F32", 0, 1, 4, decode_f32, Some(encode_f32)),
-        row(F16, "F16", 1, 1, 2, decode_f16, Some(encode_f16)),
-        row(BF16, "BF16", 30, 1, 2, decode_bf16, Some(encode_bf16)),
-        row(Q8_0, "Q8_0", 8, 32, 34, legacy::decode_q8_0, Some(legacy::quantize_q8_0)),
-        row(Q4_0, "Q4_0", 2, 32, 18, legacy::decode_q4_0, Some(legacy::quantize_q4_0)),
-        row(Q4_1, "Q4_1", 3, 32, 20, legacy::decode_q4_1, Some(legacy::quantize_q4_1)),
-        row(Q5_0, "Q5_0", 6, 32, 22, legacy::decode_q5_0, Some(legacy::quantize_q5_0)),
-        row(Q5_1, "Q5_1", 7, 32, 24, legacy::decode_q5_1, Some(legacy::quantize_q5_1)),
-        row(Q4_K, "Q4_K", 12, 256, 144, kquants::decode_q4_k, None),
-        row(Q5_K, "Q5_K", 13, 256, 176, kquants::decode_q5_k, None),
-        row(Q6_K, "Q6_K", 14, 256, 210, kquants::decode_q6_k, None),
+        row(F32, "F32", 0, 1, (4, &[]), decode_f32, Some(encode_f32)),
+        row(F16, "F16", 1, 1, (2, &[]), decode_f16, Some(encode_f16)),
+        row(BF16, "BF16", 30, 1, (2, &[]), decode_bf16, Some(encode_bf16)),
+        row(Q8_0, "Q8_0", 8, 32, legacy::BlockQ8_0::LAYOUT, legacy::decode_q8_0, Some(legacy::quantize_q8_0)),
+        row(Q4_0, "Q4_0", 2, 32, legacy::BlockQ4_0::LAYOUT, legacy::decode_q4_0, Some(legacy::quantize_q4_0)),
+        row(Q4_1, "Q4_1", 3, 32, legacy::BlockQ4_1::LAYOUT, legacy::decode_q4_1, Some(legacy::quantize_q4_1)),
+        row(Q5_0, "Q5_0", 6, 32, legacy::BlockQ5_0::LAYOUT, legacy::decode_q5_0, Some(legacy::quantize_q5_0)),
+        row(Q5_1, "Q5_1", 7, 32, legacy::BlockQ5_1::LAYOUT, legacy::decode_q5_1, Some(legacy::quantize_q5_1)),
+        row(Q4_K, "Q4_K", 12, 256, kquants::BlockQ4K::LAYOUT, kquants::decode_q4_k, None),
+        row(Q5_K, "Q5_K", 13, 256, kquants::BlockQ5K::LAYOUT, kquants::decode_q5_k, None),
+        row(Q6_K, "Q6_K", 14, 256, kquants::BlockQ6K::LAYOUT, kquants::decode_q6_k, None),
     ]
 };
 

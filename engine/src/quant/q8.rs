@@ -34,7 +34,6 @@
 //! 16-bit pair sums of `maddubs` never saturate: |w| <= 128 gives 2*128*127 = 32512.)
 
 use super::BlockType;
-use super::f16::read_f16;
 use super::kquants::QK_K;
 use alloc::vec::Vec;
 
@@ -210,27 +209,4 @@ fn quantize_block(x: &[f32], codes: &mut [i8]) -> f32 {
 fn round_half_even(v: f32) -> f32 {
     const MAGIC: f32 = 12_582_912.0; // 1.5 * 2^23
     (v + MAGIC) - MAGIC
-}
-
-/// The signed weight codes of a 32-weight block (Q8_0, Q4_0, Q5_0) and its `d`.
-pub(crate) fn legacy_codes(t: BlockType, b: &[u8]) -> ([i8; SUB], f32) {
-    let mut w = [0i8; SUB];
-    match t {
-        BlockType::Q8_0 => w.iter_mut().zip(&b[2..34]).for_each(|(o, &q)| *o = q as i8),
-        BlockType::Q4_0 => {
-            for j in 0..16 {
-                w[j] = (b[2 + j] & 0x0f) as i8 - 8;
-                w[j + 16] = (b[2 + j] >> 4) as i8 - 8;
-            }
-        }
-        BlockType::Q5_0 => {
-            let qh = u32::from_le_bytes([b[2], b[3], b[4], b[5]]);
-            for j in 0..16 {
-                w[j] = ((b[6 + j] & 0x0f) | (((qh >> j) & 1) << 4) as u8) as i8 - 16;
-                w[j + 16] = ((b[6 + j] >> 4) | (((qh >> (j + 16)) & 1) << 4) as u8) as i8 - 16;
-            }
-        }
-        _ => unreachable!("legacy_codes: {} is not a signed 32-weight type", t.name()),
-    }
-    (w, read_f16(&b[0..2]))
 }

@@ -2,9 +2,9 @@
 //! computation): every SIMD kernel of the 8-bit family equals [`dot_q8`] bit for bit.
 
 use super::{LANES, combine_lanes};
-use crate::quant::f16::read_f16;
-use crate::quant::kquants::{QK_K, k_codes, q6_k_codes, scale_min};
-use crate::quant::q8::{Q8Row, SUB, act_block, legacy_codes};
+use crate::quant::kquants::{BlockQ4K, BlockQ5K, BlockQ6K, QK_K, k_codes, q6_k_codes, scale_min};
+use crate::quant::legacy::signed_codes;
+use crate::quant::q8::{Q8Row, SUB, act_block};
 use crate::quant::{BlockType, check_row};
 
 /// Checks a row / activation pair for the dot products (panics on a mismatch).
@@ -31,7 +31,7 @@ pub fn dot_q8(t: BlockType, row: &[u8], x: Q8Row<'_>) -> f32 {
     match t {
         BlockType::Q8_0 | BlockType::Q4_0 | BlockType::Q5_0 => {
             for (bi, b) in row.chunks_exact(bb).enumerate() {
-                let (w, d) = legacy_codes(t, b);
+                let (w, d) = signed_codes(t, b);
                 let xs = &x.codes()[SUB * bi..SUB * (bi + 1)];
                 let dd = d * x.scales()[bi];
                 for (l, a) in acc.iter_mut().enumerate() {
@@ -44,13 +44,19 @@ pub fn dot_q8(t: BlockType, row: &[u8], x: Q8Row<'_>) -> f32 {
         BlockType::Q4_K | BlockType::Q5_K => {
             let mut m_acc = 0.0f32;
             for (bi, b) in row.chunks_exact(bb).enumerate() {
-                let (d, dmin) = (read_f16(&b[0..2]), read_f16(&b[2..4]));
+                let (d, dmin, scales) = if t == BlockType::Q5_K {
+                    let k = BlockQ5K::new(b);
+                    (k.d(), k.dmin(), k.scales())
+                } else {
+                    let k = BlockQ4K::new(b);
+                    (k.d(), k.dmin(), k.scales())
+                };
                 let w = k_codes(b, t == BlockType::Q5_K);
                 let xs = &x.codes()[QK_K * bi..QK_K * (bi + 1)];
                 let mut s = [0i32; LANES];
                 let mut m = 0i32;
                 for j in 0..8 {
-                    let (sc, mn) = scale_min(&b[4..16], j);
+                    let (sc, mn) = scale_min(scales, j);
                     for i in 0..SUB {
                         let e = SUB * j + i;
                         s[i / 4] += sc as i32 * w[e] as i32 * xs[e] as i32;
@@ -67,12 +73,13 @@ pub fn dot_q8(t: BlockType, row: &[u8], x: Q8Row<'_>) -> f32 {
         }
         BlockType::Q6_K => {
             for (bi, b) in row.chunks_exact(bb).enumerate() {
-                let w = q6_k_codes(b);
-                let d = read_f16(&b[208..210]);
+                let q6 = BlockQ6K::new(b);
+                let w = q6_k_codes(q6);
+                let d = q6.d();
                 let xs = &x.codes()[QK_K * bi..QK_K * (bi + 1)];
                 let mut s = [0i32; LANES];
                 for (e, (&q, &c)) in w.iter().zip(xs).enumerate() {
-                    let sc = b[192 + e / 16] as i8 as i32;
+                    let sc = q6.scales()[e / 16] as i8 as i32;
                     s[(e % SUB) / 4] += sc * (q as i32 - 32) * c as i32;
                 }
                 let dd = d * x.scales()[bi];

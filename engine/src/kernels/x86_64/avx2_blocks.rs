@@ -17,9 +17,8 @@
 
 use crate::kernels::LANES;
 use crate::quant::BlockType;
-use crate::quant::f16::read_f16;
-use crate::quant::kquants::{QK_K, k_factors, q6_k_factors};
-use crate::quant::legacy::QK;
+use crate::quant::kquants::{BlockQ4K, BlockQ6K, QK_K, k_factors, q6_k_factors};
+use crate::quant::legacy::{BlockQ5_0, BlockQ8_0, QK};
 use core::arch::x86_64::*;
 
 /// The dot product of `row` (exactly `t.row_bytes(x.len())` bytes) with `x`, if this module
@@ -112,13 +111,13 @@ fn dot_q8_0_rows<const N: usize>(rows: [&[u8]; N], x: &[f32]) -> [f32; N] {
     for (bi, xs) in x.chunks_exact(QK).enumerate() {
         let xv = [load8(&xs[0..]), load8(&xs[8..]), load8(&xs[16..]), load8(&xs[24..])];
         for r in 0..N {
-            let b = &rows[r][34 * bi..34 * bi + 34];
-            let d = _mm256_set1_ps(read_f16(&b[0..2]));
-            for g in 0..4 {
-                let s = &b[2 + 8 * g..10 + 8 * g];
-                let q = _mm256_cvtepi8_epi32(_mm_cvtsi64_si128(i64::from_le_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]])));
+            let b = BlockQ8_0::new(&rows[r][BlockQ8_0::BYTES * bi..BlockQ8_0::BYTES * (bi + 1)]);
+            let d = _mm256_set1_ps(b.d());
+            let (groups, _) = b.qs().as_chunks::<8>();
+            for (s, &xg) in groups.iter().zip(&xv) {
+                let q = _mm256_cvtepi8_epi32(_mm_cvtsi64_si128(i64::from_le_bytes(*s)));
                 let w = _mm256_mul_ps(_mm256_cvtepi32_ps(q), d);
-                acc[r] = _mm256_fmadd_ps(w, xv[g], acc[r]);
+                acc[r] = _mm256_fmadd_ps(w, xg, acc[r]);
             }
         }
     }
@@ -139,10 +138,10 @@ fn dot_q5_0_rows<const N: usize>(rows: [&[u8]; N], x: &[f32]) -> [f32; N] {
     for (bi, xs) in x.chunks_exact(QK).enumerate() {
         let xv = [load8(&xs[0..]), load8(&xs[8..]), load8(&xs[16..]), load8(&xs[24..])];
         for r in 0..N {
-            let b = &rows[r][22 * bi..22 * bi + 22];
-            let d = _mm256_set1_ps(read_f16(&b[0..2]));
-            let qh = _mm256_set1_epi32(u32::from_le_bytes([b[2], b[3], b[4], b[5]]) as i32);
-            let qs = &b[6..22];
+            let b = BlockQ5_0::new(&rows[r][BlockQ5_0::BYTES * bi..BlockQ5_0::BYTES * (bi + 1)]);
+            let d = _mm256_set1_ps(b.d());
+            let qh = _mm256_set1_epi32(b.qh() as i32);
+            let qs = b.qs();
             // Weights 8g..8g+8: nibbles of qs[8(g&1)..], low for g < 2; bits 8g.. of qh.
             for g in 0..4 {
                 let bytes = bytes8(&qs[8 * (g & 1)..]);
@@ -161,9 +160,10 @@ fn dot_q5_0_rows<const N: usize>(rows: [&[u8]; N], x: &[f32]) -> [f32; N] {
 #[target_feature(enable = "avx2,fma")]
 fn dot_q4_k(row: &[u8], x: &[f32]) -> f32 {
     let mut acc = _mm256_setzero_ps();
-    for (b, xs) in row.chunks_exact(144).zip(x.chunks_exact(QK_K)) {
-        let (ds, ms) = k_factors(b);
-        let qs = &b[16..144];
+    for (b, xs) in row.chunks_exact(BlockQ4K::BYTES).zip(x.chunks_exact(QK_K)) {
+        let b = BlockQ4K::new(b);
+        let (ds, ms) = k_factors(b.d(), b.dmin(), b.scales());
+        let qs = b.qs();
         for c in 0..4 {
             for half in 0..2 {
                 let j = 2 * c + half;
@@ -184,8 +184,9 @@ fn dot_q4_k(row: &[u8], x: &[f32]) -> f32 {
 #[target_feature(enable = "avx2,fma")]
 fn dot_q6_k(row: &[u8], x: &[f32]) -> f32 {
     let mut acc = _mm256_setzero_ps();
-    for (b, xs) in row.chunks_exact(210).zip(x.chunks_exact(QK_K)) {
-        let (ql, qh) = (&b[0..128], &b[128..192]);
+    for (b, xs) in row.chunks_exact(BlockQ6K::BYTES).zip(x.chunks_exact(QK_K)) {
+        let b = BlockQ6K::new(b);
+        let (ql, qh) = (b.ql(), b.qh());
         let ds = q6_k_factors(b);
         for h in 0..2 {
             for g in 0..4 {

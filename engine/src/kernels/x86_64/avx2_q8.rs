@@ -14,8 +14,8 @@
 #![allow(clippy::needless_range_loop)]
 use super::avx2_blocks::hsum;
 use crate::quant::BlockType;
-use crate::quant::f16::read_f16;
-use crate::quant::kquants::{QK_K, scale_min};
+use crate::quant::kquants::{BlockQ4K, BlockQ6K, QK_K, scale_min};
+use crate::quant::legacy::{BlockQ4_0, BlockQ5_0, BlockQ8_0};
 use crate::quant::q8::{Q8Row, SUB};
 use core::arch::x86_64::*;
 
@@ -30,9 +30,9 @@ pub(crate) unsafe fn dot(vnni: bool, t: BlockType, row: &[u8], x: Q8Row<'_>) -> 
     // takes 32-byte slices (bounds-checked).
     unsafe {
         match t {
-            BlockType::Q8_0 => Some(legacy::<Q8_0, 34, 1, 1>(vnni, [row], [x])[0][0]),
-            BlockType::Q4_0 => Some(legacy::<Q4_0, 18, 1, 1>(vnni, [row], [x])[0][0]),
-            BlockType::Q5_0 => Some(legacy::<Q5_0, 22, 1, 1>(vnni, [row], [x])[0][0]),
+            BlockType::Q8_0 => Some(legacy::<Q8_0, { BlockQ8_0::BYTES }, 1, 1>(vnni, [row], [x])[0][0]),
+            BlockType::Q4_0 => Some(legacy::<Q4_0, { BlockQ4_0::BYTES }, 1, 1>(vnni, [row], [x])[0][0]),
+            BlockType::Q5_0 => Some(legacy::<Q5_0, { BlockQ5_0::BYTES }, 1, 1>(vnni, [row], [x])[0][0]),
             BlockType::Q4_K => Some(dot_q4_k::<1, 1>([row], [x])[0][0]),
             BlockType::Q6_K => Some(dot_q6_k::<1, 1>([row], [x])[0][0]),
             _ => None,
@@ -48,9 +48,9 @@ pub(crate) unsafe fn dot4(vnni: bool, t: BlockType, rows: [&[u8]; 4], x: Q8Row<'
     // SAFETY: as for `dot`.
     unsafe {
         match t {
-            BlockType::Q8_0 => Some(legacy::<Q8_0, 34, 4, 1>(vnni, rows, [x])[0]),
-            BlockType::Q4_0 => Some(legacy::<Q4_0, 18, 4, 1>(vnni, rows, [x])[0]),
-            BlockType::Q5_0 => Some(legacy::<Q5_0, 22, 4, 1>(vnni, rows, [x])[0]),
+            BlockType::Q8_0 => Some(legacy::<Q8_0, { BlockQ8_0::BYTES }, 4, 1>(vnni, rows, [x])[0]),
+            BlockType::Q4_0 => Some(legacy::<Q4_0, { BlockQ4_0::BYTES }, 4, 1>(vnni, rows, [x])[0]),
+            BlockType::Q5_0 => Some(legacy::<Q5_0, { BlockQ5_0::BYTES }, 4, 1>(vnni, rows, [x])[0]),
             BlockType::Q4_K => Some(dot_q4_k::<4, 1>(rows, [x])[0]),
             BlockType::Q6_K => Some(dot_q6_k::<4, 1>(rows, [x])[0]),
             _ => None,
@@ -72,9 +72,9 @@ pub(crate) unsafe fn dot_tile<const N: usize, const R: usize>(
     // SAFETY: as for `dot`.
     unsafe {
         match t {
-            BlockType::Q8_0 => Some(legacy::<Q8_0, 34, N, R>(vnni, rows, xs)),
-            BlockType::Q4_0 => Some(legacy::<Q4_0, 18, N, R>(vnni, rows, xs)),
-            BlockType::Q5_0 => Some(legacy::<Q5_0, 22, N, R>(vnni, rows, xs)),
+            BlockType::Q8_0 => Some(legacy::<Q8_0, { BlockQ8_0::BYTES }, N, R>(vnni, rows, xs)),
+            BlockType::Q4_0 => Some(legacy::<Q4_0, { BlockQ4_0::BYTES }, N, R>(vnni, rows, xs)),
+            BlockType::Q5_0 => Some(legacy::<Q5_0, { BlockQ5_0::BYTES }, N, R>(vnni, rows, xs)),
             BlockType::Q4_K => Some(dot_q4_k::<N, R>(rows, xs)),
             BlockType::Q6_K => Some(dot_q6_k::<N, R>(rows, xs)),
             _ => None,
@@ -145,9 +145,9 @@ const Q5_0: u8 = 2;
 fn legacy_weights<const T: u8, const BB: usize>(b: &[u8; BB]) -> __m256i {
     {
         if T == Q8_0 {
-            return load32(&b[2..34]);
+            return load32(BlockQ8_0::new(b).qs());
         }
-        let qs = load16(&b[BB - 16..]);
+        let qs = load16(if T == Q4_0 { BlockQ4_0::new(b).qs() } else { BlockQ5_0::new(b).qs() });
         let lo = _mm_and_si128(qs, _mm_set1_epi8(0x0f));
         let hi = _mm_and_si128(_mm_srli_epi16::<4>(qs), _mm_set1_epi8(0x0f));
         let nib = _mm256_set_m128i(hi, lo);
@@ -155,10 +155,20 @@ fn legacy_weights<const T: u8, const BB: usize>(b: &[u8; BB]) -> __m256i {
             _mm256_sub_epi8(nib, _mm256_set1_epi8(8))
         } else {
             // q - 16: bytes whose fifth bit is clear get 0xf0 ORed in (nib - 16 as i8).
-            let qh = u32::from_le_bytes([b[2], b[3], b[4], b[5]]);
+            let qh = BlockQ5_0::new(b).qh();
             let missing = _mm256_andnot_si256(bytes_from_bits(qh), _mm256_set1_epi8(0xf0u8 as i8));
             _mm256_or_si256(nib, missing)
         }
+    }
+}
+
+/// The `d` of a Q8_0 / Q4_0 / Q5_0 block.
+#[inline(always)]
+fn legacy_d<const T: u8, const BB: usize>(b: &[u8; BB]) -> f32 {
+    match T {
+        Q8_0 => BlockQ8_0::new(b).d(),
+        Q4_0 => BlockQ4_0::new(b).d(),
+        _ => BlockQ5_0::new(b).d(),
     }
 }
 
@@ -217,7 +227,7 @@ unsafe fn legacy_body<const T: u8, const BB: usize, const N: usize, const R: usi
                 prefetch_ahead(b, N * rows[r].len());
                 let w = legacy_weights::<T, BB>(b);
                 let aw = _mm256_sign_epi8(w, w);
-                let dw = read_f16(&b[0..2]);
+                let dw = legacy_d::<T, BB>(b);
                 for i in 0..R {
                     // |w| * (x * sign(w)): the u8 x i8 products, 4 per i32 lane.
                     let sx = _mm256_sign_epi8(xv[i], w);
@@ -251,22 +261,23 @@ fn dot_q4_k<const N: usize, const R: usize>(rows: [&[u8]; N], xs: [Q8Row<'_>; R]
     let low = _mm256_set1_epi8(0x0f);
     let nb = xs[0].scales().len();
     assert!(xs.iter().all(|x| x.scales().len() == nb), "dot_q4_k: activation rows of different lengths");
-    let blocks: [&[[u8; 144]]; N] = rows.map(|r| {
-        let (b, rest) = r.as_chunks::<144>();
+    let blocks: [&[[u8; BlockQ4K::BYTES]]; N] = rows.map(|r| {
+        let (b, rest) = r.as_chunks::<{ BlockQ4K::BYTES }>();
         assert!(rest.is_empty() && b.len() == nb, "dot_q4_k: row of {} blocks", b.len());
         b
     });
     for bi in 0..nb {
         for r in 0..N {
-            let b = &blocks[r][bi];
-            for line in (0..144).step_by(64) {
-                prefetch_ahead(&b[line..], N * rows[r].len());
+            let raw = &blocks[r][bi];
+            for line in (0..raw.len()).step_by(64) {
+                prefetch_ahead(&raw[line..], N * rows[r].len());
             }
-            let scales = &b[4..16];
+            let b = BlockQ4K::new(raw);
+            let (scales, qs) = (b.scales(), b.qs());
             let mut s = [_mm256_setzero_si256(); R];
             let mut m = [0i32; R];
             for c in 0..4 {
-                let q = load32(&b[16 + 32 * c..48 + 32 * c]);
+                let q = load32(&qs[32 * c..32 * c + 32]);
                 let (lo, hi) = (_mm256_and_si256(q, low), _mm256_and_si256(_mm256_srli_epi16::<4>(q), low));
                 let (sc0, m0) = scale_min(scales, 2 * c);
                 let (sc1, m1) = scale_min(scales, 2 * c + 1);
@@ -281,7 +292,7 @@ fn dot_q4_k<const N: usize, const R: usize>(rows: [&[u8]; N], xs: [Q8Row<'_>; R]
                     m[i] += m0 as i32 * sums[2 * c] + m1 as i32 * sums[2 * c + 1];
                 }
             }
-            let (d, dmin) = (read_f16(&b[0..2]), read_f16(&b[2..4]));
+            let (d, dmin) = (b.d(), b.dmin());
             for i in 0..R {
                 let dx = xs[i].scales()[bi];
                 acc[i][r] = _mm256_fmadd_ps(_mm256_set1_ps(d * dx), _mm256_cvtepi32_ps(s[i]), acc[i][r]);
@@ -308,18 +319,19 @@ fn dot_q6_k<const N: usize, const R: usize>(rows: [&[u8]; N], xs: [Q8Row<'_>; R]
     let m32 = _mm256_set1_epi8(32);
     let nb = xs[0].scales().len();
     assert!(xs.iter().all(|x| x.scales().len() == nb), "dot_q6_k: activation rows of different lengths");
-    let blocks: [&[[u8; 210]]; N] = rows.map(|r| {
-        let (b, rest) = r.as_chunks::<210>();
+    let blocks: [&[[u8; BlockQ6K::BYTES]]; N] = rows.map(|r| {
+        let (b, rest) = r.as_chunks::<{ BlockQ6K::BYTES }>();
         assert!(rest.is_empty() && b.len() == nb, "dot_q6_k: row of {} blocks", b.len());
         b
     });
     for bi in 0..nb {
         for r in 0..N {
-            let b = &blocks[r][bi];
-            for line in (0..210).step_by(64) {
-                prefetch_ahead(&b[line..], N * rows[r].len());
+            let raw = &blocks[r][bi];
+            for line in (0..raw.len()).step_by(64) {
+                prefetch_ahead(&raw[line..], N * rows[r].len());
             }
-            let (ql, qh, sc) = (&b[0..128], &b[128..192], &b[192..208]);
+            let b = BlockQ6K::new(raw);
+            let (ql, qh, sc) = (b.ql(), b.qh(), b.scales());
             let mut s = [_mm256_setzero_si256(); R];
             for h in 0..2 {
                 let hb = load32(&qh[32 * h..32 * h + 32]);
@@ -338,7 +350,7 @@ fn dot_q6_k<const N: usize, const R: usize>(rows: [&[u8]; N], xs: [Q8Row<'_>; R]
                     }
                 }
             }
-            let d = read_f16(&b[208..210]);
+            let d = b.d();
             for i in 0..R {
                 acc[i][r] = _mm256_fmadd_ps(_mm256_set1_ps(d * xs[i].scales()[bi]), _mm256_cvtepi32_ps(s[i]), acc[i][r]);
             }
