@@ -481,7 +481,7 @@ pub struct BenchArgs {
     pub steps: usize,
 }
 
-pub fn parse_shape(s: &str) -> Result<llm_engine::Config> {
+pub fn parse_shape(s: &str) -> Result<llm_engine::LlmcConfig> {
     let v: Vec<usize> = s
         .split(',')
         .map(|x| x.trim().parse::<usize>())
@@ -491,7 +491,7 @@ pub fn parse_shape(s: &str) -> Result<llm_engine::Config> {
         bail!("bad shape '{s}': expected L,NH,C,maxT[,V]");
     }
     let vocab = v.get(4).copied().unwrap_or(256);
-    let cfg = llm_engine::Config {
+    let cfg = llm_engine::LlmcConfig {
         num_layers: v[0],
         num_heads: v[1],
         channels: v[2],
@@ -506,7 +506,7 @@ pub fn parse_shape(s: &str) -> Result<llm_engine::Config> {
 pub fn bench(a: &BenchArgs) -> Result<()> {
     let file: MappedFile;
     let owned: Vec<f32>;
-    let (model, params): (Model, Option<(llm_engine::Config, &[f32])>) = match (&a.checkpoint, &a.random) {
+    let (model, params): (Model, Option<(llm_engine::LlmcConfig, &[f32])>) = match (&a.checkpoint, &a.random) {
         (Some(p), None) => {
             file = MappedFile::open(p)?;
             (host::load_model(p, &file)?.model, None)
@@ -611,7 +611,7 @@ fn progress(text: &str) {
 }
 
 /// Training throughput on random tokens (the data does not change the arithmetic).
-fn bench_train(a: &BenchArgs, c: llm_engine::Config, params: Vec<f32>) -> Result<()> {
+fn bench_train(a: &BenchArgs, c: llm_engine::LlmcConfig, params: Vec<f32>) -> Result<()> {
     use llm_trainer::run::{TrainOptions, Trainer};
     let seq = a.seq.unwrap_or(c.max_seq_len);
     let opts = TrainOptions { batch: a.batch, seq, steps: a.steps + 2, ..TrainOptions::default() };

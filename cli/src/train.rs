@@ -3,7 +3,7 @@
 use crate::host;
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use llm_engine::checkpoint::Config;
+use llm_engine::checkpoint::LlmcConfig;
 use llm_trainer::run::{self, RunInputs, TrainOptions, Trainer};
 use std::path::PathBuf;
 
@@ -179,7 +179,7 @@ pub fn train(a: &TrainArgs) -> Result<()> {
             }
             None => {
                 let (l, nh, c, t) = a.preset.unwrap_or(Preset::Default).shape();
-                let config = Config {
+                let config = LlmcConfig {
                     num_layers: a.layers.unwrap_or(l),
                     num_heads: a.heads.unwrap_or(nh),
                     channels: a.channels.unwrap_or(c),

@@ -409,12 +409,12 @@ fn qwen2_gguf_boots_and_matches_the_host() {
 /// A small random GGUF of each architecture (llama, qwen2, qwen3, gemma3, gpt2, phi3), each with
 /// another tensor type, boots and prints exactly what the host prints (greedy and sampled).
 #[test]
-fn generated_gguf_of_each_family_boots_and_matches_the_host() {
+fn generated_gguf_of_each_architecture_boots_and_matches_the_host() {
     use llm_engine::quant::BlockType;
-    use llm_testkit::gguf_ref::{Family, FamilyShape, random_gguf};
+    use llm_testkit::gguf_ref::{Arch, ArchShape, random_gguf};
     let dir = tempfile::tempdir().unwrap();
-    let base = FamilyShape {
-        family: Family::Llama,
+    let base = ArchShape {
+        arch: Arch::Llama,
         vocab: 64,
         c: 256,
         n_layers: 2,
@@ -429,22 +429,18 @@ fn generated_gguf_of_each_family_boots_and_matches_the_host() {
         tied: false,
     };
     let cases = [
-        (Family::Llama, BlockType::Q4_K, base),
-        (Family::Qwen2, BlockType::Q5_0, FamilyShape { n_heads: 8, head_dim: 32, rope_base: 1e6, tied: true, ..base }),
-        (Family::Qwen3, BlockType::Q6_K, FamilyShape { n_kv_heads: 1, head_dim: 128, ..base }),
-        (
-            Family::Gemma3,
-            BlockType::Q8_0,
-            FamilyShape { n_layers: 6, n_heads: 2, n_kv_heads: 1, head_dim: 256, window: 4, tied: true, ..base },
-        ),
-        (Family::Gpt2, BlockType::F16, FamilyShape { n_kv_heads: 4, context: 32, tied: true, ..base }),
-        (Family::Phi3, BlockType::Q4_0, FamilyShape { n_kv_heads: 4, ffn: 256, ..base }),
+        (Arch::Llama, BlockType::Q4_K, base),
+        (Arch::Qwen2, BlockType::Q5_0, ArchShape { n_heads: 8, head_dim: 32, rope_base: 1e6, tied: true, ..base }),
+        (Arch::Qwen3, BlockType::Q6_K, ArchShape { n_kv_heads: 1, head_dim: 128, ..base }),
+        (Arch::Gemma3, BlockType::Q8_0, ArchShape { n_layers: 6, n_heads: 2, n_kv_heads: 1, head_dim: 256, window: 4, tied: true, ..base }),
+        (Arch::Gpt2, BlockType::F16, ArchShape { n_kv_heads: 4, context: 32, tied: true, ..base }),
+        (Arch::Phi3, BlockType::Q4_0, ArchShape { n_kv_heads: 4, ffn: 256, ..base }),
     ];
     let serial = |s: &str| s.chars().map(|c| if c.is_ascii() { c } else { '?' }).collect::<String>();
-    for (i, (family, ty, shape)) in cases.into_iter().enumerate() {
-        let arch = family.arch();
+    for (i, (a, ty, shape)) in cases.into_iter().enumerate() {
+        let arch = a.name();
         let model = dir.path().join(format!("{arch}.gguf"));
-        std::fs::write(&model, random_gguf(&FamilyShape { family, ..shape }, ty, 40 + i as u64)).unwrap();
+        std::fs::write(&model, random_gguf(&ArchShape { arch: a, ..shape }, ty, 40 + i as u64)).unwrap();
         let cfg = "temperature = 0\nmax_tokens = 12\ntemplate = raw\nprompt = ab\nprompt = /temp 0.9\nprompt = /seed 5\nprompt = /reset\nprompt = ba\n";
         let img = image(dir.path(), arch, Some(&model), Some(cfg), false);
         let b = boot(&img, &[], 240);
@@ -488,10 +484,10 @@ fn generated_gguf_of_each_family_boots_and_matches_the_host() {
 #[test]
 fn q8_kernels_on_bare_metal_match_the_host() {
     use llm_engine::quant::BlockType;
-    use llm_testkit::gguf_ref::{Family, FamilyShape, random_gguf};
+    use llm_testkit::gguf_ref::{Arch, ArchShape, random_gguf};
     let dir = tempfile::tempdir().unwrap();
-    let shape = FamilyShape {
-        family: Family::Qwen2,
+    let shape = ArchShape {
+        arch: Arch::Qwen2,
         vocab: 64,
         c: 256,
         n_layers: 2,

@@ -176,14 +176,14 @@ fn llmc_tokenizer(vocab: u32) -> Vec<u8> {
 #[test]
 fn image_refuses_a_tokenizer_without_a_model_or_with_a_gguf_model() {
     use llm_engine::quant::BlockType;
-    use llm_testkit::gguf_ref::{Family, FamilyShape, random_gguf};
+    use llm_testkit::gguf_ref::{Arch, ArchShape, random_gguf};
     let dir = tempfile::tempdir().unwrap();
     let garbage = dir.path().join("garbage.bin");
     std::fs::write(&garbage, b"not a tokenizer at all").unwrap();
     let good_tok = dir.path().join("tok.bin");
     std::fs::write(&good_tok, llmc_tokenizer(256)).unwrap();
-    let shape = FamilyShape {
-        family: Family::Gpt2,
+    let shape = ArchShape {
+        arch: Arch::Gpt2,
         vocab: 64,
         c: 64,
         n_layers: 1,

@@ -9,7 +9,7 @@ use std::io::Write;
 use std::process::Stdio;
 
 /// The shape and parameters of `small_model`.
-fn small_params() -> (llm_engine::Config, Vec<f32>) {
+fn small_params() -> (llm_engine::LlmcConfig, Vec<f32>) {
     let cfg = llm_testkit::config(2, 2, 32, 64, 256, 256);
     (cfg, llm_testkit::random_params(&cfg, 1, 0.3))
 }

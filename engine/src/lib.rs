@@ -46,7 +46,7 @@ pub mod weights;
 
 pub use formats::Format;
 pub use formats::llmc as checkpoint;
-pub use formats::llmc::{CheckpointError, Config};
+pub use formats::llmc::{CheckpointError, LlmcConfig};
 pub use kernels::{Family, Kernels};
 pub use loader::{LoadError, Loaded, load};
 pub use model::{EngineError, Model, ModelError, RunState};

@@ -126,12 +126,12 @@ fn generating_tokens_allocates_nothing() {
 /// reports) is what building the run state allocates, for every family's shape and context.
 #[test]
 fn state_bytes_is_what_the_run_state_allocates() {
-    use llm_testkit::gguf_ref::{Family, FamilyShape, random_tensors, write_file};
+    use llm_testkit::gguf_ref::{Arch, ArchShape, random_tensors, write_file};
     let cfg = config(2, 2, 32, 16, 256, 256);
     let params = random_params(&cfg, 1, 0.2);
     let llmc = checkpoint::model_from_params(&cfg, &params).unwrap();
-    let shape = |family| FamilyShape {
-        family,
+    let shape = |arch| ArchShape {
+        arch,
         vocab: 64,
         c: 128,
         n_layers: 2,
@@ -145,8 +145,8 @@ fn state_bytes_is_what_the_run_state_allocates() {
         window: 8,
         tied: true,
     };
-    let files: Vec<Vec<u8>> = [Family::Llama, Family::Qwen3, Family::Gemma3]
-        .map(|f| write_file(&shape(f), f.arch(), &random_tensors(&shape(f), llm_engine::quant::BlockType::Q8_0, 3)))
+    let files: Vec<Vec<u8>> = [Arch::Llama, Arch::Qwen3, Arch::Gemma3]
+        .map(|f| write_file(&shape(f), f.name(), &random_tensors(&shape(f), llm_engine::quant::BlockType::Q8_0, 3)))
         .into();
     let loaded: Vec<_> = files.iter().map(|f| llm_engine::load(f).unwrap()).collect();
     let mut models = vec![&llmc];

@@ -4,7 +4,7 @@ use common::*;
 use llm_engine::checkpoint::{self, CheckpointError, HEADER_BYTES};
 use proptest::prelude::*;
 
-fn small() -> llm_engine::Config {
+fn small() -> llm_engine::LlmcConfig {
     config(2, 2, 16, 8, 256, 264)
 }
 

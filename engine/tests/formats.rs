@@ -5,19 +5,19 @@
 mod common;
 
 use common::{config, random_params};
-use llm_engine::checkpoint::{self, Config, TENSOR_NAMES};
+use llm_engine::checkpoint::{self, LlmcConfig, TENSOR_NAMES};
 use llm_engine::formats::Format;
 use llm_engine::quant::BlockType;
 use llm_engine::{Tokenizer, load};
-use llm_testkit::gguf_ref::{Family, FamilyShape, random_tensors, write_file};
+use llm_testkit::gguf_ref::{Arch, ArchShape, random_tensors, write_file};
 use llm_testkit::llama::{Llama2cWeights, LlamaShape};
 
-fn small() -> Config {
+fn small() -> LlmcConfig {
     // V = 250 < Vp = 256: the padding rows of wte are never read.
     config(2, 2, 16, 8, 250, 256)
 }
 
-fn offset(cfg: &Config, name: &str) -> usize {
+fn offset(cfg: &LlmcConfig, name: &str) -> usize {
     cfg.tensor_offsets()[TENSOR_NAMES.iter().position(|n| *n == name).unwrap()]
 }
 
@@ -84,9 +84,9 @@ fn nan_in_a_llama2c_checkpoint_is_refused_naming_the_tensor() {
     assert!(load_err(&w.to_bytes()).contains("wcls"));
 }
 
-fn gguf_shape() -> FamilyShape {
-    FamilyShape {
-        family: Family::Llama,
+fn gguf_shape() -> ArchShape {
+    ArchShape {
+        arch: Arch::Llama,
         vocab: 64,
         c: 256,
         n_layers: 1,
@@ -193,7 +193,7 @@ fn a_gguf_tokenizer_with_more_tokens_than_the_model_is_refused() {
     let t = random_tensors(&s, BlockType::Q8_0, 11);
     assert!(load(&write_file(&s, "llama", &t)).is_ok());
     // The tensors of a 64-token model, the tokenizer of 80 tokens.
-    let bigger = FamilyShape { vocab: 80, ..s };
+    let bigger = ArchShape { vocab: 80, ..s };
     let e = match load(&write_file(&bigger, "llama", &t)) {
         Ok(_) => panic!("80 tokens for a vocabulary of 64 accepted"),
         Err(e) => e.to_string(),

@@ -3,14 +3,14 @@
 mod common;
 
 use common::*;
-use llm_engine::{Config, Kernels, checkpoint};
+use llm_engine::{Kernels, LlmcConfig, checkpoint};
 
-fn reference_forward(cfg: &Config, p: &[f32], tokens: &[u32]) -> Vec<Vec<f64>> {
+fn reference_forward(cfg: &LlmcConfig, p: &[f32], tokens: &[u32]) -> Vec<Vec<f64>> {
     let p64: Vec<f64> = p.iter().map(|&x| x as f64).collect();
     llm_testkit::reference_forward(cfg, &p64, tokens)
 }
 
-fn shapes() -> Vec<Config> {
+fn shapes() -> Vec<LlmcConfig> {
     vec![
         config(1, 1, 8, 8, 256, 256),
         config(2, 2, 64, 16, 256, 256),

@@ -3,7 +3,7 @@
 //! llama.cpp's model graphs, not from the engine's `model.rs`), on small random GGUF files
 //! written with the keys llama.cpp's converter uses:
 //!
-//! - every family x two shapes (GQA and MHA, gemma3 and qwen3 with key_length != C / n_head,
+//! - every architecture x two shapes (GQA and MHA, gemma3 and qwen3 with key_length != C / n_head,
 //!   gemma3 with 6+ layers so both sliding and global layers run and a window shorter than
 //!   the sequence, qwen3/gemma3 q/k norms, gpt2's fused attn_qkv, tied and separate output)
 //!   x matrix types (all 11 on the C = 256 shapes, five on the small ones) x every kernel set
@@ -29,7 +29,7 @@ const N: usize = 12;
 /// weights (the same blocks decoded exactly), so the only difference is the engine's f32
 /// arithmetic: ~2^-24 (6e-8) per rounding, growing like sqrt(terms) in the dot products
 /// (up to 512 terms here) and through the norms, softmaxes and layers. Observed on this
-/// machine, over all files and kernel sets: 3e-7 .. 2.5e-6 (printed by the family tests with
+/// machine, over all files and kernel sets: 3e-7 .. 2.5e-6 (printed by the architecture tests with
 /// --nocapture). 2e-5 leaves ~8x margin over the worst and is still ~40x below the smallest
 /// effect of any wrong semantics or of one perturbed weight (> 8e-4, `a_wrong_reference_is_caught`
 /// requires > 10 x TOL).
@@ -45,9 +45,9 @@ const TOL: f64 = 2e-5;
 /// FMA family's code, held to `TOL` above.
 const TOL_Q8: f64 = 3e-2;
 
-fn shape(family: Family) -> FamilyShape {
-    FamilyShape {
-        family,
+fn shape(arch: Arch) -> ArchShape {
+    ArchShape {
+        arch,
         vocab: 64,
         c: 256,
         n_layers: 2,
@@ -64,18 +64,18 @@ fn shape(family: Family) -> FamilyShape {
 }
 
 /// The C = 256 shapes (every matrix has a multiple of 256 columns: all 11 types fit).
-fn main_shape(family: Family) -> FamilyShape {
-    let s = shape(family);
-    match family {
+fn main_shape(arch: Arch) -> ArchShape {
+    let s = shape(arch);
+    match arch {
         // GQA 4/2, separate output.
-        Family::Llama => s,
+        Arch::Llama => s,
         // GQA 8/2, biases, tied output, base 1e6.
-        Family::Qwen2 => FamilyShape { n_heads: 8, head_dim: 32, ffn: 256, eps: 1e-6, rope_base: 1e6, tied: true, ..s },
+        Arch::Qwen2 => ArchShape { n_heads: 8, head_dim: 32, ffn: 256, eps: 1e-6, rope_base: 1e6, tied: true, ..s },
         // GQA 4/1, head_dim 128 != C/NH = 64 (as Qwen3-0.6B), separate output.
-        Family::Qwen3 => FamilyShape { n_kv_heads: 1, head_dim: 128, ffn: 256, eps: 1e-6, rope_base: 1e6, ..s },
+        Arch::Qwen3 => ArchShape { n_kv_heads: 1, head_dim: 128, ffn: 256, eps: 1e-6, rope_base: 1e6, ..s },
         // 6 layers: 0-4 sliding (base 10000, window 4 < N), 5 global (base 1e6); head_dim 256
         // != C/NH = 128 (as Gemma 3 270M: 640 / 4 != 256), GQA 2/1, tied output.
-        Family::Gemma3 => FamilyShape {
+        Arch::Gemma3 => ArchShape {
             n_layers: 6,
             n_heads: 2,
             n_kv_heads: 1,
@@ -88,32 +88,32 @@ fn main_shape(family: Family) -> FamilyShape {
             ..s
         },
         // MHA, fused qkv, tied output.
-        Family::Gpt2 => FamilyShape { n_kv_heads: 4, context: 32, tied: true, ..s },
+        Arch::Gpt2 => ArchShape { n_kv_heads: 4, context: 32, tied: true, ..s },
         // MHA (as Phi-3-mini), fused attn_qkv without bias, fused gate+up (2F rows).
-        Family::Phi3 => FamilyShape { n_kv_heads: 4, ffn: 256, ..s },
+        Arch::Phi3 => ArchShape { n_kv_heads: 4, ffn: 256, ..s },
     }
 }
 
 /// Small odd shapes (multiples of 32 columns: the float and legacy types only), with the
 /// other output choice and head layout than the main shape.
-fn small_shape(family: Family) -> FamilyShape {
-    let s = FamilyShape { vocab: 40, c: 64, ffn: 96, context: 16, ..shape(family) };
-    match family {
-        Family::Llama => FamilyShape { n_layers: 3, n_heads: 8, n_kv_heads: 8, head_dim: 8, tied: true, ..s },
-        Family::Qwen2 => FamilyShape { c: 96, n_heads: 6, n_kv_heads: 3, head_dim: 16, ffn: 160, rope_base: 1e6, ..s },
-        Family::Qwen3 => FamilyShape { n_heads: 4, n_kv_heads: 2, head_dim: 16, ffn: 128, tied: true, ..s },
+fn small_shape(arch: Arch) -> ArchShape {
+    let s = ArchShape { vocab: 40, c: 64, ffn: 96, context: 16, ..shape(arch) };
+    match arch {
+        Arch::Llama => ArchShape { n_layers: 3, n_heads: 8, n_kv_heads: 8, head_dim: 8, tied: true, ..s },
+        Arch::Qwen2 => ArchShape { c: 96, n_heads: 6, n_kv_heads: 3, head_dim: 16, ffn: 160, rope_base: 1e6, ..s },
+        Arch::Qwen3 => ArchShape { n_heads: 4, n_kv_heads: 2, head_dim: 16, ffn: 128, tied: true, ..s },
         // 7 layers: 0-4 sliding, 5 global, 6 sliding again; window 3; head_dim 32 != 64/4.
-        Family::Gemma3 => FamilyShape { n_layers: 7, n_heads: 4, n_kv_heads: 2, head_dim: 32, window: 3, rope_base: 1e6, ..s },
-        Family::Gpt2 => FamilyShape { c: 96, n_heads: 3, n_kv_heads: 3, head_dim: 32, ffn: 192, eps: 1e-5, ..s },
+        Arch::Gemma3 => ArchShape { n_layers: 7, n_heads: 4, n_kv_heads: 2, head_dim: 32, window: 3, rope_base: 1e6, ..s },
+        Arch::Gpt2 => ArchShape { c: 96, n_heads: 3, n_kv_heads: 3, head_dim: 32, ffn: 192, eps: 1e-5, ..s },
         // GQA 4/2, tied output.
-        Family::Phi3 => FamilyShape { n_heads: 4, n_kv_heads: 2, head_dim: 16, tied: true, ..s },
+        Arch::Phi3 => ArchShape { n_heads: 4, n_kv_heads: 2, head_dim: 16, tied: true, ..s },
     }
 }
 
 const SMALL_TYPES: [BlockType; 5] = [BlockType::F32, BlockType::F16, BlockType::BF16, BlockType::Q8_0, BlockType::Q5_1];
 
-fn seed_of(s: &FamilyShape, t: BlockType) -> u64 {
-    (s.family as u64) << 40 ^ (s.c as u64) << 20 ^ (s.n_layers as u64) << 8 ^ t.ggml_id() as u64
+fn seed_of(s: &ArchShape, t: BlockType) -> u64 {
+    (s.arch as u64) << 40 ^ (s.c as u64) << 20 ^ (s.n_layers as u64) << 8 ^ t.ggml_id() as u64
 }
 
 fn max_abs(v: &[f64]) -> f64 {
@@ -129,10 +129,10 @@ fn rel_err(got: &[f32], want: &[f64]) -> f64 {
 
 /// The engine against the reference on one random file, with every kernel set; decoding
 /// equals prefill bit for bit. Returns the largest relative error.
-fn check(s: &FamilyShape, t: BlockType) -> f64 {
+fn check(s: &ArchShape, t: BlockType) -> f64 {
     let what = format!(
         "{} {} C={} L={} NH={}/{} hd={} tied={}",
-        s.family.arch(),
+        s.arch.name(),
         t.name(),
         s.c,
         s.n_layers,
@@ -180,47 +180,47 @@ fn check(s: &FamilyShape, t: BlockType) -> f64 {
     worst
 }
 
-fn check_family(family: Family) {
+fn check_arch(arch: Arch) {
     let mut report = Vec::new();
     for t in BlockType::ALL {
-        report.push((t, check(&main_shape(family), t)));
+        report.push((t, check(&main_shape(arch), t)));
     }
     for t in SMALL_TYPES {
-        report.push((t, check(&small_shape(family), t)));
+        report.push((t, check(&small_shape(arch), t)));
     }
     let worst = report.iter().fold(0.0f64, |m, r| m.max(r.1));
-    eprintln!("{}: {} files x {} kernel sets, worst relative error {worst:.2e}", family.arch(), report.len(), Kernels::available().len());
+    eprintln!("{}: {} files x {} kernel sets, worst relative error {worst:.2e}", arch.name(), report.len(), Kernels::available().len());
 }
 
 #[test]
 fn llama_matches_the_reference() {
-    check_family(Family::Llama);
+    check_arch(Arch::Llama);
 }
 
 #[test]
 fn qwen2_matches_the_reference() {
-    check_family(Family::Qwen2);
+    check_arch(Arch::Qwen2);
 }
 
 #[test]
 fn qwen3_matches_the_reference() {
-    check_family(Family::Qwen3);
+    check_arch(Arch::Qwen3);
 }
 
 #[test]
 fn gemma3_matches_the_reference() {
-    check_family(Family::Gemma3);
+    check_arch(Arch::Gemma3);
 }
 
 #[test]
 fn gpt2_matches_the_reference() {
-    check_family(Family::Gpt2);
+    check_arch(Arch::Gpt2);
 }
 
 /// The architecture added as one file (engine/src/arch/phi3.rs) plus a registry line.
 #[test]
 fn phi3_matches_the_reference() {
-    check_family(Family::Phi3);
+    check_arch(Arch::Phi3);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -228,7 +228,7 @@ fn phi3_matches_the_reference() {
 // ---------------------------------------------------------------------------------------
 
 /// The engine's logits (portable kernels) and the reference's weights for one F32 file.
-fn engine_and_weights(s: &FamilyShape) -> (Vec<f32>, RefWeights, Vec<u32>) {
+fn engine_and_weights(s: &ArchShape) -> (Vec<f32>, RefWeights, Vec<u32>) {
     let bytes = random_gguf(s, BlockType::F32, seed_of(s, BlockType::F32) ^ 0xbad);
     let model = load(&bytes).unwrap().model;
     let tokens = random_tokens(N, s.vocab, 77);
@@ -239,43 +239,43 @@ fn engine_and_weights(s: &FamilyShape) -> (Vec<f32>, RefWeights, Vec<u32>) {
 
 #[test]
 fn a_wrong_reference_is_caught() {
-    for family in Family::ALL {
-        for s in [main_shape(family), small_shape(family)] {
+    for arch in Arch::ALL {
+        for s in [main_shape(arch), small_shape(arch)] {
             let (got, w, tokens) = engine_and_weights(&s);
             let right = rel_err(&got, &forward(&s, &w, &tokens, Knobs::default()));
-            assert!(right <= TOL, "{}: {right:e}", family.arch());
+            assert!(right <= TOL, "{}: {right:e}", arch.name());
             let mut wrong: Vec<(&str, Knobs)> = Vec::new();
-            match family.rope_mode() {
+            match arch.rope_mode() {
                 Some(RopeMode::Normal) => wrong.push(("NEOX RoPE", Knobs { rope: Some(RopeMode::Neox), ..Knobs::default() })),
                 Some(RopeMode::Neox) => wrong.push(("NORMAL RoPE", Knobs { rope: Some(RopeMode::Normal), ..Knobs::default() })),
                 None => {}
             }
-            if family == Family::Gemma3 {
+            if arch == Arch::Gemma3 {
                 wrong.push(("no sliding window", Knobs { ignore_window: true, ..Knobs::default() }));
                 wrong.push(("rope.freq_base on sliding layers", Knobs { global_base_everywhere: true, ..Knobs::default() }));
                 wrong.push(("scale 1/sqrt(C/NH)", Knobs { scale_from_c: true, ..Knobs::default() }));
             }
-            if s.head_dim * s.n_heads != s.c && family != Family::Gemma3 {
+            if s.head_dim * s.n_heads != s.c && arch != Arch::Gemma3 {
                 wrong.push(("scale 1/sqrt(C/NH)", Knobs { scale_from_c: true, ..Knobs::default() }));
             }
-            if matches!(family, Family::Qwen3 | Family::Gemma3) {
+            if matches!(arch, Arch::Qwen3 | Arch::Gemma3) {
                 wrong.push(("no q/k norm", Knobs { no_qk_norm: true, ..Knobs::default() }));
             }
-            if family == Family::Phi3 {
+            if arch == Arch::Phi3 {
                 wrong.push(("gate and up halves swapped", Knobs { swap_gate_up: true, ..Knobs::default() }));
             }
             for (name, knobs) in wrong {
                 let err = rel_err(&got, &forward(&s, &w, &tokens, knobs));
-                eprintln!("{} C={} {name}: {err:.2e}", family.arch(), s.c);
-                assert!(err > 10.0 * TOL, "{} C={}: the reference with {name} is only {err:.2e} away", family.arch(), s.c);
+                eprintln!("{} C={} {name}: {err:.2e}", arch.name(), s.c);
+                assert!(err > 10.0 * TOL, "{} C={}: the reference with {name} is only {err:.2e} away", arch.name(), s.c);
             }
             // One weight of the first layer's down projection moved by 0.05 (its rows have
             // typical magnitude 1/sqrt(F) ~ 0.04..0.1).
             let mut w2 = w.clone();
             w2.get_mut("blk.0.ffn_down.weight").data[3] += 0.05;
             let err = rel_err(&got, &forward(&s, &w2, &tokens, Knobs::default()));
-            eprintln!("{} C={} perturbed: {err:.2e}", family.arch(), s.c);
-            assert!(err > 10.0 * TOL, "{} C={}: one perturbed weight is only {err:.2e} away", family.arch(), s.c);
+            eprintln!("{} C={} perturbed: {err:.2e}", arch.name(), s.c);
+            assert!(err > 10.0 * TOL, "{} C={}: one perturbed weight is only {err:.2e} away", arch.name(), s.c);
         }
     }
 }
@@ -291,15 +291,15 @@ fn load_err(bytes: &[u8]) -> LoadError {
     }
 }
 
-fn tensors_with(s: &FamilyShape, edit: impl FnOnce(&mut Vec<RawTensor>)) -> Vec<u8> {
+fn tensors_with(s: &ArchShape, edit: impl FnOnce(&mut Vec<RawTensor>)) -> Vec<u8> {
     let mut t = random_tensors(s, BlockType::F32, 5);
     edit(&mut t);
-    write_file(s, s.family.arch(), &t)
+    write_file(s, s.arch.name(), &t)
 }
 
 #[test]
 fn an_unsupported_architecture_is_named() {
-    let s = small_shape(Family::Llama);
+    let s = small_shape(Arch::Llama);
     let e = load_err(&write_file(&s, "mamba", &random_tensors(&s, BlockType::F32, 1)));
     assert_eq!(e, LoadError::Gguf(GgufModelError::UnsupportedArch("mamba".into())));
     assert!(e.to_string().contains("'mamba'"), "{e}");
@@ -307,26 +307,26 @@ fn an_unsupported_architecture_is_named() {
 
 #[test]
 fn a_missing_tensor_is_named() {
-    for family in Family::ALL {
-        let s = small_shape(family);
-        let name = if family == Family::Gpt2 { "blk.1.attn_qkv.weight" } else { "blk.1.ffn_up.weight" };
+    for arch in Arch::ALL {
+        let s = small_shape(arch);
+        let name = if arch == Arch::Gpt2 { "blk.1.attn_qkv.weight" } else { "blk.1.ffn_up.weight" };
         let e = load_err(&tensors_with(&s, |t| t.retain(|x| x.name != name)));
-        assert_eq!(e, LoadError::Gguf(GgufModelError::MissingTensor(name.into())), "{}", family.arch());
+        assert_eq!(e, LoadError::Gguf(GgufModelError::MissingTensor(name.into())), "{}", arch.name());
         assert!(e.to_string().contains(name), "{e}");
     }
     // A model-specific tensor: qwen3's q norm, gemma3's post-FFN norm, gpt2's LayerNorm bias.
-    for (family, name) in
-        [(Family::Qwen3, "blk.0.attn_q_norm.weight"), (Family::Gemma3, "blk.0.post_ffw_norm.weight"), (Family::Gpt2, "output_norm.bias")]
+    for (arch, name) in
+        [(Arch::Qwen3, "blk.0.attn_q_norm.weight"), (Arch::Gemma3, "blk.0.post_ffw_norm.weight"), (Arch::Gpt2, "output_norm.bias")]
     {
-        let s = small_shape(family);
+        let s = small_shape(arch);
         let e = load_err(&tensors_with(&s, |t| t.retain(|x| x.name != name)));
-        assert_eq!(e, LoadError::Gguf(GgufModelError::MissingTensor(name.into())), "{}", family.arch());
+        assert_eq!(e, LoadError::Gguf(GgufModelError::MissingTensor(name.into())), "{}", arch.name());
     }
 }
 
 #[test]
 fn a_tensor_of_the_wrong_shape_is_named() {
-    let s = small_shape(Family::Qwen2);
+    let s = small_shape(Arch::Qwen2);
     // attn_k with one head too many: rows kv_dim + head_dim.
     let name = "blk.0.attn_k.weight";
     let e = load_err(&tensors_with(&s, |t| {
@@ -356,7 +356,7 @@ fn a_tensor_of_the_wrong_shape_is_named() {
         assert!(matches!(&e, LoadError::Gguf(GgufModelError::BadTensor { name: m, .. }) if m == name), "{e:?}");
     }
     // gpt2's fused qkv with 2C rows.
-    let s = small_shape(Family::Gpt2);
+    let s = small_shape(Arch::Gpt2);
     let name = "blk.0.attn_qkv.weight";
     let e = load_err(&tensors_with(&s, |t| {
         let x = t.iter_mut().find(|x| x.name == name).unwrap();
@@ -368,7 +368,7 @@ fn a_tensor_of_the_wrong_shape_is_named() {
 
 #[test]
 fn a_matrix_of_an_unsupported_type_is_refused() {
-    let s = main_shape(Family::Llama);
+    let s = main_shape(Arch::Llama);
     let name = "blk.0.attn_q.weight";
     // F64 (28) and IQ2_XXS (16): ggml types the container knows but the engine cannot compute.
     for (id, type_name, block, bytes) in [(28u32, "F64", 1usize, 8usize), (16, "IQ2_XXS", 256, 66)] {

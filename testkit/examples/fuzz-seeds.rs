@@ -8,7 +8,7 @@ use llm_engine::Tokenizer;
 use llm_engine::checkpoint;
 use llm_engine::quant::BlockType;
 use llm_engine::tokenizer::spm::SpmTokenizer;
-use llm_testkit::gguf_ref::{Family, FamilyShape, random_tensors, write_file};
+use llm_testkit::gguf_ref::{Arch, ArchShape, random_tensors, write_file};
 use llm_testkit::llama::{LlamaShape, random_llama2c};
 use llm_testkit::{config, random_params};
 use std::path::{Path, PathBuf};
@@ -54,9 +54,9 @@ fn main() {
         put(&dir, "gguf", f, &b);
         put(&dir, "gguf_model", f, &b);
     }
-    for (family, name) in [(Family::Llama, "llama"), (Family::Qwen2, "qwen2"), (Family::Gpt2, "gpt2"), (Family::Gemma3, "gemma3")] {
-        let s = FamilyShape {
-            family,
+    for (arch, name) in [(Arch::Llama, "llama"), (Arch::Qwen2, "qwen2"), (Arch::Gpt2, "gpt2"), (Arch::Gemma3, "gemma3")] {
+        let s = ArchShape {
+            arch,
             vocab: 32,
             c: 32,
             n_layers: 1,
@@ -68,10 +68,10 @@ fn main() {
             eps: 1e-5,
             rope_base: 10_000.0,
             window: 4,
-            tied: family != Family::Llama,
+            tied: arch != Arch::Llama,
         };
         for bt in [BlockType::F32, BlockType::Q8_0] {
-            let b = write_file(&s, family.arch(), &random_tensors(&s, bt, 5));
+            let b = write_file(&s, arch.name(), &random_tensors(&s, bt, 5));
             match llm_engine::load(&b) {
                 Ok(_) => {}
                 Err(e) => panic!("{name} {}: {e}", bt.name()),

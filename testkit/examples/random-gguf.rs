@@ -10,16 +10,16 @@
 
 use llm_engine::formats::gguf::GgufWriter;
 use llm_engine::quant::BlockType;
-use llm_testkit::gguf_ref::{Family, FamilyShape, random_tensors, write_hparams, write_tensors};
+use llm_testkit::gguf_ref::{Arch, ArchShape, random_tensors, write_hparams, write_tensors};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [arch, ty, out, rest @ ..] = args.as_slice() else {
+    let [name, ty, out, rest @ ..] = args.as_slice() else {
         eprintln!("usage: random-gguf ARCH TYPE OUT [SEED]   (ARCH: llama, qwen2, qwen3, gemma3, gpt2, phi3)");
         std::process::exit(2);
     };
-    let Some(family) = Family::ALL.into_iter().find(|f| f.arch() == arch) else {
-        eprintln!("random-gguf: unknown architecture '{arch}'");
+    let Some(arch) = Arch::ALL.into_iter().find(|f| f.name() == name) else {
+        eprintln!("random-gguf: unknown architecture '{name}'");
         std::process::exit(2);
     };
     let Some(t) = BlockType::ALL.into_iter().find(|t| t.name() == ty) else {
@@ -30,13 +30,13 @@ fn main() {
         eprintln!("random-gguf: bad seed: {e}");
         std::process::exit(2);
     });
-    let s = FamilyShape {
-        family,
+    let s = ArchShape {
+        arch,
         vocab: 64,
         c: 256,
         n_layers: 2,
         n_heads: 4,
-        n_kv_heads: if family == Family::Phi3 { 4 } else { 2 },
+        n_kv_heads: if arch == Arch::Phi3 { 4 } else { 2 },
         head_dim: 64,
         ffn: 256,
         context: 64,
@@ -55,8 +55,8 @@ fn main() {
     let mut w = GgufWriter::new();
     // No `general.name`: llama.cpp's vocabulary loader fails on this file when it has one
     // ("random phi3": unordered_map::at).
-    w.add_string("general.architecture", arch).unwrap();
-    write_hparams(&mut w, &s, arch);
+    w.add_string("general.architecture", name).unwrap();
+    write_hparams(&mut w, &s, name);
     let u = |v: usize| v as u32;
     w.add_string("tokenizer.ggml.model", "gpt2").unwrap();
     w.add_string("tokenizer.ggml.pre", "default").unwrap();

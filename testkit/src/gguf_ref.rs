@@ -52,7 +52,7 @@ use llm_engine::quant::{BlockType, dequantize_row, quantize_row};
 use std::collections::BTreeMap;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Family {
+pub enum Arch {
     Llama,
     Qwen2,
     Qwen3,
@@ -61,27 +61,27 @@ pub enum Family {
     Phi3,
 }
 
-impl Family {
-    pub const ALL: [Family; 6] = [Family::Llama, Family::Qwen2, Family::Qwen3, Family::Gemma3, Family::Gpt2, Family::Phi3];
+impl Arch {
+    pub const ALL: [Arch; 6] = [Arch::Llama, Arch::Qwen2, Arch::Qwen3, Arch::Gemma3, Arch::Gpt2, Arch::Phi3];
 
     /// `general.architecture`.
-    pub fn arch(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
-            Family::Llama => "llama",
-            Family::Qwen2 => "qwen2",
-            Family::Qwen3 => "qwen3",
-            Family::Gemma3 => "gemma3",
-            Family::Gpt2 => "gpt2",
-            Family::Phi3 => "phi3",
+            Arch::Llama => "llama",
+            Arch::Qwen2 => "qwen2",
+            Arch::Qwen3 => "qwen3",
+            Arch::Gemma3 => "gemma3",
+            Arch::Gpt2 => "gpt2",
+            Arch::Phi3 => "phi3",
         }
     }
 
-    /// ggml's RoPE mode for the family (llama.cpp's `llama_model_rope_type`), None for gpt2.
+    /// ggml's RoPE mode of the architecture (llama.cpp's `llama_model_rope_type`), None for gpt2.
     pub fn rope_mode(self) -> Option<RopeMode> {
         match self {
-            Family::Llama => Some(RopeMode::Normal),
-            Family::Qwen2 | Family::Qwen3 | Family::Gemma3 | Family::Phi3 => Some(RopeMode::Neox),
-            Family::Gpt2 => None,
+            Arch::Llama => Some(RopeMode::Normal),
+            Arch::Qwen2 | Arch::Qwen3 | Arch::Gemma3 | Arch::Phi3 => Some(RopeMode::Neox),
+            Arch::Gpt2 => None,
         }
     }
 }
@@ -94,11 +94,11 @@ pub enum RopeMode {
     Neox,
 }
 
-/// The hyperparameters of a small model of one family (what the writer puts in the metadata
+/// The hyperparameters of a small model of one architecture (what the writer puts in the metadata
 /// and what the reference computes with).
 #[derive(Clone, Copy, Debug)]
-pub struct FamilyShape {
-    pub family: Family,
+pub struct ArchShape {
+    pub arch: Arch,
     pub vocab: usize,
     pub c: usize,
     pub n_layers: usize,
@@ -119,7 +119,7 @@ pub struct FamilyShape {
     pub tied: bool,
 }
 
-impl FamilyShape {
+impl ArchShape {
     pub fn q_dim(&self) -> usize {
         self.n_heads * self.head_dim
     }
@@ -128,7 +128,7 @@ impl FamilyShape {
     }
     /// llama.cpp's `set_swa_pattern(6)`: layer il slides when il % 6 < 5 (gemma3 only).
     pub fn is_sliding(&self, il: usize) -> bool {
-        self.family == Family::Gemma3 && il % 6 < 5
+        self.arch == Arch::Gemma3 && il % 6 < 5
     }
 }
 
@@ -136,7 +136,7 @@ impl FamilyShape {
 /// wrong implementation (the defaults are the right semantics).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Knobs {
-    /// Use this RoPE mode instead of the family's.
+    /// Use this RoPE mode instead of the architecture's.
     pub rope: Option<RopeMode>,
     /// Attend to every past position on gemma3's sliding layers.
     pub ignore_window: bool,
@@ -289,12 +289,12 @@ fn rope_head(x: &mut [f64], pos: usize, base: f64, mode: RopeMode) {
 }
 
 /// Logits (N * V) of every position of `tokens` (at positions 0..N).
-pub fn forward(s: &FamilyShape, w: &RefWeights, tokens: &[u32], knobs: Knobs) -> Vec<f64> {
-    let fam = s.family;
+pub fn forward(s: &ArchShape, w: &RefWeights, tokens: &[u32], knobs: Knobs) -> Vec<f64> {
+    let arch = s.arch;
     let (c, hd, nh, nkv) = (s.c, s.head_dim, s.n_heads, s.n_kv_heads);
     let (qd, kvd) = (s.q_dim(), s.kv_dim());
     let eps = s.eps as f64;
-    let gpt2 = fam == Family::Gpt2;
+    let gpt2 = arch == Arch::Gpt2;
     let norm = |x: &[f64], name: &str| -> Vec<f64> {
         if gpt2 {
             layernorm(x, &w.get(&format!("{name}.weight")).data, &w.get(&format!("{name}.bias")).data, eps)
@@ -316,7 +316,7 @@ pub fn forward(s: &FamilyShape, w: &RefWeights, tokens: &[u32], knobs: Knobs) ->
         .enumerate()
         .map(|(p, &t)| {
             let mut x = embd.data[t as usize * c..(t as usize + 1) * c].to_vec();
-            if fam == Family::Gemma3 {
+            if arch == Arch::Gemma3 {
                 let sc = (c as f64).sqrt();
                 x.iter_mut().for_each(|v| *v *= sc);
             }
@@ -338,7 +338,7 @@ pub fn forward(s: &FamilyShape, w: &RefWeights, tokens: &[u32], knobs: Knobs) ->
         let mut vs = Vec::new();
         for (p, x) in xs.iter().enumerate() {
             let h = norm(x, &b("attn_norm"));
-            let (mut q, mut k, v) = if gpt2 || fam == Family::Phi3 {
+            let (mut q, mut k, v) = if gpt2 || arch == Arch::Phi3 {
                 let wqkv = w.get(&b("attn_qkv.weight"));
                 assert_eq!(wqkv.dims, vec![c, qd + 2 * kvd]);
                 let mut q = matvec(&rows_of(wqkv, c, 0, qd), &h, knobs.q8_activations);
@@ -361,7 +361,7 @@ pub fn forward(s: &FamilyShape, w: &RefWeights, tokens: &[u32], knobs: Knobs) ->
                 (q, k, v)
             };
             assert_eq!((q.len(), k.len(), v.len()), (qd, kvd, kvd));
-            if matches!(fam, Family::Qwen3 | Family::Gemma3) && !knobs.no_qk_norm {
+            if matches!(arch, Arch::Qwen3 | Arch::Gemma3) && !knobs.no_qk_norm {
                 let qn = &w.get(&b("attn_q_norm.weight")).data;
                 let kn = &w.get(&b("attn_k_norm.weight")).data;
                 for head in q.chunks_exact_mut(hd) {
@@ -373,7 +373,7 @@ pub fn forward(s: &FamilyShape, w: &RefWeights, tokens: &[u32], knobs: Knobs) ->
                     head.copy_from_slice(&n);
                 }
             }
-            if let Some(mode) = fam.rope_mode() {
+            if let Some(mode) = arch.rope_mode() {
                 let mode = knobs.rope.unwrap_or(mode);
                 let base = if s.is_sliding(il) && !knobs.global_base_everywhere { 10_000.0 } else { s.rope_base as f64 };
                 q.chunks_exact_mut(hd).for_each(|head| rope_head(head, p, base, mode));
@@ -405,20 +405,20 @@ pub fn forward(s: &FamilyShape, w: &RefWeights, tokens: &[u32], knobs: Knobs) ->
             }
             let mut a = matvec(w.get(&b("attn_output.weight")), &att, knobs.q8_activations);
             opt_bias(&mut a, &b("attn_output.bias"));
-            if fam == Family::Gemma3 {
+            if arch == Arch::Gemma3 {
                 a = rmsnorm(&a, &w.get(&b("post_attention_norm.weight")).data, eps);
             }
             add(x, &a);
 
             let h = norm(x, &b("ffn_norm"));
-            let mut m = match fam {
-                Family::Gpt2 => {
+            let mut m = match arch {
+                Arch::Gpt2 => {
                     let mut u = matvec(w.get(&b("ffn_up.weight")), &h, knobs.q8_activations);
                     opt_bias(&mut u, &b("ffn_up.bias"));
                     let g: Vec<f64> = u.into_iter().map(gelu).collect();
                     matvec(w.get(&b("ffn_down.weight")), &g, knobs.q8_activations)
                 }
-                Family::Phi3 => {
+                Arch::Phi3 => {
                     let u = matvec(w.get(&b("ffn_up.weight")), &h, knobs.q8_activations);
                     assert_eq!(u.len(), 2 * s.ffn);
                     let (gate, up) = if knobs.swap_gate_up { (&u[s.ffn..], &u[..s.ffn]) } else { u.split_at(s.ffn) };
@@ -428,13 +428,13 @@ pub fn forward(s: &FamilyShape, w: &RefWeights, tokens: &[u32], knobs: Knobs) ->
                 _ => {
                     let gate = matvec(w.get(&b("ffn_gate.weight")), &h, knobs.q8_activations);
                     let up = matvec(w.get(&b("ffn_up.weight")), &h, knobs.q8_activations);
-                    let act: fn(f64) -> f64 = if fam == Family::Gemma3 { gelu } else { silu };
+                    let act: fn(f64) -> f64 = if arch == Arch::Gemma3 { gelu } else { silu };
                     let hidden: Vec<f64> = gate.into_iter().zip(up).map(|(g, u)| act(g) * u).collect();
                     matvec(w.get(&b("ffn_down.weight")), &hidden, knobs.q8_activations)
                 }
             };
             opt_bias(&mut m, &b("ffn_down.bias"));
-            if fam == Family::Gemma3 {
+            if arch == Arch::Gemma3 {
                 m = rmsnorm(&m, &w.get(&b("post_ffw_norm.weight")).data, eps);
             }
             add(x, &m);
@@ -509,12 +509,12 @@ pub fn random_matrix(rng: &mut Rng, t: BlockType, rows: usize, cols: usize, scal
 /// The random tensors of a model of shape `s`: matrices of type `mat` (token_embd, output and
 /// position_embd too), norms and biases F32 as in real files. Norm gains ~ 1 + 0.1 z, biases
 /// ~ 0.02 z, matrices ~ z / sqrt(cols).
-pub fn random_tensors(s: &FamilyShape, mat: BlockType, seed: u64) -> Vec<RawTensor> {
+pub fn random_tensors(s: &ArchShape, mat: BlockType, seed: u64) -> Vec<RawTensor> {
     let mut rng = Rng::new(seed);
     let ty = GgmlType::from(mat);
     let mut out = Vec::new();
     let (c, qd, kvd, f, hd, v) = (s.c, s.q_dim(), s.kv_dim(), s.ffn, s.head_dim, s.vocab);
-    let fam = s.family;
+    let arch = s.arch;
     let matrix = |out: &mut Vec<RawTensor>, rng: &mut Rng, name: String, rows: usize, cols: usize| {
         let data = random_matrix(rng, mat, rows, cols, 1.0 / (cols as f32).sqrt());
         out.push(RawTensor { name, dims: vec![cols as u64, rows as u64], ty, data });
@@ -523,7 +523,7 @@ pub fn random_tensors(s: &FamilyShape, mat: BlockType, seed: u64) -> Vec<RawTens
         let vals: Vec<f32> = (0..n).map(|_| if gain { 1.0 + 0.1 * normal(rng) } else { 0.02 * normal(rng) }).collect();
         out.push(RawTensor { name, dims: vec![n as u64], ty: GgmlType::F32, data: f32_bytes(&vals) });
     };
-    let gpt2 = fam == Family::Gpt2;
+    let gpt2 = arch == Arch::Gpt2;
     matrix(&mut out, &mut rng, "token_embd.weight".into(), v, c);
     if gpt2 {
         matrix(&mut out, &mut rng, "position_embd.weight".into(), s.context, c);
@@ -535,19 +535,19 @@ pub fn random_tensors(s: &FamilyShape, mat: BlockType, seed: u64) -> Vec<RawTens
             vector(&mut out, &mut rng, b("attn_norm.bias"), c, false);
             matrix(&mut out, &mut rng, b("attn_qkv.weight"), qd + 2 * kvd, c);
             vector(&mut out, &mut rng, b("attn_qkv.bias"), qd + 2 * kvd, false);
-        } else if fam == Family::Phi3 {
+        } else if arch == Arch::Phi3 {
             matrix(&mut out, &mut rng, b("attn_qkv.weight"), qd + 2 * kvd, c);
         } else {
             matrix(&mut out, &mut rng, b("attn_q.weight"), qd, c);
             matrix(&mut out, &mut rng, b("attn_k.weight"), kvd, c);
             matrix(&mut out, &mut rng, b("attn_v.weight"), kvd, c);
-            if fam == Family::Qwen2 {
+            if arch == Arch::Qwen2 {
                 vector(&mut out, &mut rng, b("attn_q.bias"), qd, false);
                 vector(&mut out, &mut rng, b("attn_k.bias"), kvd, false);
                 vector(&mut out, &mut rng, b("attn_v.bias"), kvd, false);
             }
         }
-        if matches!(fam, Family::Qwen3 | Family::Gemma3) {
+        if matches!(arch, Arch::Qwen3 | Arch::Gemma3) {
             vector(&mut out, &mut rng, b("attn_q_norm.weight"), hd, true);
             vector(&mut out, &mut rng, b("attn_k_norm.weight"), hd, true);
         }
@@ -555,16 +555,16 @@ pub fn random_tensors(s: &FamilyShape, mat: BlockType, seed: u64) -> Vec<RawTens
         if gpt2 {
             vector(&mut out, &mut rng, b("attn_output.bias"), c, false);
         }
-        if fam == Family::Gemma3 {
+        if arch == Arch::Gemma3 {
             vector(&mut out, &mut rng, b("post_attention_norm.weight"), c, true);
         }
         vector(&mut out, &mut rng, b("ffn_norm.weight"), c, true);
         if gpt2 {
             vector(&mut out, &mut rng, b("ffn_norm.bias"), c, false);
-        } else if fam != Family::Phi3 {
+        } else if arch != Arch::Phi3 {
             matrix(&mut out, &mut rng, b("ffn_gate.weight"), f, c);
         }
-        let up_rows = if fam == Family::Phi3 { 2 * f } else { f };
+        let up_rows = if arch == Arch::Phi3 { 2 * f } else { f };
         matrix(&mut out, &mut rng, b("ffn_up.weight"), up_rows, c);
         if gpt2 {
             vector(&mut out, &mut rng, b("ffn_up.bias"), f, false);
@@ -573,7 +573,7 @@ pub fn random_tensors(s: &FamilyShape, mat: BlockType, seed: u64) -> Vec<RawTens
         if gpt2 {
             vector(&mut out, &mut rng, b("ffn_down.bias"), c, false);
         }
-        if fam == Family::Gemma3 {
+        if arch == Arch::Gemma3 {
             vector(&mut out, &mut rng, b("post_ffw_norm.weight"), c, true);
         }
     }
@@ -589,16 +589,16 @@ pub fn random_tensors(s: &FamilyShape, mat: BlockType, seed: u64) -> Vec<RawTens
 
 /// The metadata of a model of shape `s` (keys as llama.cpp's converter writes them) with
 /// `general.architecture = arch`, a tiny tokenizer of `s.vocab` tokens, and `tensors`.
-pub fn write_file(s: &FamilyShape, arch: &str, tensors: &[RawTensor]) -> Vec<u8> {
+pub fn write_file(s: &ArchShape, arch: &str, tensors: &[RawTensor]) -> Vec<u8> {
     let mut w = GgufWriter::new();
     w.add_string("general.architecture", arch).unwrap();
     w.add_string("general.name", &format!("random {arch}")).unwrap();
     write_hparams(&mut w, s, arch);
     let u = |v: usize| u32::try_from(v).expect("u32");
     let n = s.vocab;
-    match s.family {
+    match s.arch {
         // SentencePiece vocabularies (Llama 2, Gemma).
-        Family::Llama | Family::Gemma3 | Family::Phi3 => {
+        Arch::Llama | Arch::Gemma3 | Arch::Phi3 => {
             assert!(n >= 4);
             let mut tokens: Vec<String> = vec!["<unk>".into(), "<s>".into(), "</s>".into()];
             tokens.extend((3..n).map(|i| format!("\u{2581}t{i}")));
@@ -618,7 +618,7 @@ pub fn write_file(s: &FamilyShape, arch: &str, tensors: &[RawTensor]) -> Vec<u8>
             w.add_u32("tokenizer.ggml.eos_token_id", 2).unwrap();
         }
         // Byte-level BPE vocabularies (GPT-2, Qwen).
-        Family::Qwen2 | Family::Qwen3 | Family::Gpt2 => {
+        Arch::Qwen2 | Arch::Qwen3 | Arch::Gpt2 => {
             assert!(n >= 30);
             let mut tokens: Vec<String> = (b'a'..=b'z').map(|ch| (ch as char).to_string()).collect();
             tokens.push("ab".into());
@@ -640,7 +640,7 @@ pub fn write_file(s: &FamilyShape, arch: &str, tensors: &[RawTensor]) -> Vec<u8>
 
 /// The `{arch}.*` metadata of a model of shape `s` (keys as llama.cpp's converter writes
 /// them), after `general.architecture` and before the tokenizer.
-pub fn write_hparams(w: &mut GgufWriter<'_>, s: &FamilyShape, arch: &str) {
+pub fn write_hparams(w: &mut GgufWriter<'_>, s: &ArchShape, arch: &str) {
     let k = |key: &str| format!("{arch}.{key}");
     let u = |v: usize| u32::try_from(v).expect("u32");
     w.add_u32(&k("context_length"), u(s.context)).unwrap();
@@ -649,17 +649,17 @@ pub fn write_hparams(w: &mut GgufWriter<'_>, s: &FamilyShape, arch: &str) {
     w.add_u32(&k("feed_forward_length"), u(s.ffn)).unwrap();
     w.add_u32(&k("attention.head_count"), u(s.n_heads)).unwrap();
     w.add_u32(&k("attention.head_count_kv"), u(s.n_kv_heads)).unwrap();
-    if s.family == Family::Gemma3 || s.head_dim * s.n_heads != s.c {
+    if s.arch == Arch::Gemma3 || s.head_dim * s.n_heads != s.c {
         w.add_u32(&k("attention.key_length"), u(s.head_dim)).unwrap();
         w.add_u32(&k("attention.value_length"), u(s.head_dim)).unwrap();
     }
-    if s.family == Family::Gpt2 {
+    if s.arch == Arch::Gpt2 {
         w.add_f32(&k("attention.layer_norm_epsilon"), s.eps).unwrap();
     } else {
         w.add_f32(&k("attention.layer_norm_rms_epsilon"), s.eps).unwrap();
         w.add_f32(&k("rope.freq_base"), s.rope_base).unwrap();
     }
-    if s.family == Family::Gemma3 {
+    if s.arch == Arch::Gemma3 {
         w.add_u32(&k("attention.sliding_window"), u(s.window)).unwrap();
     }
 }
@@ -672,6 +672,6 @@ pub fn write_tensors<'d>(w: &mut GgufWriter<'d>, tensors: &'d [RawTensor]) {
 }
 
 /// A random GGUF model of shape `s` with matrices of type `mat`.
-pub fn random_gguf(s: &FamilyShape, mat: BlockType, seed: u64) -> Vec<u8> {
-    write_file(s, s.family.arch(), &random_tensors(s, mat, seed))
+pub fn random_gguf(s: &ArchShape, mat: BlockType, seed: u64) -> Vec<u8> {
+    write_file(s, s.arch.name(), &random_tensors(s, mat, seed))
 }

@@ -4,13 +4,13 @@
 //! The `llama` module does the same for Llama 2 (llama2.c checkpoints).
 
 use llm_engine::Rng;
-use llm_engine::checkpoint::Config;
+use llm_engine::checkpoint::LlmcConfig;
 
 pub mod gguf_ref;
 pub mod llama;
 
-pub fn config(l: usize, nh: usize, c: usize, t: usize, v: usize, vp: usize) -> Config {
-    Config { max_seq_len: t, vocab_size: v, padded_vocab_size: vp, num_layers: l, num_heads: nh, channels: c }
+pub fn config(l: usize, nh: usize, c: usize, t: usize, v: usize, vp: usize) -> LlmcConfig {
+    LlmcConfig { max_seq_len: t, vocab_size: v, padded_vocab_size: vp, num_layers: l, num_heads: nh, channels: c }
 }
 
 /// Standard normal via Box-Muller.
@@ -22,7 +22,7 @@ pub fn normal(rng: &mut Rng) -> f32 {
 
 /// Random parameters with magnitudes like a trained GPT: weights ~ N(0, scale), LayerNorm
 /// gains around 1, biases small but non-zero so every term of the forward pass matters.
-pub fn random_params(cfg: &Config, seed: u64, scale: f32) -> Vec<f32> {
+pub fn random_params(cfg: &LlmcConfig, seed: u64, scale: f32) -> Vec<f32> {
     let mut rng = Rng::new(seed);
     let sizes = cfg.tensor_sizes();
     let names = llm_engine::checkpoint::TENSOR_NAMES;
@@ -103,7 +103,7 @@ pub fn attention(qkv: &[Vec<f64>], c: usize, nh: usize) -> Vec<Vec<f64>> {
 }
 
 /// Naive GPT-2 forward of one sequence in f64: logits (T, V) for tokens at positions 0..T.
-pub fn reference_forward(cfg: &Config, p: &[f64], tokens: &[u32]) -> Vec<Vec<f64>> {
+pub fn reference_forward(cfg: &LlmcConfig, p: &[f64], tokens: &[u32]) -> Vec<Vec<f64>> {
     let (c, l_n, nh, v, maxt, vp) = (cfg.channels, cfg.num_layers, cfg.num_heads, cfg.vocab_size, cfg.max_seq_len, cfg.padded_vocab_size);
     let mut at = 0;
     let mut take = |n: usize| {
@@ -154,7 +154,7 @@ pub fn reference_forward(cfg: &Config, p: &[f64], tokens: &[u32]) -> Vec<Vec<f64
 }
 
 /// Mean cross-entropy of `targets` under the reference model over B sequences of length T.
-pub fn reference_loss(cfg: &Config, p: &[f64], tokens: &[u32], targets: &[u32], t: usize) -> f64 {
+pub fn reference_loss(cfg: &LlmcConfig, p: &[f64], tokens: &[u32], targets: &[u32], t: usize) -> f64 {
     let mut total = 0.0;
     for (seq, tgt) in tokens.chunks(t).zip(targets.chunks(t)) {
         for (logits, &y) in reference_forward(cfg, p, seq).iter().zip(tgt) {

@@ -9,7 +9,7 @@
 //! number of row chunks added in order, so a run is reproducible for a given seed whatever
 //! the thread count. The big matrix products use `matrixmultiply`'s blocked AVX2/FMA sgemm.
 
-use llm_engine::checkpoint::{Config, NUM_TENSORS};
+use llm_engine::checkpoint::{LlmcConfig, NUM_TENSORS};
 // The engine's exp and tanh: plain arithmetic, so the compiler vectorises them here too.
 use llm_engine::layers::{GELU_SCALE, exp, tanh};
 use llm_engine::parallel::SharedMut;
@@ -23,7 +23,7 @@ const REDUCE_CHUNKS: usize = 32;
 pub use llm_engine::checkpoint::tensor::*;
 
 /// Splits a flat parameter-shaped array into its 16 tensors.
-pub fn split<'a>(flat: &'a [f32], cfg: &Config) -> [&'a [f32]; NUM_TENSORS] {
+pub fn split<'a>(flat: &'a [f32], cfg: &LlmcConfig) -> [&'a [f32]; NUM_TENSORS] {
     let mut rest = flat;
     cfg.tensor_sizes().map(|n| {
         let (head, tail) = rest.split_at(n);
@@ -32,7 +32,7 @@ pub fn split<'a>(flat: &'a [f32], cfg: &Config) -> [&'a [f32]; NUM_TENSORS] {
     })
 }
 
-pub fn split_mut<'a>(flat: &'a mut [f32], cfg: &Config) -> [&'a mut [f32]; NUM_TENSORS] {
+pub fn split_mut<'a>(flat: &'a mut [f32], cfg: &LlmcConfig) -> [&'a mut [f32]; NUM_TENSORS] {
     let mut rest = flat;
     cfg.tensor_sizes().map(|n| {
         let (head, tail) = std::mem::take(&mut rest).split_at_mut(n);
@@ -475,7 +475,7 @@ pub struct Activations {
 }
 
 impl Activations {
-    pub fn new(cfg: &Config, b: usize, t: usize) -> Activations {
+    pub fn new(cfg: &LlmcConfig, b: usize, t: usize) -> Activations {
         let (l, c, nh, v) = (cfg.num_layers, cfg.channels, cfg.num_heads, cfg.vocab_size);
         let bt = b * t;
         let z = |n: usize| vec![0.0f32; n];
@@ -515,7 +515,7 @@ impl Activations {
 
 /// Forward pass over tokens (B, T); with targets, fills acts.losses and returns the mean
 /// loss; acts.probs holds the softmax (BT, V) afterwards.
-pub fn forward(cfg: &Config, params: &[f32], acts: &mut Activations, tokens: &[u32], targets: &[u32]) -> f32 {
+pub fn forward(cfg: &LlmcConfig, params: &[f32], acts: &mut Activations, tokens: &[u32], targets: &[u32]) -> f32 {
     let (nl, c, nh, v) = (cfg.num_layers, cfg.channels, cfg.num_heads, cfg.vocab_size);
     let (b, t) = (acts.b, acts.t);
     let bt = b * t;
@@ -575,7 +575,7 @@ pub fn forward(cfg: &Config, params: &[f32], acts: &mut Activations, tokens: &[u
 }
 
 /// Backward pass after `forward` with the same tokens and targets: grads += dloss/dparams.
-pub fn backward(cfg: &Config, params: &[f32], grads: &mut [f32], acts: &mut Activations, tokens: &[u32], targets: &[u32]) {
+pub fn backward(cfg: &LlmcConfig, params: &[f32], grads: &mut [f32], acts: &mut Activations, tokens: &[u32], targets: &[u32]) {
     let (nl, c, nh, v) = (cfg.num_layers, cfg.channels, cfg.num_heads, cfg.vocab_size);
     let (b, t) = (acts.b, acts.t);
     let bt = b * t;

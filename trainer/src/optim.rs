@@ -1,7 +1,7 @@
 //! AdamW with bias correction, the learning-rate schedule, and gradient-norm clipping.
 
 use crate::gpt;
-use llm_engine::checkpoint::Config;
+use llm_engine::checkpoint::LlmcConfig;
 use rayon::prelude::*;
 
 /// Linear warmup over `warmup` steps to `lr`, then cosine decay to `lr * min_fraction` at
@@ -24,7 +24,7 @@ pub fn grad_norm(grads: &[f32]) -> f32 {
 
 /// Which tensors get weight decay: the matrices (embeddings and projections), not the
 /// biases and LayerNorm parameters, as in GPT-2 / nanoGPT.
-pub fn decay_mask(cfg: &Config) -> Vec<bool> {
+pub fn decay_mask(cfg: &LlmcConfig) -> Vec<bool> {
     let decayed = [gpt::WTE, gpt::WPE, gpt::QKVW, gpt::ATTPROJW, gpt::FCW, gpt::FCPROJW];
     let mut mask = Vec::with_capacity(cfg.num_parameters());
     for (i, n) in cfg.tensor_sizes().iter().enumerate() {

@@ -15,7 +15,7 @@ use crate::gpt::{self, Activations};
 use crate::io::{remove_stale_temporaries, write_atomic, write_atomic_with};
 use crate::optim::{self, AdamW};
 use anyhow::{Context, Result, bail};
-use llm_engine::checkpoint::{self, Config};
+use llm_engine::checkpoint::{self, LlmcConfig};
 use llm_engine::{Kernels, Rng, SamplerConfig, Serial, Session, StopFilter, Tokenizer};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -77,8 +77,8 @@ pub struct Shape {
 }
 
 impl Shape {
-    pub fn config(&self) -> Config {
-        Config {
+    pub fn config(&self) -> LlmcConfig {
+        LlmcConfig {
             max_seq_len: self.context,
             vocab_size: self.vocab,
             padded_vocab_size: self.padded_vocab,
@@ -87,7 +87,7 @@ impl Shape {
             channels: self.channels,
         }
     }
-    pub fn of(c: &Config) -> Shape {
+    pub fn of(c: &LlmcConfig) -> Shape {
         Shape {
             layers: c.num_layers,
             heads: c.num_heads,
@@ -161,7 +161,7 @@ pub fn first_non_finite(values: &[f32]) -> Option<usize> {
 }
 
 pub struct Trainer {
-    pub config: Config,
+    pub config: LlmcConfig,
     pub options: TrainOptions,
     pub params: Vec<f32>,
     grads: Vec<f32>,
@@ -184,7 +184,7 @@ pub struct Trainer {
 
 /// GPT-2 initialisation: N(0, 0.02) matrices, residual projections scaled by 1/sqrt(2L),
 /// position embeddings N(0, 0.01), zero biases, unit LayerNorm gains, zero padding rows.
-pub fn init_params(cfg: &Config, rng: &mut Rng) -> Vec<f32> {
+pub fn init_params(cfg: &LlmcConfig, rng: &mut Rng) -> Vec<f32> {
     let mut params = vec![0.0f32; cfg.num_parameters()];
     let proj_std = 0.02 / (2.0 * cfg.num_layers as f32).sqrt();
     let normal = |rng: &mut Rng| {
@@ -216,7 +216,7 @@ pub fn init_params(cfg: &Config, rng: &mut Rng) -> Vec<f32> {
 
 impl Trainer {
     /// A new run from random initialisation, or from `init` weights.
-    pub fn new(config: Config, options: TrainOptions, init: Option<Vec<f32>>) -> Result<Trainer> {
+    pub fn new(config: LlmcConfig, options: TrainOptions, init: Option<Vec<f32>>) -> Result<Trainer> {
         config.validate().map_err(|e| anyhow::anyhow!("bad model shape: {e}"))?;
         check_options(&config, &options)?;
         let mut rng = Rng::new(options.seed);
@@ -233,7 +233,7 @@ impl Trainer {
     }
 
     fn assemble(
-        config: Config,
+        config: LlmcConfig,
         options: TrainOptions,
         params: Vec<f32>,
         moments: Option<(Vec<f32>, Vec<f32>)>,
@@ -438,7 +438,7 @@ impl Trainer {
     }
 }
 
-fn check_options(cfg: &Config, o: &TrainOptions) -> Result<()> {
+fn check_options(cfg: &LlmcConfig, o: &TrainOptions) -> Result<()> {
     if o.batch == 0 || o.seq == 0 {
         bail!("--batch and --seq must be at least 1");
     }

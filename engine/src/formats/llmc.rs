@@ -35,7 +35,7 @@ const MAX_PARAMS: usize = 1 << 36;
 
 /// The model's shape, straight from the checkpoint header (GPT-2 as llm.c writes it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Config {
+pub struct LlmcConfig {
     /// maxT: the context length (rows of the position embedding).
     pub max_seq_len: usize,
     /// V: the real vocabulary; logits are computed over these only.
@@ -50,7 +50,7 @@ pub struct Config {
     pub channels: usize,
 }
 
-impl Config {
+impl LlmcConfig {
     pub fn head_size(&self) -> usize {
         self.channels / self.num_heads
     }
@@ -204,7 +204,7 @@ impl fmt::Display for CheckpointError {
 
 /// A parsed checkpoint. `params` borrows the input when possible.
 pub struct Checkpoint<'a> {
-    pub config: Config,
+    pub config: LlmcConfig,
     pub version: i32,
     pub params: Cow<'a, [f32]>,
 }
@@ -214,7 +214,7 @@ fn header_int(bytes: &[u8], i: usize) -> i32 {
 }
 
 /// Reads and validates the header only (sizes buffers before the body is read).
-pub fn parse_header(bytes: &[u8]) -> Result<(Config, i32), CheckpointError> {
+pub fn parse_header(bytes: &[u8]) -> Result<(LlmcConfig, i32), CheckpointError> {
     if bytes.len() < HEADER_BYTES {
         return Err(CheckpointError::TooShortForHeader { len: bytes.len() });
     }
@@ -230,7 +230,7 @@ pub fn parse_header(bytes: &[u8]) -> Result<(Config, i32), CheckpointError> {
         let v = header_int(bytes, i);
         if v <= 0 || v as usize > max { Err(CheckpointError::BadDimension { name, value: v as i64, max }) } else { Ok(v as usize) }
     };
-    let config = Config {
+    let config = LlmcConfig {
         max_seq_len: dim(2, "maxT", MAX_SEQ_LEN)?,
         vocab_size: dim(3, "V", MAX_VOCAB)?,
         num_layers: dim(4, "L", MAX_LAYERS)?,
@@ -243,7 +243,7 @@ pub fn parse_header(bytes: &[u8]) -> Result<(Config, i32), CheckpointError> {
 }
 
 /// Size in bytes of a checkpoint file with this shape and version.
-pub fn file_size(config: &Config, version: i32) -> usize {
+pub fn file_size(config: &LlmcConfig, version: i32) -> usize {
     let elem = if version == VERSION_BF16 { 2 } else { 4 };
     HEADER_BYTES + config.num_parameters() * elem
 }
@@ -275,7 +275,7 @@ pub fn parse(bytes: &[u8]) -> Result<Checkpoint<'_>, CheckpointError> {
 pub use crate::quant::f16::{bf16_to_f32, f32_to_bf16};
 
 /// The 1024-byte header of a checkpoint of this shape.
-pub fn encode_header(config: &Config, version: i32) -> [u8; HEADER_BYTES] {
+pub fn encode_header(config: &LlmcConfig, version: i32) -> [u8; HEADER_BYTES] {
     let mut h = [0u8; HEADER_BYTES];
     let vals = [
         CHECKPOINT_MAGIC,
@@ -300,7 +300,7 @@ pub fn f32_bytes(params: &[f32]) -> &[u8] {
 }
 
 /// A whole version-3 checkpoint in memory.
-pub fn encode_v3(config: &Config, params: &[f32]) -> Vec<u8> {
+pub fn encode_v3(config: &LlmcConfig, params: &[f32]) -> Vec<u8> {
     assert_eq!(params.len(), config.num_parameters(), "parameter count must match the config");
     let mut out = Vec::with_capacity(file_size(config, VERSION_FP32));
     out.extend_from_slice(&encode_header(config, VERSION_FP32));
@@ -309,7 +309,7 @@ pub fn encode_v3(config: &Config, params: &[f32]) -> Vec<u8> {
 }
 
 /// A whole version-5 (bf16) checkpoint in memory.
-pub fn encode_v5(config: &Config, params: &[f32]) -> Vec<u8> {
+pub fn encode_v5(config: &LlmcConfig, params: &[f32]) -> Vec<u8> {
     assert_eq!(params.len(), config.num_parameters(), "parameter count must match the config");
     let mut out = Vec::with_capacity(file_size(config, VERSION_BF16));
     out.extend_from_slice(&encode_header(config, VERSION_BF16));
@@ -321,7 +321,7 @@ pub fn encode_v5(config: &Config, params: &[f32]) -> Vec<u8> {
 
 impl core::error::Error for CheckpointError {}
 
-impl Config {
+impl LlmcConfig {
     /// The engine's spec of a GPT-2 of this shape (llm.c's `train_gpt2.c` model).
     pub fn spec(&self) -> ModelSpec {
         ModelSpec {
@@ -370,7 +370,7 @@ pub fn load(bytes: &[u8]) -> Result<Model<'_>, LlmcLoadError> {
 }
 
 /// Refuses NaN and infinities in any tensor (the padding rows of wte, never read, excepted).
-fn check_finite(config: &Config, version: i32, body: &[u8]) -> Result<(), ModelError> {
+fn check_finite(config: &LlmcConfig, version: i32, body: &[u8]) -> Result<(), ModelError> {
     let (elem, btype) = if version == VERSION_BF16 { (2, BlockType::BF16) } else { (4, BlockType::F32) };
     let (off, sizes) = (config.tensor_offsets(), config.tensor_sizes());
     for i in 0..NUM_TENSORS {
@@ -382,7 +382,7 @@ fn check_finite(config: &Config, version: i32, body: &[u8]) -> Result<(), ModelE
 
 /// A model whose weights are views of `params` (the flat parameters in file order), as the
 /// trainer holds them.
-pub fn model_from_params<'a>(config: &Config, params: &'a [f32]) -> Result<Model<'a>, LlmcLoadError> {
+pub fn model_from_params<'a>(config: &LlmcConfig, params: &'a [f32]) -> Result<Model<'a>, LlmcLoadError> {
     config.validate()?;
     let n = config.num_parameters();
     if params.len() != n {
@@ -393,7 +393,7 @@ pub fn model_from_params<'a>(config: &Config, params: &'a [f32]) -> Result<Model
 
 /// Names the file's tensors. `take(offset, len)` returns elements offset..offset+len of the
 /// flat parameter array (in floats); the config is valid, so every range is in bounds.
-fn build<'a>(cfg: &Config, take: &mut dyn FnMut(usize, usize) -> Cow<'a, [f32]>) -> Result<Model<'a>, ModelError> {
+fn build<'a>(cfg: &LlmcConfig, take: &mut dyn FnMut(usize, usize) -> Cow<'a, [f32]>) -> Result<Model<'a>, ModelError> {
     let (off, sizes) = (cfg.tensor_offsets(), cfg.tensor_sizes());
     let (c, l_n, vp, t) = (cfg.channels, cfg.num_layers, cfg.padded_vocab_size, cfg.max_seq_len);
     // Layer l's part-th (len) slab of a stacked (L, ...) tensor.

@@ -10,7 +10,7 @@ pub mod llmc;
 /// Which file a model came from, with its header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
-    Llmc { version: i32, config: llmc::Config },
+    Llmc { version: i32, config: llmc::LlmcConfig },
     Llama2c(llama2c::Llama2cConfig),
     Gguf { version: u32 },
 }
