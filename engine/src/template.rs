@@ -1,11 +1,11 @@
 //! Chat templates: how a conversation turn is written for an instruction-tuned model.
 //!
 //! GGUF files carry their template as a Jinja program (`tokenizer.chat_template`). We do not
-//! run Jinja: we recognise the family from the text and write turns in that family's fixed
+//! run Jinja: we recognise the template kind from the text and write turns in that kind's fixed
 //! layout (as llama.cpp's `llama-chat.cpp` does for its built-in templates). A base model (no
 //! template) keeps the continuation mode: the user's line plus a newline.
 //!
-//! | family | a user turn, then the start of the model's reply | end of the model's turn |
+//! | kind | a user turn, then the start of the model's reply | end of the model's turn |
 //! |---|---|---|
 //! | ChatML (Qwen) | `<\|im_start\|>user\n{msg}<\|im_end\|>\n<\|im_start\|>assistant\n` | `<\|im_end\|>` |
 //! | Gemma | `<start_of_turn>user\n{msg}<end_of_turn>\n<start_of_turn>model\n` | `<end_of_turn>` |
@@ -35,7 +35,7 @@ const QWEN_DEFAULT_SYSTEM: &str = "You are Qwen, created by Alibaba Cloud. You a
 impl Template {
     pub const NAMES: &'static str = "auto, raw, chatml, gemma, llama3, llama2, phi3";
 
-    /// The family of a GGUF `tokenizer.chat_template` (None or unrecognised: Raw).
+    /// The kind of a GGUF `tokenizer.chat_template` (None or unrecognised: Raw).
     pub fn detect(chat_template: Option<&str>) -> Template {
         let Some(t) = chat_template else { return Template::Raw };
         if t.contains("<|im_start|>") {

@@ -15,6 +15,7 @@
 //! Only `Kernels::dot_row` calls [`dot_row`], after checking the row length and only with
 //! an AVX2 `Kernels` (which exists only when `CpuFeatures::avx2_fma_usable` said yes).
 
+use super::avx2::hsum;
 use crate::kernels::LANES;
 use crate::quant::BlockType;
 use crate::quant::kquants::{BlockQ4K, BlockQ6K, QK_K, k_factors, q6_k_factors};
@@ -55,16 +56,6 @@ pub(crate) unsafe fn dot_rows4(t: BlockType, rows: [&[u8]; 4], x: &[f32]) -> Opt
             _ => None,
         }
     }
-}
-
-/// `portable::combine_lanes` in registers: (l0+l4, l1+l5, l2+l6, l3+l7), then
-/// ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)).
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-pub(super) fn hsum(acc: __m256) -> f32 {
-    let a = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps::<1>(acc));
-    let b = _mm_add_ps(a, _mm_movehl_ps(a, a));
-    _mm_cvtss_f32(_mm_add_ss(b, _mm_shuffle_ps::<1>(b, b)))
 }
 
 /// 8 bytes `b[0..8]` widened to 8 u32 lanes.

@@ -12,7 +12,7 @@
 // The tile loops index several parallel arrays (N weight rows, R activation rows) by one
 // block index: an iterator over one of them would only hide the others.
 #![allow(clippy::needless_range_loop)]
-use super::avx2_blocks::hsum;
+use super::avx2::hsum;
 use crate::quant::BlockType;
 use crate::quant::kquants::{BlockQ4K, BlockQ6K, QK_K, scale_min};
 use crate::quant::legacy::{BlockQ4_0, BlockQ5_0, BlockQ8_0};
