@@ -196,7 +196,7 @@ pub enum Action {
 }
 
 /// Applies a command to the settings and the session, the same way on every front end.
-pub fn handle_command(settings: &mut ChatSettings, session: &mut Session<'_>, cmd: Command) -> Action {
+pub(crate) fn handle_command(settings: &mut ChatSettings, session: &mut Session<'_>, cmd: Command) -> Action {
     match cmd {
         Command::Help => Action::Help,
         Command::Stats => Action::Stats,
@@ -218,7 +218,7 @@ pub fn handle_command(settings: &mut ChatSettings, session: &mut Session<'_>, cm
 }
 
 /// The stop strings of a chat reply.
-pub fn reply_stops(settings: &ChatSettings) -> StopFilter {
+pub(crate) fn reply_stops(settings: &ChatSettings) -> StopFilter {
     if settings.stop_at_blank_line { StopFilter::new(&[REPLY_STOP]) } else { StopFilter::none() }
 }
 
@@ -431,11 +431,6 @@ impl<'s, 'm> Chat<'s, 'm> {
 
     pub fn tokenizer(&self) -> &'s Tokenizer {
         self.conv.tokenizer
-    }
-
-    /// The stats line of the last reply.
-    pub fn last_stats(&self) -> &str {
-        &self.last
     }
 
     /// One input line: a command or a prompt. Returns false when the user quits.

@@ -84,7 +84,7 @@ impl CpuFeatures {
 
 /// XCR0 has the SSE and AVX state bits set (needs CPUID.OSXSAVE, checked first).
 #[cfg(target_arch = "x86_64")]
-pub fn avx_state_enabled() -> bool {
+pub(crate) fn avx_state_enabled() -> bool {
     use core::arch::x86_64::__cpuid;
     if __cpuid(1).ecx & (1 << 27) == 0 {
         return false;
@@ -95,7 +95,7 @@ pub fn avx_state_enabled() -> bool {
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-pub fn avx_state_enabled() -> bool {
+pub(crate) fn avx_state_enabled() -> bool {
     false
 }
 

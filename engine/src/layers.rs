@@ -104,7 +104,7 @@ pub fn softmax(x: &mut [f32]) {
 }
 
 /// x += y, elementwise (the residual connection).
-pub fn residual_add(x: &mut [f32], y: &[f32]) {
+pub(crate) fn residual_add(x: &mut [f32], y: &[f32]) {
     assert_eq!(x.len(), y.len(), "residual_add: lengths differ");
     for (a, &b) in x.iter_mut().zip(y) {
         *a += b;
@@ -112,7 +112,7 @@ pub fn residual_add(x: &mut [f32], y: &[f32]) {
 }
 
 /// SiLU (x * sigmoid(x)) of the gate times the up projection, in place in `gate` (SwiGLU).
-pub fn swiglu(gate: &mut [f32], up: &[f32]) {
+pub(crate) fn swiglu(gate: &mut [f32], up: &[f32]) {
     assert_eq!(gate.len(), up.len(), "swiglu: lengths differ");
     for (g, &u) in gate.iter_mut().zip(up) {
         let v = *g;
@@ -121,7 +121,7 @@ pub fn swiglu(gate: &mut [f32], up: &[f32]) {
 }
 
 /// GELU (tanh approximation) of the gate times the up projection, in place (GeGLU).
-pub fn geglu(gate: &mut [f32], up: &[f32]) {
+pub(crate) fn geglu(gate: &mut [f32], up: &[f32]) {
     assert_eq!(gate.len(), up.len(), "geglu: lengths differ");
     gelu(gate);
     for (g, &u) in gate.iter_mut().zip(up) {
@@ -130,7 +130,7 @@ pub fn geglu(gate: &mut [f32], up: &[f32]) {
 }
 
 /// logits = cap * tanh(logits / cap) (Gemma's soft-capping), in place.
-pub fn softcap(x: &mut [f32], cap: f32) {
+pub(crate) fn softcap(x: &mut [f32], cap: f32) {
     for v in x.iter_mut() {
         *v = cap * tanh(*v / cap);
     }
@@ -138,7 +138,7 @@ pub fn softcap(x: &mut [f32], cap: f32) {
 
 /// cos/sin of every pair angle for one position: table (hd/2 pairs of [cos, sin]).
 /// theta_j = pos * base^(-2j/hd), computed as run.c does: pos * (1 / base^(2j/hd)).
-pub fn rope_table(table: &mut [f32], pos: usize, base: f32, head_dim: usize) {
+pub(crate) fn rope_table(table: &mut [f32], pos: usize, base: f32, head_dim: usize) {
     assert_eq!(table.len(), head_dim, "rope_table: one cos/sin pair per dimension pair");
     for j in 0..head_dim / 2 {
         let freq = 1.0 / libm::powf(base, (2 * j) as f32 / head_dim as f32);

@@ -107,7 +107,7 @@ impl core::error::Error for ModelError {}
 impl ModelError {
     /// Checks little-endian data of `btype` (a whole tensor, or a slice of one) for NaN and
     /// infinities; the error names `tensor`.
-    pub fn check_finite(tensor: &str, btype: crate::tensor::DType, data: &[u8]) -> Result<(), ModelError> {
+    pub(crate) fn check_finite(tensor: &str, btype: crate::tensor::DType, data: &[u8]) -> Result<(), ModelError> {
         match crate::tensor::first_non_finite(btype, data) {
             None => Ok(()),
             Some(at) => Err(ModelError::NonFinite { tensor: String::from(tensor), at }),

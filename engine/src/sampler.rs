@@ -131,7 +131,7 @@ impl Sampler {
         Sampler { config, rng: Rng::new(seed), probs: vec![0.0; vocab_size], order: vec![0; vocab_size] }
     }
 
-    pub fn reseed(&mut self, seed: u64) {
+    pub(crate) fn reseed(&mut self, seed: u64) {
         self.rng = Rng::new(seed);
     }
 

@@ -146,7 +146,7 @@ impl<'m> Session<'m> {
     /// As [`Session::generate`], also ending at `end` (a chat template's end-of-turn token).
     /// The end token is fed to the model (it closes the turn in the context) but not printed.
     #[allow(clippy::too_many_arguments)]
-    pub fn generate_until(
+    pub(crate) fn generate_until(
         &mut self,
         tokenizer: &Tokenizer,
         end: Option<u32>,
@@ -163,7 +163,7 @@ impl<'m> Session<'m> {
     /// its oldest turns), lets the window slide ([`Room::Slide`]), or ends the generation
     /// ([`Room::Full`], reported in [`Generated::context_full`]).
     #[allow(clippy::too_many_arguments)]
-    pub fn generate_with(
+    pub(crate) fn generate_with(
         &mut self,
         tokenizer: &Tokenizer,
         end: Option<u32>,

@@ -7,7 +7,6 @@
 //! described by [`BlockType`]'s table in `quant/`; a new type is a new row there.
 
 use alloc::borrow::Cow;
-use alloc::vec::Vec;
 use core::fmt;
 use core::ops::Range;
 
@@ -101,14 +100,6 @@ impl<'a> Tensor<'a> {
         }
     }
 
-    /// The f32 data, for f32 tensors.
-    pub fn as_f32(&self) -> Option<&[f32]> {
-        match &self.data {
-            TensorData::F32(d) => Some(d),
-            TensorData::Blocks { .. } => None,
-        }
-    }
-
     /// True when the data is a view of the model file (not a copy).
     pub fn is_borrowed(&self) -> bool {
         match &self.data {
@@ -126,22 +117,13 @@ impl<'a> Tensor<'a> {
     }
 
     /// Writes row `r` as f32 into `out` (cols). Panics when `r` or `out` is out of range.
-    pub fn row_into(&self, r: usize, out: &mut [f32]) {
+    pub(crate) fn row_into(&self, r: usize, out: &mut [f32]) {
         assert!(r < self.rows, "row {r} of a tensor with {} rows", self.rows);
         assert_eq!(out.len(), self.cols, "output row length");
         match &self.data {
             TensorData::F32(d) => out.copy_from_slice(&d[r * self.cols..(r + 1) * self.cols]),
             TensorData::Blocks { btype, row_bytes, data } => quant::dequantize_row(*btype, &data[r * row_bytes..(r + 1) * row_bytes], out),
         }
-    }
-
-    /// Every element, converted to f32 (for export and tests).
-    pub fn to_f32_vec(&self) -> Vec<f32> {
-        let mut out = alloc::vec![0.0; self.rows * self.cols];
-        for (r, row) in out.chunks_exact_mut(self.cols.max(1)).enumerate().take(self.rows) {
-            self.row_into(r, row);
-        }
-        out
     }
 }
 
@@ -184,7 +166,7 @@ impl<'t> MatRef<'t> {
     }
 
     /// Rows `r` (a sub-matrix sharing the data). Panics when out of range.
-    pub fn slice_rows(&self, r: Range<usize>) -> MatRef<'t> {
+    pub(crate) fn slice_rows(&self, r: Range<usize>) -> MatRef<'t> {
         assert!(r.start <= r.end && r.end <= self.rows, "rows {r:?} of a matrix with {} rows", self.rows);
         let c = self.cols;
         let data = match self.data {
@@ -199,7 +181,7 @@ impl<'t> MatRef<'t> {
 
 /// Little-endian f32 bytes as floats: a zero-copy view when aligned (x86 is little-endian),
 /// else a converted copy. `bytes.len()` must be a multiple of 4 (extra bytes are ignored).
-pub fn f32_cow(bytes: &[u8]) -> Cow<'_, [f32]> {
+pub(crate) fn f32_cow(bytes: &[u8]) -> Cow<'_, [f32]> {
     let n = bytes.len() / 4;
     if cfg!(target_endian = "little") && (bytes.as_ptr() as usize).is_multiple_of(core::mem::align_of::<f32>()) {
         // SAFETY: aligned for f32, n * 4 <= bytes.len(), every bit pattern is a valid f32, and
@@ -254,7 +236,7 @@ pub fn first_non_finite(btype: BlockType, data: &[u8]) -> Option<NonFiniteAt> {
 }
 
 /// The first NaN or infinity of f32 values.
-pub fn first_non_finite_f32(data: &[f32]) -> Option<usize> {
+pub(crate) fn first_non_finite_f32(data: &[f32]) -> Option<usize> {
     const CHUNK: usize = 1024;
     let mut base = 0;
     for chunk in data.chunks(CHUNK) {

@@ -148,12 +148,12 @@ impl Hparams<'_, '_> {
     }
 
     /// `{arch}.k` if present and a count.
-    pub fn opt_usize(&self, k: &str) -> Option<usize> {
+    pub(crate) fn opt_usize(&self, k: &str) -> Option<usize> {
         self.g.get_usize(&self.key(k)).ok()
     }
 
     /// `{arch}.k`, or `default` when absent (a value of the wrong type is an error).
-    pub fn f32_or(&self, k: &str, default: f32) -> Result<f32, GgufModelError> {
+    pub(crate) fn f32_or(&self, k: &str, default: f32) -> Result<f32, GgufModelError> {
         match self.g.get_f32(&self.key(k)) {
             Ok(v) => Ok(v),
             Err(GgufError::MissingKey { .. }) => Ok(default),
@@ -162,11 +162,11 @@ impl Hparams<'_, '_> {
     }
 
     /// `{arch}.k` if present and a number.
-    pub fn opt_f32(&self, k: &str) -> Option<f32> {
+    pub(crate) fn opt_f32(&self, k: &str) -> Option<f32> {
         self.g.get_f32(&self.key(k)).ok()
     }
 
-    pub fn has_tensor(&self, name: &str) -> bool {
+    pub(crate) fn has_tensor(&self, name: &str) -> bool {
         self.g.tensor(name).is_some()
     }
 

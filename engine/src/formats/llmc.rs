@@ -84,7 +84,7 @@ impl LlmcConfig {
     }
 
     /// Element counts of the 16 tensors, in file order; None on overflow.
-    pub fn tensor_sizes_checked(&self) -> Option<[usize; NUM_TENSORS]> {
+    pub(crate) fn tensor_sizes_checked(&self) -> Option<[usize; NUM_TENSORS]> {
         let (vp, t, l, c) = (self.padded_vocab_size, self.max_seq_len, self.num_layers, self.channels);
         let m = |a: usize, b: usize| a.checked_mul(b);
         let lc = m(l, c)?;

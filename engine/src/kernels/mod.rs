@@ -236,7 +236,7 @@ impl Kernels {
 
     /// Quantizes `x` (rows of `w.cols()`) to 8 bits as [`Kernels::matmul_q8`] needs them for
     /// `w` (panics if this set has no 8-bit products for `w`'s type).
-    pub fn quantize_for(self, xq: &mut crate::quant::q8::Q8Buf, x: &[f32], w: MatRef<'_>) {
+    pub(crate) fn quantize_for(self, xq: &mut crate::quant::q8::Q8Buf, x: &[f32], w: MatRef<'_>) {
         let block = match w.data() {
             MatData::Blocks { btype, .. } => self.q8_block(btype),
             MatData::F32(_) => None,
@@ -248,7 +248,7 @@ impl Kernels {
     /// out (N, OC) = xq[rows] (N, IC) @ w (OC, IC)^T + bias (OC) with activations quantized
     /// by [`Kernels::quantize_for`]: each output is [`Kernels::dot_q8`] of its row (four
     /// weight rows at a time share the activation loads; same bits per output).
-    pub fn matmul_q8(
+    pub(crate) fn matmul_q8(
         self,
         out: &mut [f32],
         xq: &crate::quant::q8::Q8Buf,
@@ -319,7 +319,7 @@ impl Kernels {
     /// Continues a canonical dot product: a[i] * b[i] into lane i % 8 of `acc`, in this
     /// set's family. Feeding a row in chunks of multiples of 8 gives exactly `dot`'s lanes.
     #[inline]
-    pub fn dot_acc(self, acc: &mut [f32; LANES], a: &[f32], b: &[f32]) {
+    pub(crate) fn dot_acc(self, acc: &mut [f32; LANES], a: &[f32], b: &[f32]) {
         assert!(a.len() == b.len() && a.len().is_multiple_of(LANES), "dot_acc: equal lengths, multiples of 8");
         match self.set.simd {
             Some(simd) => arch::dot_acc(simd, acc, a, b),

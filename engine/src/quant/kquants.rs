@@ -105,7 +105,7 @@ impl<'a> BlockQ6K<'a> {
         Self(block(b, "Q6_K"))
     }
     #[inline(always)]
-    pub fn ql(self) -> &'a [u8; 128] {
+    pub(crate) fn ql(self) -> &'a [u8; 128] {
         field(self.0, 0)
     }
     #[inline(always)]

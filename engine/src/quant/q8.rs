@@ -134,7 +134,7 @@ impl Q8Buf {
     }
 
     /// Bytes of the buffers for `values` activations (for memory estimates).
-    pub fn bytes_for(values: usize) -> usize {
+    pub(crate) fn bytes_for(values: usize) -> usize {
         values + 8 * (values / SUB)
     }
 

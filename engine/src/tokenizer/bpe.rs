@@ -532,10 +532,6 @@ impl BpeTokenizer {
         self.add_bos
     }
 
-    pub fn pre_tokenizer(&self) -> PreTokenizer {
-        self.pre
-    }
-
     /// The id of the stored string `piece` (byte-to-unicode mapped for normal tokens; the
     /// lowest id if it occurs more than once).
     pub fn token_id(&self, piece: &[u8]) -> Option<u32> {
@@ -546,11 +542,6 @@ impl BpeTokenizer {
     /// As [`token_id`](Self::token_id), but None for a special token: what encoding may emit.
     fn normal_id(&self, piece: &[u8]) -> Option<u32> {
         self.token_id(piece).filter(|id| self.specials.binary_search(id).is_err())
-    }
-
-    /// The stored string of `token` (as in the GGUF vocabulary).
-    pub fn token_text(&self, token: u32) -> Option<&[u8]> {
-        self.tokens.get(token)
     }
 
     /// The raw bytes of `token`: byte-to-unicode mapping undone for normal tokens, the stored

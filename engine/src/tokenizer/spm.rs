@@ -347,7 +347,7 @@ impl SpmTokenizer {
     /// Leaves the tokens with `excluded[id]` (a GGUF vocabulary's control tokens) out of
     /// encoding: no lookup or merge yields them any more, and [`id`](Self::id) does not
     /// find them. Byte pieces and the dummy prefix were looked up already.
-    pub fn exclude_from_encoding(&mut self, excluded: &[bool]) {
+    pub(crate) fn exclude_from_encoding(&mut self, excluded: &[bool]) {
         let pieces = &self.pieces;
         let mut sorted: Vec<u32> = (0..pieces.len() as u32).filter(|&i| !excluded.get(i as usize).copied().unwrap_or(false)).collect();
         sorted.sort_by(|&a, &b| pieces.at(a).cmp(pieces.at(b)));
@@ -356,7 +356,7 @@ impl SpmTokenizer {
     }
 
     /// What a byte with no piece becomes (default [`UNK`]); None drops such bytes.
-    pub fn set_unknown(&mut self, unk: Option<u32>) {
+    pub(crate) fn set_unknown(&mut self, unk: Option<u32>) {
         self.unk = unk.filter(|&u| (u as usize) < self.pieces.len());
     }
 

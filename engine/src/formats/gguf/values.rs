@@ -64,7 +64,7 @@ impl ValueType {
     }
 
     /// Bytes of one value of a fixed-size type; None for strings and arrays.
-    pub fn fixed_size(self) -> Option<usize> {
+    pub(crate) fn fixed_size(self) -> Option<usize> {
         use ValueType::*;
         match self {
             U8 | I8 | Bool => Some(1),
@@ -138,7 +138,7 @@ impl<'a> Value<'a> {
     }
 
     /// Any integer type as a signed 128-bit value (None for floats, bools, strings, arrays).
-    pub fn as_integer(&self) -> Option<i128> {
+    pub(crate) fn as_integer(&self) -> Option<i128> {
         Some(match *self {
             Value::U8(v) => v as i128,
             Value::I8(v) => v as i128,

@@ -119,16 +119,9 @@ pub fn axpy(out: &mut [f32], a: f32, x: &[f32]) {
     }
 }
 
-/// out += a * x with one rounding per element (FMA), for tests of the FMA family.
-pub fn axpy_fma(out: &mut [f32], a: f32, x: &[f32]) {
-    for (o, &xi) in out.iter_mut().zip(x) {
-        *o = libm::fmaf(a, xi, *o);
-    }
-}
-
 /// Continues a canonical dot product: adds a[i] * b[i] into lane i % 8 of `acc` (no FMA).
 /// `a.len()` is a multiple of 8, so a long row may be fed in chunks with the same result.
-pub fn dot_acc(acc: &mut [f32; LANES], a: &[f32], b: &[f32]) {
+pub(crate) fn dot_acc(acc: &mut [f32; LANES], a: &[f32], b: &[f32]) {
     for (ca, cb) in a.chunks_exact(LANES).zip(b.chunks_exact(LANES)) {
         for l in 0..LANES {
             acc[l] += ca[l] * cb[l];
