@@ -66,7 +66,8 @@ pub(in crate::kernels) static SETS: [KernelSet; 4] = [
 
 pub(in crate::kernels) fn dot(simd: Simd, a: &[f32], b: &[f32]) -> f32 {
     match simd {
-        Simd::Sse2 => sse2::dot_sse2(a, b),
+        // SAFETY: SSE2 is part of every x86_64 CPU; equal lengths checked by the caller.
+        Simd::Sse2 => unsafe { sse2::dot_sse2(a, b) },
         // SAFETY: AVX2+FMA usable (module docs); equal lengths checked by the caller.
         Simd::Avx2 | Simd::Avx2Vnni => unsafe { avx2::dot_avx2(a, b) },
     }
@@ -74,7 +75,8 @@ pub(in crate::kernels) fn dot(simd: Simd, a: &[f32], b: &[f32]) -> f32 {
 
 pub(in crate::kernels) fn matmul(simd: Simd, out: &mut [f32], x: &[f32], w: &[f32], bias: Option<&[f32]>, ic: usize, oc: usize) {
     match simd {
-        Simd::Sse2 => sse2::matmul_sse2(out, x, w, bias, ic, oc),
+        // SAFETY: SSE2 is part of every x86_64 CPU; every length checked by the caller.
+        Simd::Sse2 => unsafe { sse2::matmul_sse2(out, x, w, bias, ic, oc) },
         // SAFETY: AVX2+FMA usable (module docs); every length checked by the caller.
         Simd::Avx2 | Simd::Avx2Vnni => unsafe { avx2::matmul_avx2(out, x, w, bias, ic, oc) },
     }
@@ -82,7 +84,8 @@ pub(in crate::kernels) fn matmul(simd: Simd, out: &mut [f32], x: &[f32], w: &[f3
 
 pub(in crate::kernels) fn dot_acc(simd: Simd, acc: &mut [f32; LANES], a: &[f32], b: &[f32]) {
     match simd {
-        Simd::Sse2 => sse2::dot_acc_sse2(acc, a, b),
+        // SAFETY: SSE2 is part of every x86_64 CPU; lengths checked by the caller.
+        Simd::Sse2 => unsafe { sse2::dot_acc_sse2(acc, a, b) },
         // SAFETY: AVX2+FMA usable (module docs); equal lengths, multiples of 8, checked by the
         // caller.
         Simd::Avx2 | Simd::Avx2Vnni => unsafe { avx2::dot_acc_avx2(acc, a, b) },

@@ -1,82 +1,100 @@
 //! SSE2 kernels: the no-FMA family. Two 4-wide registers hold the 8 canonical lanes (0-3
 //! and 4-7); each lane rounds the product then the sum, exactly as `portable::dot`. SSE2 is
 //! part of x86_64, so these need no detection. `Kernels` checks every slice length first.
+//!
+//! As `avx2.rs`: safe `#[target_feature]` functions over rows read as `[f32; 8]` chunks
+//! (zipped iterators, no index); the only `unsafe` is the load / store of one such array.
 
 use super::sse_combine;
 use crate::kernels::LANES;
 use core::arch::x86_64::*;
 
+/// Lanes 0-3 and 4-7 of eight floats.
 #[inline]
-unsafe fn sse_hsum(lo: __m128, hi: __m128) -> f32 {
-    // SAFETY: register-only SSE operations.
-    unsafe { sse_combine(lo, hi) }
+#[target_feature(enable = "sse2")]
+fn load(v: &[f32; LANES]) -> (__m128, __m128) {
+    // SAFETY: both 4-float loads are inside the 8-float array.
+    unsafe { (_mm_loadu_ps(v.as_ptr()), _mm_loadu_ps(v.as_ptr().add(4))) }
 }
 
+/// Lanes 0-3 and 4-7 into eight floats.
 #[inline]
-unsafe fn sse_tail(s: &[f32]) -> (__m128, __m128) {
-    let mut buf = [0.0f32; LANES];
-    buf[..s.len()].copy_from_slice(s);
-    // SAFETY: both loads are inside the 8-float local buffer.
-    unsafe { (_mm_loadu_ps(buf.as_ptr()), _mm_loadu_ps(buf.as_ptr().add(4))) }
-}
-
-pub(crate) fn dot_sse2(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len());
-    let chunks = n / LANES;
-    // SAFETY: every load is within a[..chunks*8] / b[..chunks*8] or a padded copy.
+#[target_feature(enable = "sse2")]
+fn store(v: &mut [f32; LANES], lo: __m128, hi: __m128) {
+    // SAFETY: both 4-float stores are inside the 8-float array.
     unsafe {
-        let (pa, pb) = (a.as_ptr(), b.as_ptr());
-        let (mut lo, mut hi) = (_mm_setzero_ps(), _mm_setzero_ps());
-        for c in 0..chunks {
-            let (x, y) = (pa.add(c * LANES), pb.add(c * LANES));
-            lo = _mm_add_ps(lo, _mm_mul_ps(_mm_loadu_ps(x), _mm_loadu_ps(y)));
-            hi = _mm_add_ps(hi, _mm_mul_ps(_mm_loadu_ps(x.add(4)), _mm_loadu_ps(y.add(4))));
-        }
-        let rest = chunks * LANES;
-        if rest < n {
-            let (xl, xh) = sse_tail(&a[rest..n]);
-            let (yl, yh) = sse_tail(&b[rest..n]);
-            lo = _mm_add_ps(lo, _mm_mul_ps(xl, yl));
-            hi = _mm_add_ps(hi, _mm_mul_ps(xh, yh));
-        }
-        sse_hsum(lo, hi)
+        _mm_storeu_ps(v.as_mut_ptr(), lo);
+        _mm_storeu_ps(v.as_mut_ptr().add(4), hi);
     }
 }
 
+/// Up to 8 floats, zero-filling the unused lanes.
+#[inline]
+#[target_feature(enable = "sse2")]
+fn load_tail(s: &[f32]) -> (__m128, __m128) {
+    let mut buf = [0.0f32; LANES];
+    buf[..s.len()].copy_from_slice(s);
+    load(&buf)
+}
+
+/// The whole 8-float chunks of a row, and the rest.
+#[inline(always)]
+fn chunks(r: &[f32]) -> (&[[f32; LANES]], &[f32]) {
+    r.as_chunks::<LANES>()
+}
+
+/// lo += a.lo * b.lo, hi += a.hi * b.hi (product and sum rounded separately).
+#[inline]
+#[target_feature(enable = "sse2")]
+fn mul_add(acc: &mut (__m128, __m128), a: (__m128, __m128), b: (__m128, __m128)) {
+    acc.0 = _mm_add_ps(acc.0, _mm_mul_ps(a.0, b.0));
+    acc.1 = _mm_add_ps(acc.1, _mm_mul_ps(a.1, b.1));
+}
+
+#[inline]
+#[target_feature(enable = "sse2")]
+fn hsum(acc: (__m128, __m128)) -> f32 {
+    // SAFETY: SSE2 is enabled here; register-only operations.
+    unsafe { sse_combine(acc.0, acc.1) }
+}
+
+/// The canonical no-FMA dot product of two vectors (of equal length, checked by the caller).
+#[target_feature(enable = "sse2")]
+pub(crate) fn dot_sse2(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let ((ca, ta), (cb, tb)) = (chunks(&a[..n]), chunks(&b[..n]));
+    let mut acc = (_mm_setzero_ps(), _mm_setzero_ps());
+    for (x, y) in ca.iter().zip(cb) {
+        mul_add(&mut acc, load(x), load(y));
+    }
+    if !ta.is_empty() {
+        mul_add(&mut acc, load_tail(ta), load_tail(tb));
+    }
+    hsum(acc)
+}
+
 /// out (N, OC) = x (N, IC) @ w (OC, IC)^T + bias: two rows of x share each weight row.
+#[target_feature(enable = "sse2")]
 pub(crate) fn matmul_sse2(out: &mut [f32], x: &[f32], w: &[f32], bias: Option<&[f32]>, ic: usize, oc: usize) {
     let n = x.len() / ic;
-    let chunks = ic / LANES;
-    let rest = chunks * LANES;
     let mut r = 0;
     while r + 2 <= n {
-        let (xa, xb) = (&x[r * ic..(r + 1) * ic], &x[(r + 1) * ic..(r + 2) * ic]);
+        let ((ca, ta), (cb, tb)) = (chunks(&x[r * ic..(r + 1) * ic]), chunks(&x[(r + 1) * ic..(r + 2) * ic]));
         for o in 0..oc {
-            let wr = &w[o * ic..(o + 1) * ic];
-            // SAFETY: loads stay within the rows (chunks * 8 <= ic) or padded copies.
-            let (da, db) = unsafe {
-                let (pa, pb, pw) = (xa.as_ptr(), xb.as_ptr(), wr.as_ptr());
-                let (mut al, mut ah, mut bl, mut bh) = (_mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps());
-                for c in 0..chunks {
-                    let (wl, wh) = (_mm_loadu_ps(pw.add(c * LANES)), _mm_loadu_ps(pw.add(c * LANES + 4)));
-                    al = _mm_add_ps(al, _mm_mul_ps(_mm_loadu_ps(pa.add(c * LANES)), wl));
-                    ah = _mm_add_ps(ah, _mm_mul_ps(_mm_loadu_ps(pa.add(c * LANES + 4)), wh));
-                    bl = _mm_add_ps(bl, _mm_mul_ps(_mm_loadu_ps(pb.add(c * LANES)), wl));
-                    bh = _mm_add_ps(bh, _mm_mul_ps(_mm_loadu_ps(pb.add(c * LANES + 4)), wh));
-                }
-                if rest < ic {
-                    let (wl, wh) = sse_tail(&wr[rest..]);
-                    let (xl, xh) = sse_tail(&xa[rest..]);
-                    let (yl, yh) = sse_tail(&xb[rest..]);
-                    al = _mm_add_ps(al, _mm_mul_ps(xl, wl));
-                    ah = _mm_add_ps(ah, _mm_mul_ps(xh, wh));
-                    bl = _mm_add_ps(bl, _mm_mul_ps(yl, wl));
-                    bh = _mm_add_ps(bh, _mm_mul_ps(yh, wh));
-                }
-                (sse_hsum(al, ah), sse_hsum(bl, bh))
-            };
-            out[r * oc + o] = with_bias(bias, o, da);
-            out[(r + 1) * oc + o] = with_bias(bias, o, db);
+            let (cw, tw) = chunks(&w[o * ic..(o + 1) * ic]);
+            let (mut a, mut b) = ((_mm_setzero_ps(), _mm_setzero_ps()), (_mm_setzero_ps(), _mm_setzero_ps()));
+            for ((xa, xb), wc) in ca.iter().zip(cb).zip(cw) {
+                let wv = load(wc);
+                mul_add(&mut a, load(xa), wv);
+                mul_add(&mut b, load(xb), wv);
+            }
+            if !tw.is_empty() {
+                let wv = load_tail(tw);
+                mul_add(&mut a, load_tail(ta), wv);
+                mul_add(&mut b, load_tail(tb), wv);
+            }
+            out[r * oc + o] = with_bias(bias, o, hsum(a));
+            out[(r + 1) * oc + o] = with_bias(bias, o, hsum(b));
         }
         r += 2;
     }
@@ -98,18 +116,11 @@ fn with_bias(bias: Option<&[f32]>, o: usize, v: f32) -> f32 {
 
 /// Continues a canonical dot product in `acc` (lanes 0-3 and 4-7); `a.len()` is a multiple
 /// of 8 and equals `b.len()` (checked by the caller).
+#[target_feature(enable = "sse2")]
 pub(crate) fn dot_acc_sse2(acc: &mut [f32; LANES], a: &[f32], b: &[f32]) {
-    let chunks = a.len().min(b.len()) / LANES;
-    // SAFETY: every load is within a[..chunks*8] / b[..chunks*8] or the 8-float `acc`.
-    unsafe {
-        let (pa, pb) = (a.as_ptr(), b.as_ptr());
-        let (mut lo, mut hi) = (_mm_loadu_ps(acc.as_ptr()), _mm_loadu_ps(acc.as_ptr().add(4)));
-        for c in 0..chunks {
-            let (x, y) = (pa.add(c * LANES), pb.add(c * LANES));
-            lo = _mm_add_ps(lo, _mm_mul_ps(_mm_loadu_ps(x), _mm_loadu_ps(y)));
-            hi = _mm_add_ps(hi, _mm_mul_ps(_mm_loadu_ps(x.add(4)), _mm_loadu_ps(y.add(4))));
-        }
-        _mm_storeu_ps(acc.as_mut_ptr(), lo);
-        _mm_storeu_ps(acc.as_mut_ptr().add(4), hi);
+    let mut v = load(acc);
+    for (x, y) in chunks(a).0.iter().zip(chunks(b).0) {
+        mul_add(&mut v, load(x), load(y));
     }
+    store(acc, v.0, v.1);
 }
