@@ -143,6 +143,18 @@ pub(crate) fn k_factors(d: f32, dmin: f32, s: &[u8; 12]) -> ([f32; 8], [f32; 8])
     (ds, ms)
 }
 
+/// d, dmin and the packed scales of a Q4_K (or, if `five_bit`, Q5_K) block.
+#[inline]
+pub(crate) fn k_head(b: &[u8], five_bit: bool) -> (f32, f32, &[u8; 12]) {
+    if five_bit {
+        let k = BlockQ5K::new(b);
+        (k.d(), k.dmin(), k.scales())
+    } else {
+        let k = BlockQ4K::new(b);
+        (k.d(), k.dmin(), k.scales())
+    }
+}
+
 /// The unsigned codes of a Q4_K (0..15) or Q5_K (0..31) super-block, in weight order.
 pub(crate) fn k_codes(b: &[u8], five_bit: bool) -> [u8; QK_K] {
     let mut w = [0u8; QK_K];
@@ -169,13 +181,8 @@ pub(crate) fn k_codes(b: &[u8], five_bit: bool) -> [u8; QK_K] {
 
 /// Q4_K / Q5_K: w = (d*sc) * q - (dmin*m) with the factors of the weight's sub-block.
 fn decode_k(b: &[u8], out: &mut [f32], five_bit: bool) {
-    let (ds, ms) = if five_bit {
-        let k = BlockQ5K::new(b);
-        k_factors(k.d(), k.dmin(), k.scales())
-    } else {
-        let k = BlockQ4K::new(b);
-        k_factors(k.d(), k.dmin(), k.scales())
-    };
+    let (d, dmin, scales) = k_head(b, five_bit);
+    let (ds, ms) = k_factors(d, dmin, scales);
     for (e, (o, q)) in out[..QK_K].iter_mut().zip(k_codes(b, five_bit)).enumerate() {
         *o = ds[e / 32] * q as f32 - ms[e / 32];
     }

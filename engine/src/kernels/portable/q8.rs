@@ -2,7 +2,7 @@
 //! computation): every SIMD kernel of the 8-bit family equals [`dot_q8`] bit for bit.
 
 use super::{LANES, combine_lanes};
-use crate::quant::kquants::{BlockQ4K, BlockQ5K, BlockQ6K, QK_K, k_codes, q6_k_codes, scale_min};
+use crate::quant::kquants::{BlockQ6K, QK_K, k_codes, k_head, q6_k_codes, scale_min};
 use crate::quant::legacy::signed_codes;
 use crate::quant::q8::{Q8Row, SUB, act_block};
 use crate::quant::{BlockType, check_row};
@@ -44,13 +44,7 @@ pub fn dot_q8(t: BlockType, row: &[u8], x: Q8Row<'_>) -> f32 {
         BlockType::Q4_K | BlockType::Q5_K => {
             let mut m_acc = 0.0f32;
             for (bi, b) in row.chunks_exact(bb).enumerate() {
-                let (d, dmin, scales) = if t == BlockType::Q5_K {
-                    let k = BlockQ5K::new(b);
-                    (k.d(), k.dmin(), k.scales())
-                } else {
-                    let k = BlockQ4K::new(b);
-                    (k.d(), k.dmin(), k.scales())
-                };
+                let (d, dmin, scales) = k_head(b, t == BlockType::Q5_K);
                 let w = k_codes(b, t == BlockType::Q5_K);
                 let xs = &x.codes()[QK_K * bi..QK_K * (bi + 1)];
                 let mut s = [0i32; LANES];
