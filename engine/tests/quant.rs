@@ -555,14 +555,17 @@ fn q8_kernels_equal_the_reference_bit_for_bit() {
                 assert_eq!(k.dot_q8(t, row, b.row(0)).to_bits(), want.to_bits(), "{t:?} n {n}");
                 let four = k.dot_q8_rows4(t, [row, row, row, row], b.row(0));
                 assert!(four.iter().all(|v| v.to_bits() == want.to_bits()), "{t:?} n {n}: four rows");
-                // Four rows x two inputs: the second input is the negated row (other codes).
+                // One row x eight inputs: the odd ones are the negated, halved row (other codes).
                 let neg: Vec<f32> = x.iter().map(|v| -v * 0.5).collect();
                 let mut b2 = Q8Buf::default();
                 b2.quantize(block, &neg, n);
                 let want2 = dot_q8(t, row, b2.row(0));
-                let tile = k.dot_q8_tile::<4, 2>(t, [row, row, row, row], [b.row(0), b2.row(0)]);
-                assert!(tile[0].iter().all(|v| v.to_bits() == want.to_bits()), "{t:?} n {n}: 4x2 tile, input 0");
-                assert!(tile[1].iter().all(|v| v.to_bits() == want2.to_bits()), "{t:?} n {n}: 4x2 tile, input 1");
+                let xs = core::array::from_fn(|i| if i % 2 == 0 { b.row(0) } else { b2.row(0) });
+                let eight = k.dot_q8_x8(t, row, xs);
+                for (i, v) in eight.iter().enumerate() {
+                    let w = if i % 2 == 0 { want } else { want2 };
+                    assert_eq!(v.to_bits(), w.to_bits(), "{t:?} n {n}: one row x eight inputs, input {i}");
+                }
                 checked += 1;
             }
         }

@@ -271,33 +271,25 @@ impl Kernels {
             Some(b) => v + b[o],
             None => v,
         };
-        // Prefill: tiles of TN weight rows x TR input rows share each decoded weight block
-        // and each activation load; decode: four weight rows at a time. Every output gets the
+        // Prefill: each weight row against eight input rows at a time (each decoded weight
+        // block serves all eight); decode: four weight rows at a time. Every output gets the
         // same bits whichever path computes it.
-        const TN: usize = 1;
-        const TR: usize = 8;
         let mut o0 = 0;
-        while n >= TR && o0 + TN <= oc {
-            let wr: [&[u8]; TN] = core::array::from_fn(|j| row(o0 + j));
+        while n >= 8 && o0 < oc {
+            let w = row(o0);
             let mut r = 0;
-            while r + TR <= n {
+            while r + 8 <= n {
                 let xs = core::array::from_fn(|i| xq.row(rows.start + r + i));
-                let d = self.dot_q8_tile::<TN, TR>(btype, wr, xs);
-                for (i, di) in d.into_iter().enumerate() {
-                    for (j, v) in di.into_iter().enumerate() {
-                        out[(r + i) * oc + o0 + j] = add_bias(o0 + j, v);
-                    }
+                for (i, v) in self.dot_q8_x8(btype, w, xs).into_iter().enumerate() {
+                    out[(r + i) * oc + o0] = add_bias(o0, v);
                 }
-                r += TR;
+                r += 8;
             }
-            // The last n % TR input rows of this row pair, one input at a time.
+            // The last n % 8 input rows of this weight row, one at a time.
             for rr in r..n {
-                let d = self.dot_q8_tile::<TN, 1>(btype, wr, [xq.row(rows.start + rr)]);
-                for (j, v) in d[0].into_iter().enumerate() {
-                    out[rr * oc + o0 + j] = add_bias(o0 + j, v);
-                }
+                out[rr * oc + o0] = add_bias(o0, self.dot_q8(btype, w, xq.row(rows.start + rr)));
             }
-            o0 += TN;
+            o0 += 1;
         }
         while o0 + 4 <= oc {
             let wr = [row(o0), row(o0 + 1), row(o0 + 2), row(o0 + 3)];
@@ -471,17 +463,15 @@ impl Kernels {
         rows.map(|r| portable::dot_q8(t, r, x))
     }
 
-    /// N rows against R rows of 8-bit activations (prefill tiles): `out[i][r]` equals bit for
-    /// bit [`Kernels::dot_q8`] of row r with `xs[i]`.
-    pub fn dot_q8_tile<const N: usize, const R: usize>(self, t: BlockType, rows: [&[u8]; N], xs: [Q8Row<'_>; R]) -> [[f32; N]; R] {
-        assert!(N > 0 && R > 0, "dot_q8_tile: an empty tile");
-        portable::check_pair("dot_q8_tile", t, rows[0], &xs[0]);
-        assert!(rows.iter().all(|r| r.len() == rows[0].len()), "dot_q8_tile: rows of different lengths");
-        assert!(xs.iter().all(|x| x.len() == xs[0].len() && x.block() == xs[0].block()), "dot_q8_tile: inputs of different shapes");
-        if let Some(v) = self.set.simd.and_then(|s| arch::dot_q8_tile(s, t, rows, xs)) {
+    /// One row against eight rows of 8-bit activations (prefill): `out[i]` equals bit for bit
+    /// [`Kernels::dot_q8`] of `row` with `xs[i]`.
+    pub fn dot_q8_x8(self, t: BlockType, row: &[u8], xs: [Q8Row<'_>; 8]) -> [f32; 8] {
+        portable::check_pair("dot_q8_x8", t, row, &xs[0]);
+        assert!(xs.iter().all(|x| x.len() == xs[0].len() && x.block() == xs[0].block()), "dot_q8_x8: inputs of different shapes");
+        if let Some(v) = self.set.simd.and_then(|s| arch::dot_q8_x8(s, t, row, xs)) {
             return v;
         }
-        xs.map(|x| rows.map(|r| portable::dot_q8(t, r, x)))
+        xs.map(|x| portable::dot_q8(t, row, x))
     }
 
     /// out += a * x, elementwise (fused in the FMA family).

@@ -55,11 +55,6 @@ pub(in crate::kernels) fn dot_q8_rows4(simd: Simd, _: BlockType, _: [&[u8]; 4], 
     match simd {}
 }
 
-pub(in crate::kernels) fn dot_q8_tile<const N: usize, const R: usize>(
-    simd: Simd,
-    _: BlockType,
-    _: [&[u8]; N],
-    _: [Q8Row<'_>; R],
-) -> Option<[[f32; N]; R]> {
+pub(in crate::kernels) fn dot_q8_x8(simd: Simd, _: BlockType, _: &[u8], _: [Q8Row<'_>; 8]) -> Option<[f32; 8]> {
     match simd {}
 }

@@ -7,9 +7,25 @@
 //! bare metal the firmware application enables AVX in CR4/XCR0 first), after `Kernels`
 //! checked every slice length.
 
-use super::sse_combine;
+use super::{Ops, avx2_blocks, avx2_q8, sse_combine};
 use crate::kernels::LANES;
 use core::arch::x86_64::*;
+
+/// The AVX2+FMA set (`avx2`, and `avx2-q8` whose family adds the 8-bit kernels): these f32
+/// kernels, the quantized rows of `avx2_blocks.rs` and the 8-bit rows of `avx2_q8.rs`.
+pub(super) const OPS: Ops = Ops {
+    dot: dot_avx2,
+    matmul: matmul_avx2,
+    dot_acc: dot_acc_avx2,
+    dot_acc4: Some(dot_acc4_avx2),
+    axpy: axpy_avx2,
+    dot_row_types: &avx2_blocks::TYPES,
+    dot_row: Some(avx2_blocks::dot_row),
+    dot_rows4: Some(avx2_blocks::dot_rows4),
+    dot_q8: Some(avx2_q8::dot::<false>),
+    dot_q8_rows4: Some(avx2_q8::dot4::<false>),
+    dot_q8_x8: Some(avx2_q8::dot_x8::<false>),
+};
 
 /// Eight floats as a vector.
 #[inline]

@@ -22,6 +22,9 @@ use crate::quant::kquants::{BlockQ4K, BlockQ6K, QK_K, k_factors, q6_k_factors};
 use crate::quant::legacy::{BlockQ5_0, BlockQ8_0, QK};
 use core::arch::x86_64::*;
 
+/// The types [`dot_row`] has a kernel for.
+pub(super) const TYPES: [BlockType; 4] = [BlockType::Q8_0, BlockType::Q5_0, BlockType::Q4_K, BlockType::Q6_K];
+
 /// The dot product of `row` (exactly `t.row_bytes(x.len())` bytes) with `x`, if this module
 /// has a kernel for `t`.
 ///

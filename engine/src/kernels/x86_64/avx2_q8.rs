@@ -12,6 +12,7 @@
 // The tile loops index several parallel arrays (N weight rows, R activation rows) by one
 // block index: an iterator over one of them would only hide the others.
 #![allow(clippy::needless_range_loop)]
+use super::Ops;
 use super::avx2::hsum;
 use crate::quant::BlockType;
 use crate::quant::kquants::{BlockQ4K, BlockQ6K, QK_K, scale_min};
@@ -24,47 +25,39 @@ use core::arch::x86_64::*;
 ///
 /// # Safety
 /// The CPU must support AVX2 and FMA with the AVX state enabled (`avx2_fma_usable`), and
-/// AVX-VNNI too if `vnni` (`avx_vnni_usable`).
-pub(crate) unsafe fn dot(vnni: bool, t: BlockType, row: &[u8], x: Q8Row<'_>) -> Option<f32> {
-    // SAFETY: the caller guarantees AVX2+FMA; the kernels load only through `load32`, which
-    // takes 32-byte slices (bounds-checked).
-    unsafe {
-        match t {
-            BlockType::Q8_0 => Some(legacy::<Q8_0, { BlockQ8_0::BYTES }, 1, 1>(vnni, [row], [x])[0][0]),
-            BlockType::Q4_0 => Some(legacy::<Q4_0, { BlockQ4_0::BYTES }, 1, 1>(vnni, [row], [x])[0][0]),
-            BlockType::Q5_0 => Some(legacy::<Q5_0, { BlockQ5_0::BYTES }, 1, 1>(vnni, [row], [x])[0][0]),
-            BlockType::Q4_K => Some(dot_q4_k::<1, 1>([row], [x])[0][0]),
-            BlockType::Q6_K => Some(dot_q6_k::<1, 1>([row], [x])[0][0]),
-            _ => None,
-        }
-    }
+/// AVX-VNNI too if `VNNI` (`avx_vnni_usable`).
+pub(crate) unsafe fn dot<const VNNI: bool>(t: BlockType, row: &[u8], x: Q8Row<'_>) -> Option<f32> {
+    // SAFETY: the caller guarantees AVX2+FMA (and AVX-VNNI if `VNNI`); the kernels load only
+    // through `load32`, which takes 32-byte slices (bounds-checked).
+    unsafe { dot_tile::<VNNI, 1, 1>(t, [row], [x]) }.map(|[[v]]| v)
 }
 
 /// Four rows against the same `x`, each equal to [`dot`] of that row.
 ///
 /// # Safety
 /// As for [`dot`]; every row checked by the caller.
-pub(crate) unsafe fn dot4(vnni: bool, t: BlockType, rows: [&[u8]; 4], x: Q8Row<'_>) -> Option<[f32; 4]> {
+pub(crate) unsafe fn dot4<const VNNI: bool>(t: BlockType, rows: [&[u8]; 4], x: Q8Row<'_>) -> Option<[f32; 4]> {
     // SAFETY: as for `dot`.
-    unsafe {
-        match t {
-            BlockType::Q8_0 => Some(legacy::<Q8_0, { BlockQ8_0::BYTES }, 4, 1>(vnni, rows, [x])[0]),
-            BlockType::Q4_0 => Some(legacy::<Q4_0, { BlockQ4_0::BYTES }, 4, 1>(vnni, rows, [x])[0]),
-            BlockType::Q5_0 => Some(legacy::<Q5_0, { BlockQ5_0::BYTES }, 4, 1>(vnni, rows, [x])[0]),
-            BlockType::Q4_K => Some(dot_q4_k::<4, 1>(rows, [x])[0]),
-            BlockType::Q6_K => Some(dot_q6_k::<4, 1>(rows, [x])[0]),
-            _ => None,
-        }
-    }
+    unsafe { dot_tile::<VNNI, 4, 1>(t, rows, [x]) }.map(|[v]| v)
 }
 
-/// N rows against R activation rows (prefill tiles): `out[i][r]` equals [`dot`] of row r
-/// with `xs[i]` (each weight block is decoded once for all R inputs).
+/// One row against eight activation rows (prefill): `out[i]` equals [`dot`] of `row` with
+/// `xs[i]` (each weight block is decoded once for all eight inputs).
+///
+/// # Safety
+/// As for [`dot`]; the row and every activation row checked by the caller.
+pub(crate) unsafe fn dot_x8<const VNNI: bool>(t: BlockType, row: &[u8], xs: [Q8Row<'_>; 8]) -> Option<[f32; 8]> {
+    // SAFETY: as for `dot`.
+    let tile = unsafe { dot_tile::<VNNI, 1, 8>(t, [row], xs) };
+    tile.map(|t| t.map(|[v]| v))
+}
+
+/// N rows against R activation rows: `out[i][r]` equals [`dot`] of row r with `xs[i]`.
 ///
 /// # Safety
 /// As for [`dot`]; every row and activation row checked by the caller.
-pub(crate) unsafe fn dot_tile<const N: usize, const R: usize>(
-    vnni: bool,
+#[inline(always)]
+unsafe fn dot_tile<const VNNI: bool, const N: usize, const R: usize>(
     t: BlockType,
     rows: [&[u8]; N],
     xs: [Q8Row<'_>; R],
@@ -72,15 +65,20 @@ pub(crate) unsafe fn dot_tile<const N: usize, const R: usize>(
     // SAFETY: as for `dot`.
     unsafe {
         match t {
-            BlockType::Q8_0 => Some(legacy::<Q8_0, { BlockQ8_0::BYTES }, N, R>(vnni, rows, xs)),
-            BlockType::Q4_0 => Some(legacy::<Q4_0, { BlockQ4_0::BYTES }, N, R>(vnni, rows, xs)),
-            BlockType::Q5_0 => Some(legacy::<Q5_0, { BlockQ5_0::BYTES }, N, R>(vnni, rows, xs)),
+            BlockType::Q8_0 => Some(legacy::<Q8_0, { BlockQ8_0::BYTES }, N, R>(VNNI, rows, xs)),
+            BlockType::Q4_0 => Some(legacy::<Q4_0, { BlockQ4_0::BYTES }, N, R>(VNNI, rows, xs)),
+            BlockType::Q5_0 => Some(legacy::<Q5_0, { BlockQ5_0::BYTES }, N, R>(VNNI, rows, xs)),
             BlockType::Q4_K => Some(dot_q4_k::<N, R>(rows, xs)),
             BlockType::Q6_K => Some(dot_q6_k::<N, R>(rows, xs)),
             _ => None,
         }
     }
 }
+
+/// The AVX-VNNI set (`avx-vnni`): the AVX2 set with `vpdpbusd` for the integer sums of the
+/// 8-bit kernels (the same sums, so the same bits as `avx2-q8`).
+pub(super) const VNNI_OPS: Ops =
+    Ops { dot_q8: Some(dot::<true>), dot_q8_rows4: Some(dot4::<true>), dot_q8_x8: Some(dot_x8::<true>), ..super::avx2::OPS };
 
 /// `b[0..32]` as a vector (panics if shorter).
 #[inline]

@@ -3,7 +3,13 @@
 //! and `avx2.rs`, quantized rows times f32 in `avx2_blocks.rs`, quantized rows times 8-bit
 //! activations (AVX2 or AVX-VNNI) in `avx2_q8.rs`.
 //!
-//! The dispatch below is the one place that calls this folder's `#[target_feature]` code. A
+//! **A set is data**: its kernel file defines one [`Ops`] table (the set's
+//! `#[target_feature]` functions, `None` where it has no kernel of that shape and the
+//! ISA-neutral driver runs the portable loop of its family), and [`SETS`] lists it with its
+//! name, family and `usable` check. A new set (say AVX-512) is its file, its `mod` line and
+//! its `SETS` line: the dispatch below has one function per entry point, not one arm per set.
+//!
+//! The dispatch is the one place that calls this folder's `#[target_feature]` code. A
 //! [`Simd`] value reaches it only from a `KernelSet` of [`SETS`] held by a `Kernels`, which
 //! exists only after that set's `usable` check passed on this CPU: that is the SAFETY
 //! argument of every `unsafe` block here. The callers (`kernels/mod.rs`) have checked every
@@ -32,135 +38,128 @@ pub(crate) unsafe fn sse_combine(lo: __m128, hi: __m128) -> f32 {
     }
 }
 
-/// The instruction set of an x86_64 kernel set.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(in crate::kernels) enum Simd {
-    /// SSE2 (no-FMA family): part of every x86_64 CPU.
-    Sse2,
-    /// AVX2 with FMA (the FMA family, and the 8-bit family's f32 parts).
-    Avx2,
-    /// AVX2 with FMA and AVX-VNNI (only in the 8-bit family, whose integer products it
-    /// computes with `vpdpbusd`: the same sums, so the same bits as [`Simd::Avx2`]).
-    Avx2Vnni,
+// The signatures of the entry points (see [`Ops`]).
+type MatmulFn = unsafe fn(&mut [f32], &[f32], &[f32], Option<&[f32]>, usize, usize);
+type DotAcc4Fn = unsafe fn(&mut [[f32; LANES]; 4], &[f32], [&[f32]; 4]);
+type DotRowFn = unsafe fn(BlockType, &[u8], &[f32]) -> Option<f32>;
+type DotRows4Fn = unsafe fn(BlockType, [&[u8]; 4], &[f32]) -> Option<[f32; 4]>;
+type DotQ8Fn = unsafe fn(BlockType, &[u8], Q8Row<'_>) -> Option<f32>;
+type DotQ8Rows4Fn = unsafe fn(BlockType, [&[u8]; 4], Q8Row<'_>) -> Option<[f32; 4]>;
+type DotQ8X8Fn = unsafe fn(BlockType, &[u8], [Q8Row<'_>; 8]) -> Option<[f32; 8]>;
+
+/// The entry points of one x86_64 kernel set. Every function may be called only when the
+/// set's `usable` check passed on this CPU, with the lengths `kernels/mod.rs` checks (its
+/// entry point of the same name says which).
+#[derive(Debug)]
+pub(in crate::kernels) struct Ops {
+    /// f32 dot product (the canonical 8-lane order of the set's family).
+    pub dot: unsafe fn(&[f32], &[f32]) -> f32,
+    /// `out[r*oc + o] = dot(x row r, w row o) (+ bias[o])`.
+    pub matmul: MatmulFn,
+    /// Continues a dot product in 8 lanes (chunks of a multiple of 8).
+    pub dot_acc: unsafe fn(&mut [f32; LANES], &[f32], &[f32]),
+    /// Four input rows against one weight chunk.
+    pub dot_acc4: Option<DotAcc4Fn>,
+    /// `out += a * x`.
+    pub axpy: unsafe fn(&mut [f32], f32, &[f32]),
+    /// The block types `dot_row` has a kernel for.
+    pub dot_row_types: &'static [BlockType],
+    /// A quantized row times f32 activations (None for a type outside `dot_row_types`).
+    pub dot_row: Option<DotRowFn>,
+    /// Four quantized rows times the same f32 activations.
+    pub dot_rows4: Option<DotRows4Fn>,
+    /// A quantized row times 8-bit activations.
+    pub dot_q8: Option<DotQ8Fn>,
+    /// Four quantized rows times the same 8-bit activations.
+    pub dot_q8_rows4: Option<DotQ8Rows4Fn>,
+    /// One quantized row times eight rows of 8-bit activations (prefill).
+    pub dot_q8_x8: Option<DotQ8X8Fn>,
 }
+
+/// A usable x86_64 set's entry points.
+pub(in crate::kernels) type Simd = &'static Ops;
 
 /// The x86_64 sets, slowest first.
 pub(in crate::kernels) static SETS: [KernelSet; 4] = [
-    KernelSet { name: "sse2", description: "SSE2 (no FMA)", family: Family::NoFma, usable: |_| true, simd: Some(Simd::Sse2) },
-    KernelSet { name: "avx2", description: "AVX2+FMA", family: Family::Fma, usable: CpuFeatures::avx2_fma_usable, simd: Some(Simd::Avx2) },
+    KernelSet { name: "sse2", description: "SSE2 (no FMA)", family: Family::NoFma, usable: |_| true, simd: Some(&sse2::OPS) },
+    KernelSet { name: "avx2", description: "AVX2+FMA", family: Family::Fma, usable: CpuFeatures::avx2_fma_usable, simd: Some(&avx2::OPS) },
     KernelSet {
         name: "avx2-q8",
         description: "AVX2+FMA, 8-bit activations",
         family: Family::FmaQ8,
         usable: CpuFeatures::avx2_fma_usable,
-        simd: Some(Simd::Avx2),
+        simd: Some(&avx2::OPS),
     },
     KernelSet {
         name: "avx-vnni",
         description: "AVX2+FMA+VNNI, 8-bit activations",
         family: Family::FmaQ8,
         usable: CpuFeatures::avx_vnni_usable,
-        simd: Some(Simd::Avx2Vnni),
+        simd: Some(&avx2_q8::VNNI_OPS),
     },
 ];
 
 pub(in crate::kernels) fn dot(simd: Simd, a: &[f32], b: &[f32]) -> f32 {
-    match simd {
-        // SAFETY: SSE2 is part of every x86_64 CPU; equal lengths checked by the caller.
-        Simd::Sse2 => unsafe { sse2::dot_sse2(a, b) },
-        // SAFETY: AVX2+FMA usable (module docs); equal lengths checked by the caller.
-        Simd::Avx2 | Simd::Avx2Vnni => unsafe { avx2::dot_avx2(a, b) },
-    }
+    // SAFETY: `simd` is a usable set's (module docs); equal lengths checked by the caller.
+    unsafe { (simd.dot)(a, b) }
 }
 
 pub(in crate::kernels) fn matmul(simd: Simd, out: &mut [f32], x: &[f32], w: &[f32], bias: Option<&[f32]>, ic: usize, oc: usize) {
-    match simd {
-        // SAFETY: SSE2 is part of every x86_64 CPU; every length checked by the caller.
-        Simd::Sse2 => unsafe { sse2::matmul_sse2(out, x, w, bias, ic, oc) },
-        // SAFETY: AVX2+FMA usable (module docs); every length checked by the caller.
-        Simd::Avx2 | Simd::Avx2Vnni => unsafe { avx2::matmul_avx2(out, x, w, bias, ic, oc) },
-    }
+    // SAFETY: `simd` is a usable set's (module docs); every length checked by the caller.
+    unsafe { (simd.matmul)(out, x, w, bias, ic, oc) }
 }
 
 pub(in crate::kernels) fn dot_acc(simd: Simd, acc: &mut [f32; LANES], a: &[f32], b: &[f32]) {
-    match simd {
-        // SAFETY: SSE2 is part of every x86_64 CPU; lengths checked by the caller.
-        Simd::Sse2 => unsafe { sse2::dot_acc_sse2(acc, a, b) },
-        // SAFETY: AVX2+FMA usable (module docs); equal lengths, multiples of 8, checked by the
-        // caller.
-        Simd::Avx2 | Simd::Avx2Vnni => unsafe { avx2::dot_acc_avx2(acc, a, b) },
-    }
+    // SAFETY: `simd` is a usable set's (module docs); equal lengths, multiples of 8, checked
+    // by the caller.
+    unsafe { (simd.dot_acc)(acc, a, b) }
 }
 
 /// Whether [`dot_acc4`] has a kernel for this set.
 pub(in crate::kernels) fn has_dot_acc4(simd: Simd) -> bool {
-    matches!(simd, Simd::Avx2 | Simd::Avx2Vnni)
+    simd.dot_acc4.is_some()
 }
 
 /// Four input rows against one weight chunk (only where [`has_dot_acc4`]).
 pub(in crate::kernels) fn dot_acc4(simd: Simd, acc: &mut [[f32; LANES]; 4], w: &[f32], x: [&[f32]; 4]) {
-    assert!(has_dot_acc4(simd), "dot_acc4: no four-row kernel in {simd:?}");
-    // SAFETY: AVX2+FMA usable (module docs); all slices have the same length, a multiple of
-    // 8, checked by the caller.
-    unsafe { avx2::dot_acc4_avx2(acc, w, x) }
+    let f = simd.dot_acc4.expect("dot_acc4: no four-row kernel in this set");
+    // SAFETY: `simd` is a usable set's (module docs); all slices have the same length, a
+    // multiple of 8, checked by the caller.
+    unsafe { f(acc, w, x) }
 }
 
 pub(in crate::kernels) fn axpy(simd: Simd, out: &mut [f32], a: f32, x: &[f32]) {
-    match simd {
-        // SSE2 has no kernel of its own: the portable loop is already the no-FMA order.
-        Simd::Sse2 => super::portable::axpy(out, a, x),
-        // SAFETY: AVX2+FMA usable (module docs); equal lengths checked by the caller.
-        Simd::Avx2 | Simd::Avx2Vnni => unsafe { avx2::axpy_avx2(out, a, x) },
-    }
+    // SAFETY: `simd` is a usable set's (module docs); equal lengths checked by the caller.
+    unsafe { (simd.axpy)(out, a, x) }
 }
 
 /// Whether [`dot_row`] has a kernel for `t` in this set.
 pub(in crate::kernels) fn has_dot_row(simd: Simd, t: BlockType) -> bool {
-    matches!(simd, Simd::Avx2 | Simd::Avx2Vnni) && matches!(t, BlockType::Q8_0 | BlockType::Q5_0 | BlockType::Q4_K | BlockType::Q6_K)
+    simd.dot_row.is_some() && simd.dot_row_types.contains(&t)
 }
 
 pub(in crate::kernels) fn dot_row(simd: Simd, t: BlockType, row: &[u8], x: &[f32]) -> Option<f32> {
-    match simd {
-        Simd::Sse2 => None,
-        // SAFETY: AVX2+FMA usable (module docs); the row length checked by the caller.
-        Simd::Avx2 | Simd::Avx2Vnni => unsafe { avx2_blocks::dot_row(t, row, x) },
-    }
+    // SAFETY: `simd` is a usable set's (module docs); the row length checked by the caller.
+    simd.dot_row.and_then(|f| unsafe { f(t, row, x) })
 }
 
 pub(in crate::kernels) fn dot_rows4(simd: Simd, t: BlockType, rows: [&[u8]; 4], x: &[f32]) -> Option<[f32; 4]> {
-    match simd {
-        Simd::Sse2 => None,
-        // SAFETY: AVX2+FMA usable (module docs); every row length checked by the caller.
-        Simd::Avx2 | Simd::Avx2Vnni => unsafe { avx2_blocks::dot_rows4(t, rows, x) },
-    }
+    // SAFETY: `simd` is a usable set's (module docs); every row length checked by the caller.
+    simd.dot_rows4.and_then(|f| unsafe { f(t, rows, x) })
 }
 
 pub(in crate::kernels) fn dot_q8(simd: Simd, t: BlockType, row: &[u8], x: Q8Row<'_>) -> Option<f32> {
-    match simd {
-        Simd::Sse2 => None,
-        // SAFETY: AVX2+FMA (and AVX-VNNI for Avx2Vnni) usable (module docs); the row and the
-        // activations checked by the caller.
-        Simd::Avx2 | Simd::Avx2Vnni => unsafe { avx2_q8::dot(simd == Simd::Avx2Vnni, t, row, x) },
-    }
+    // SAFETY: `simd` is a usable set's (module docs); the row and the activations checked by
+    // the caller.
+    simd.dot_q8.and_then(|f| unsafe { f(t, row, x) })
 }
 
 pub(in crate::kernels) fn dot_q8_rows4(simd: Simd, t: BlockType, rows: [&[u8]; 4], x: Q8Row<'_>) -> Option<[f32; 4]> {
-    match simd {
-        Simd::Sse2 => None,
-        // SAFETY: as for `dot_q8`; every row checked by the caller.
-        Simd::Avx2 | Simd::Avx2Vnni => unsafe { avx2_q8::dot4(simd == Simd::Avx2Vnni, t, rows, x) },
-    }
+    // SAFETY: as for `dot_q8`; every row checked by the caller.
+    simd.dot_q8_rows4.and_then(|f| unsafe { f(t, rows, x) })
 }
 
-pub(in crate::kernels) fn dot_q8_tile<const N: usize, const R: usize>(
-    simd: Simd,
-    t: BlockType,
-    rows: [&[u8]; N],
-    xs: [Q8Row<'_>; R],
-) -> Option<[[f32; N]; R]> {
-    match simd {
-        Simd::Sse2 => None,
-        // SAFETY: as for `dot_q8`; every row and input checked by the caller.
-        Simd::Avx2 | Simd::Avx2Vnni => unsafe { avx2_q8::dot_tile(simd == Simd::Avx2Vnni, t, rows, xs) },
-    }
+pub(in crate::kernels) fn dot_q8_x8(simd: Simd, t: BlockType, row: &[u8], xs: [Q8Row<'_>; 8]) -> Option<[f32; 8]> {
+    // SAFETY: as for `dot_q8`; the row and every input checked by the caller.
+    simd.dot_q8_x8.and_then(|f| unsafe { f(t, row, xs) })
 }

@@ -5,9 +5,25 @@
 //! As `avx2.rs`: safe `#[target_feature]` functions over rows read as `[f32; 8]` chunks
 //! (zipped iterators, no index); the only `unsafe` is the load / store of one such array.
 
-use super::sse_combine;
-use crate::kernels::LANES;
+use super::{Ops, sse_combine};
+use crate::kernels::{LANES, portable};
 use core::arch::x86_64::*;
+
+/// The SSE2 set (`sse2`): f32 kernels only (quantized rows run the portable no-FMA loops);
+/// axpy is the portable loop, already the no-FMA order.
+pub(super) const OPS: Ops = Ops {
+    dot: dot_sse2,
+    matmul: matmul_sse2,
+    dot_acc: dot_acc_sse2,
+    dot_acc4: None,
+    axpy: portable::axpy,
+    dot_row_types: &[],
+    dot_row: None,
+    dot_rows4: None,
+    dot_q8: None,
+    dot_q8_rows4: None,
+    dot_q8_x8: None,
+};
 
 /// Lanes 0-3 and 4-7 of eight floats.
 #[inline]
