@@ -2,7 +2,7 @@
 """Writes engine/tests/fixtures/quant/: GGML block fixtures from the `gguf` package's numpy
 reference (gguf.quants.quantize / dequantize), for engine/tests/quant.rs.
 
-Per type NAME (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K):
+Per type NAME (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, IQ4_NL):
   NAME.blocks      random raw blocks (scales set to sane f16 values, see below)
   NAME.blocks.f32  gguf.quants.dequantize(NAME.blocks), little-endian f32
 For the types gguf can quantize (F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1):
@@ -28,6 +28,8 @@ SEED = 20240611
 
 LEGACY = ["Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1"]
 KQ = ["Q4_K", "Q5_K", "Q6_K"]
+# Types added later come last, so the random blocks of the earlier ones stay the same.
+LATER = ["IQ4_NL"]
 QUANTIZABLE = ["F16", "BF16"] + LEGACY
 
 
@@ -47,16 +49,16 @@ def random_blocks(rng, name):
         h = rng.integers(0, 65536, 1024, dtype=np.uint32).astype(np.uint16)
         h[:8] = [0x0000, 0x8000, 0x0001, 0x83FF, 0x7C00, 0xFC00, 0x7E00, 0x7BFF]
         return h.view(np.uint8).copy()
-    n = 12 if name in LEGACY else 6
+    n = 12 if name in LEGACY + LATER else 6
     b = rng.integers(0, 256, (n, size), dtype=np.uint32).astype(np.uint8)
     for i in range(n):
         d = rng.uniform(1e-3, 1e-1)
-        if name in LEGACY:
+        if name in LEGACY + LATER:
             d *= rng.choice([-1.0, 1.0])
         dh = f16_bytes(d)
         if i == 1:
             dh = np.array([0x37, 0x02], dtype=np.uint8)  # subnormal f16 d (0x0237)
-        if i == 2 and name in LEGACY:
+        if i == 2 and name in LEGACY + LATER:
             dh = np.array([0, 0], dtype=np.uint8)  # d = 0
         if name == "Q6_K":
             b[i, 208:210] = dh
@@ -94,7 +96,7 @@ def fnv1a64(data):
 def main():
     os.makedirs(OUT, exist_ok=True)
     rng = np.random.default_rng(SEED)
-    for name in ["F32", "F16", "BF16"] + LEGACY + KQ:
+    for name in ["F32", "F16", "BF16"] + LEGACY + KQ + LATER:
         qt = T[name]
         raw = random_blocks(rng, name)
         with open(os.path.join(OUT, f"{name}.blocks"), "wb") as f:

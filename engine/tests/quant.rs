@@ -42,6 +42,7 @@ fn type_table_matches_ggml() {
         (Q4_K, 12, 256, 144),
         (Q5_K, 13, 256, 176),
         (Q6_K, 14, 256, 210),
+        (IQ4_NL, 20, 32, 18),
     ];
     assert_eq!(BlockType::ALL.len(), want.len());
     for (t, id, elems, bytes) in want {
@@ -56,7 +57,7 @@ fn type_table_matches_ggml() {
         if bytes > elems {
             assert_eq!(t.row_bytes(usize::MAX / elems * elems), None, "{t:?}: overflow");
         }
-        assert_eq!(t.can_quantize(), !matches!(t, Q4_K | Q5_K | Q6_K));
+        assert_eq!(t.can_quantize(), !matches!(t, Q4_K | Q5_K | Q6_K | IQ4_NL));
     }
     for id in [4, 5, 9, 10, 11, 15, 16, 29, 31, 1000] {
         assert_eq!(BlockType::from_ggml_id(id), None, "{id}");

@@ -500,6 +500,8 @@ pub fn random_matrix(rng: &mut Rng, t: BlockType, rows: usize, cols: usize, scal
             }
             // w = d * sc * (q - 32): sc an i8 (rms ~74), q 6-bit (std ~18.5).
             BlockType::Q6_K => blk[208..210].copy_from_slice(&f16(scale * jitter / (74.0 * 18.5))),
+            // w = d * level[q]: the 16 levels of IQ4_NL have an rms of about 70.
+            BlockType::IQ4_NL => blk[0..2].copy_from_slice(&f16(scale * jitter / 70.0)),
             other => panic!("random_matrix: no generator for {}", other.name()),
         }
     }

@@ -4,9 +4,10 @@
 //! blocks are kernels: the portable references in `kernels/portable/` (`blocks.rs`, `q8.rs`),
 //! the SIMD ones in `kernels/<arch>/`; this module imports nothing from `kernels`.
 //!
-//! One file per family: [`f16`] (F16/BF16 conversions), `legacy` (Q8_0, Q4_0, Q4_1, Q5_0,
-//! Q5_1: 32-weight blocks), `kquants` (Q4_K, Q5_K, Q6_K: 256-weight super-blocks). A new type
-//! is a new row of [`TABLE`] plus its decoder (and quantizer) in its family's file.
+//! [`f16`] (F16/BF16 conversions), `legacy` (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1: 32-weight blocks
+//! sharing helpers), `kquants` (Q4_K, Q5_K, Q6_K: 256-weight super-blocks), `iq4_nl`. A new
+//! type is one file like `iq4_nl.rs` (typed view, decoder, quantizer if any), its
+//! [`BlockType`] variant and its row of [`TABLE`]: nothing else is needed to load and run it.
 //!
 //! # The canonical order of a quantized dot product
 //!
@@ -34,6 +35,7 @@
 //! code cannot make these functions read or write out of bounds.
 
 pub mod f16;
+pub(crate) mod iq4_nl;
 pub(crate) mod kquants;
 pub(crate) mod legacy;
 
@@ -69,6 +71,7 @@ pub enum BlockType {
     Q4_K,
     Q5_K,
     Q6_K,
+    IQ4_NL,
 }
 
 /// Decodes one block into its weights.
@@ -89,22 +92,29 @@ pub struct TypeInfo {
     /// Byte offsets of a block's f16 scales (d, and m / dmin where the type has one; none for
     /// F32, F16, BF16), for the finiteness check of weights at load.
     pub scales_at: &'static [usize],
+    /// The block of 8-bit activations this type's rows multiply in the `FmaQ8` family
+    /// (`q8::act_block`; its integer dot product is in `kernels/portable/q8.rs`); None: the
+    /// rows keep the f32 FMA dot product there.
+    pub act_block: Option<usize>,
     /// Decodes one block (`block_bytes` bytes) into `block_elems` weights.
     decode: DecodeFn,
     /// Encodes `block_elems` weights into one block, where implemented.
     quantize: Option<QuantizeFn>,
 }
 
+// One argument per column: a row of `TABLE` reads as one line.
+#[allow(clippy::too_many_arguments)]
 const fn row(
     t: BlockType,
     name: &'static str,
     ggml_id: u32,
     block_elems: usize,
     (block_bytes, scales_at): (usize, &'static [usize]),
+    act_block: Option<usize>,
     decode: DecodeFn,
     quantize: Option<QuantizeFn>,
 ) -> TypeInfo {
-    TypeInfo { t, name, ggml_id, block_elems, block_bytes, scales_at, decode, quantize }
+    TypeInfo { t, name, ggml_id, block_elems, block_bytes, scales_at, act_block, decode, quantize }
 }
 
 fn decode_f32(b: &[u8], out: &mut [f32]) {
@@ -127,28 +137,34 @@ fn encode_bf16(x: &[f32], b: &mut [u8]) {
 }
 
 /// Every supported type, in [`BlockType`] order (`TABLE[t as usize].t == t`).
-pub const TABLE: [TypeInfo; 11] = {
+pub const TABLE: [TypeInfo; 12] = {
     use BlockType::*;
     [
-        row(F32, "F32", 0, 1, (4, &[]), decode_f32, Some(encode_f32)),
-        row(F16, "F16", 1, 1, (2, &[]), decode_f16, Some(encode_f16)),
-        row(BF16, "BF16", 30, 1, (2, &[]), decode_bf16, Some(encode_bf16)),
-        row(Q8_0, "Q8_0", 8, 32, legacy::BlockQ8_0::LAYOUT, legacy::decode_q8_0, Some(legacy::quantize_q8_0)),
-        row(Q4_0, "Q4_0", 2, 32, legacy::BlockQ4_0::LAYOUT, legacy::decode_q4_0, Some(legacy::quantize_q4_0)),
-        row(Q4_1, "Q4_1", 3, 32, legacy::BlockQ4_1::LAYOUT, legacy::decode_q4_1, Some(legacy::quantize_q4_1)),
-        row(Q5_0, "Q5_0", 6, 32, legacy::BlockQ5_0::LAYOUT, legacy::decode_q5_0, Some(legacy::quantize_q5_0)),
-        row(Q5_1, "Q5_1", 7, 32, legacy::BlockQ5_1::LAYOUT, legacy::decode_q5_1, Some(legacy::quantize_q5_1)),
-        row(Q4_K, "Q4_K", 12, 256, kquants::BlockQ4K::LAYOUT, kquants::decode_q4_k, None),
-        row(Q5_K, "Q5_K", 13, 256, kquants::BlockQ5K::LAYOUT, kquants::decode_q5_k, None),
-        row(Q6_K, "Q6_K", 14, 256, kquants::BlockQ6K::LAYOUT, kquants::decode_q6_k, None),
+        row(F32, "F32", 0, 1, (4, &[]), None, decode_f32, Some(encode_f32)),
+        row(F16, "F16", 1, 1, (2, &[]), None, decode_f16, Some(encode_f16)),
+        row(BF16, "BF16", 30, 1, (2, &[]), None, decode_bf16, Some(encode_bf16)),
+        row(Q8_0, "Q8_0", 8, 32, legacy::BlockQ8_0::LAYOUT, Some(q8::SUB), legacy::decode_q8_0, Some(legacy::quantize_q8_0)),
+        row(Q4_0, "Q4_0", 2, 32, legacy::BlockQ4_0::LAYOUT, Some(q8::SUB), legacy::decode_q4_0, Some(legacy::quantize_q4_0)),
+        row(Q4_1, "Q4_1", 3, 32, legacy::BlockQ4_1::LAYOUT, None, legacy::decode_q4_1, Some(legacy::quantize_q4_1)),
+        row(Q5_0, "Q5_0", 6, 32, legacy::BlockQ5_0::LAYOUT, Some(q8::SUB), legacy::decode_q5_0, Some(legacy::quantize_q5_0)),
+        row(Q5_1, "Q5_1", 7, 32, legacy::BlockQ5_1::LAYOUT, None, legacy::decode_q5_1, Some(legacy::quantize_q5_1)),
+        row(Q4_K, "Q4_K", 12, 256, kquants::BlockQ4K::LAYOUT, Some(kquants::QK_K), kquants::decode_q4_k, None),
+        row(Q5_K, "Q5_K", 13, 256, kquants::BlockQ5K::LAYOUT, Some(kquants::QK_K), kquants::decode_q5_k, None),
+        row(Q6_K, "Q6_K", 14, 256, kquants::BlockQ6K::LAYOUT, Some(kquants::QK_K), kquants::decode_q6_k, None),
+        row(IQ4_NL, "IQ4_NL", 20, 32, iq4_nl::BlockIq4Nl::LAYOUT, None, iq4_nl::decode, None),
     ]
 };
 
 impl BlockType {
     /// Every type, in table order.
-    pub const ALL: [BlockType; 11] = {
-        use BlockType::*;
-        [F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K]
+    pub const ALL: [BlockType; TABLE.len()] = {
+        let mut all = [BlockType::F32; TABLE.len()];
+        let mut i = 0;
+        while i < TABLE.len() {
+            all[i] = TABLE[i].t;
+            i += 1;
+        }
+        all
     };
 
     pub fn info(self) -> &'static TypeInfo {

@@ -42,14 +42,9 @@ pub const SUB: usize = 32;
 
 /// The activation block a weight type is paired with in this family: 32 for Q8_0, Q4_0 and
 /// Q5_0, 256 for Q4_K, Q5_K and Q6_K; None for the types whose rows keep the f32 FMA dot
-/// product (F32, F16, BF16, Q4_1, Q5_1).
+/// product (F32, F16, BF16, Q4_1, Q5_1, IQ4_NL). A column of the type table.
 pub fn act_block(t: BlockType) -> Option<usize> {
-    use BlockType::*;
-    match t {
-        Q8_0 | Q4_0 | Q5_0 => Some(SUB),
-        Q4_K | Q5_K | Q6_K => Some(QK_K),
-        F32 | F16 | BF16 | Q4_1 | Q5_1 => None,
-    }
+    t.info().act_block
 }
 
 /// One row of activations quantized to 8 bits (see the module docs).
