@@ -46,7 +46,7 @@ pub fn export(a: &ExportArgs) -> Result<()> {
     if c.vocab_size != 256 {
         bail!("{}: export writes byte-level models (V = 256); this one has V = {}", a.checkpoint.display(), c.vocab_size);
     }
-    let (cc, l_n, t) = (c.channels, c.num_layers, c.max_seq_len);
+    let (cc, l_n, t) = (c.d_model, c.n_layers, c.context);
     if ty != BlockType::F32 && cc % ty.block_elems() != 0 {
         bail!("--type {}: C = {cc} is not a multiple of its block of {}", a.ty, ty.block_elems());
     }
@@ -118,7 +118,7 @@ pub fn export(a: &ExportArgs) -> Result<()> {
         ("embedding_length", cc),
         ("feed_forward_length", 4 * cc),
         ("block_count", l_n),
-        ("attention.head_count", c.num_heads),
+        ("attention.head_count", c.n_heads),
     ] {
         w.add_u32(&format!("gpt2.{k}"), v as u32).map_err(gguf_err)?;
     }

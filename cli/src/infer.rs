@@ -126,7 +126,7 @@ pub fn inspect(path: &Path, context: Option<usize>) -> Result<()> {
     match loaded.format {
         Format::Llmc { config: c, .. } => {
             let n = c.num_parameters();
-            let real = n - (c.padded_vocab_size - c.vocab_size) * c.channels;
+            let real = n - (c.padded_vocab_size - c.vocab_size) * c.d_model;
             crate::outln!("vocabulary  V  = {} (padded Vp = {})", c.vocab_size, c.padded_vocab_size)?;
             crate::outln!("parameters  {n} ({real} without embedding padding)")?;
         }
@@ -492,10 +492,10 @@ pub fn parse_shape(s: &str) -> Result<llm_engine::LlmcConfig> {
     }
     let vocab = v.get(4).copied().unwrap_or(256);
     let cfg = llm_engine::LlmcConfig {
-        num_layers: v[0],
-        num_heads: v[1],
-        channels: v[2],
-        max_seq_len: v[3],
+        n_layers: v[0],
+        n_heads: v[1],
+        d_model: v[2],
+        context: v[3],
         vocab_size: vocab,
         padded_vocab_size: vocab.next_multiple_of(64),
     };
@@ -613,7 +613,7 @@ fn progress(text: &str) {
 /// Training throughput on random tokens (the data does not change the arithmetic).
 fn bench_train(a: &BenchArgs, c: llm_engine::LlmcConfig, params: Vec<f32>) -> Result<()> {
     use llm_trainer::run::{TrainOptions, Trainer};
-    let seq = a.seq.unwrap_or(c.max_seq_len);
+    let seq = a.seq.unwrap_or(c.context);
     let opts = TrainOptions { batch: a.batch, seq, steps: a.steps + 2, ..TrainOptions::default() };
     let threads = if a.threads > 0 { host::capped_threads(a.threads) } else { 0 };
     crate::train::limit_matmul_threads(threads);
@@ -634,10 +634,10 @@ fn bench_train(a: &BenchArgs, c: llm_engine::LlmcConfig, params: Vec<f32>) -> Re
     let tokens = (a.steps * a.batch * seq) as f64;
     crate::outln!(
         "train: L={} NH={} C={} maxT={} V={} ({} parameters), B={} T={}, {} threads: {:.1} ms/step, {:.0} tokens/s",
-        c.num_layers,
-        c.num_heads,
-        c.channels,
-        c.max_seq_len,
+        c.n_layers,
+        c.n_heads,
+        c.d_model,
+        c.context,
         c.vocab_size,
         c.num_parameters(),
         a.batch,

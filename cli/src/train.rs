@@ -180,10 +180,10 @@ pub fn train(a: &TrainArgs) -> Result<()> {
             None => {
                 let (l, nh, c, t) = a.preset.unwrap_or(Preset::Default).shape();
                 let config = LlmcConfig {
-                    num_layers: a.layers.unwrap_or(l),
-                    num_heads: a.heads.unwrap_or(nh),
-                    channels: a.channels.unwrap_or(c),
-                    max_seq_len: a.context.unwrap_or(t),
+                    n_layers: a.layers.unwrap_or(l),
+                    n_heads: a.heads.unwrap_or(nh),
+                    d_model: a.channels.unwrap_or(c),
+                    context: a.context.unwrap_or(t),
                     vocab_size: 256,
                     padded_vocab_size: 256,
                 };
@@ -197,7 +197,7 @@ pub fn train(a: &TrainArgs) -> Result<()> {
         let d = TrainOptions::default();
         let options = TrainOptions {
             batch: a.batch.unwrap_or(d.batch),
-            seq: a.seq.unwrap_or(config.max_seq_len),
+            seq: a.seq.unwrap_or(config.context),
             steps: a.steps.unwrap_or(d.steps),
             lr: a.lr.unwrap_or(d.lr),
             warmup: a.warmup.unwrap_or(d.warmup),
@@ -217,10 +217,10 @@ pub fn train(a: &TrainArgs) -> Result<()> {
     let c = trainer.config;
     crate::outln!(
         "model L={} NH={} C={} maxT={} V={} ({} parameters); batch {} x {}; {} threads",
-        c.num_layers,
-        c.num_heads,
-        c.channels,
-        c.max_seq_len,
+        c.n_layers,
+        c.n_heads,
+        c.d_model,
+        c.context,
         c.vocab_size,
         c.num_parameters(),
         trainer.options.batch,

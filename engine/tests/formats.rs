@@ -56,7 +56,7 @@ fn padding_rows_of_wte_are_not_checked() {
     // Rows V..Vp are never read: junk there is harmless (llm.c writes zeros).
     let cfg = small();
     let mut p = random_params(&cfg, 4, 0.1);
-    p[offset(&cfg, "wte") + cfg.vocab_size * cfg.channels] = f32::NAN;
+    p[offset(&cfg, "wte") + cfg.vocab_size * cfg.d_model] = f32::NAN;
     assert!(load(&checkpoint::encode_v3(&cfg, &p)).is_ok());
 }
 

@@ -37,7 +37,7 @@ fn engine_matches_naive_reference_on_random_checkpoints() {
         let params = random_params(&cfg, 100 + i as u64, 0.15);
         let bytes = checkpoint::encode_v3(&cfg, &params);
         let model = llm_engine::load(&bytes).unwrap().model;
-        let tokens = random_tokens(cfg.max_seq_len, cfg.vocab_size, 7 + i as u64);
+        let tokens = random_tokens(cfg.context, cfg.vocab_size, 7 + i as u64);
         let reference = reference_forward(&cfg, &params, &tokens);
         for k in kernel_sets() {
             let mut st = model.new_state(k);
@@ -75,7 +75,7 @@ fn kv_cache_decoding_equals_full_forward_at_every_position() {
     for (i, cfg) in shapes().into_iter().enumerate() {
         let params = random_params(&cfg, 200 + i as u64, 0.15);
         let model = checkpoint::model_from_params(&cfg, &params).unwrap();
-        let tokens = random_tokens(cfg.max_seq_len, cfg.vocab_size, 11 + i as u64);
+        let tokens = random_tokens(cfg.context, cfg.vocab_size, 11 + i as u64);
         for k in kernel_sets() {
             let mut full_state = model.new_state(k);
             let full = model.forward_all(&mut full_state, &tokens, 0).unwrap();

@@ -104,7 +104,7 @@ fn engine_matches_naive_reference_on_random_llama2c_checkpoints() {
         assert_eq!(reference_model.shape(), s);
         let (cfg, model) = load_llama(&bytes);
         assert_eq!(
-            (cfg.dim, cfg.hidden_dim, cfg.n_layers, cfg.n_heads, cfg.n_kv_heads, cfg.vocab_size, cfg.seq_len, cfg.shared_classifier),
+            (cfg.d_model, cfg.ffn_dim, cfg.n_layers, cfg.n_heads, cfg.n_kv_heads, cfg.vocab_size, cfg.context, cfg.shared_classifier),
             (s.dim, s.hidden_dim, s.n_layers, s.n_heads, s.n_kv_heads, s.vocab_size, s.seq_len, s.shared_classifier)
         );
         let sp = model.spec();
@@ -451,13 +451,13 @@ fn load_tells_llmc_and_llama2c_apart_by_content() {
         let bytes = random_llama2c(&s, 2, SCALE);
         let loaded = llm_engine::load(&bytes).unwrap();
         let expected = Llama2cConfig {
-            dim: s.dim,
-            hidden_dim: s.hidden_dim,
+            d_model: s.dim,
+            ffn_dim: s.hidden_dim,
             n_layers: s.n_layers,
             n_heads: s.n_heads,
             n_kv_heads: s.n_kv_heads,
             vocab_size: s.vocab_size,
-            seq_len: s.seq_len,
+            context: s.seq_len,
             shared_classifier: s.shared_classifier,
         };
         assert_eq!(loaded.format, Format::Llama2c(expected));

@@ -10,7 +10,7 @@ pub mod gguf_ref;
 pub mod llama;
 
 pub fn config(l: usize, nh: usize, c: usize, t: usize, v: usize, vp: usize) -> LlmcConfig {
-    LlmcConfig { max_seq_len: t, vocab_size: v, padded_vocab_size: vp, num_layers: l, num_heads: nh, channels: c }
+    LlmcConfig { context: t, vocab_size: v, padded_vocab_size: vp, n_layers: l, n_heads: nh, d_model: c }
 }
 
 /// Standard normal via Box-Muller.
@@ -104,7 +104,7 @@ pub fn attention(qkv: &[Vec<f64>], c: usize, nh: usize) -> Vec<Vec<f64>> {
 
 /// Naive GPT-2 forward of one sequence in f64: logits (T, V) for tokens at positions 0..T.
 pub fn reference_forward(cfg: &LlmcConfig, p: &[f64], tokens: &[u32]) -> Vec<Vec<f64>> {
-    let (c, l_n, nh, v, maxt, vp) = (cfg.channels, cfg.num_layers, cfg.num_heads, cfg.vocab_size, cfg.max_seq_len, cfg.padded_vocab_size);
+    let (c, l_n, nh, v, maxt, vp) = (cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.vocab_size, cfg.context, cfg.padded_vocab_size);
     let mut at = 0;
     let mut take = |n: usize| {
         let s = &p[at..at + n];

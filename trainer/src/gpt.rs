@@ -476,7 +476,7 @@ pub struct Activations {
 
 impl Activations {
     pub fn new(cfg: &LlmcConfig, b: usize, t: usize) -> Activations {
-        let (l, c, nh, v) = (cfg.num_layers, cfg.channels, cfg.num_heads, cfg.vocab_size);
+        let (l, c, nh, v) = (cfg.n_layers, cfg.d_model, cfg.n_heads, cfg.vocab_size);
         let bt = b * t;
         let z = |n: usize| vec![0.0f32; n];
         Activations {
@@ -516,11 +516,11 @@ impl Activations {
 /// Forward pass over tokens (B, T); with targets, fills acts.losses and returns the mean
 /// loss; acts.probs holds the softmax (BT, V) afterwards.
 pub fn forward(cfg: &LlmcConfig, params: &[f32], acts: &mut Activations, tokens: &[u32], targets: &[u32]) -> f32 {
-    let (nl, c, nh, v) = (cfg.num_layers, cfg.channels, cfg.num_heads, cfg.vocab_size);
+    let (nl, c, nh, v) = (cfg.n_layers, cfg.d_model, cfg.n_heads, cfg.vocab_size);
     let (b, t) = (acts.b, acts.t);
     let bt = b * t;
     assert_eq!(tokens.len(), bt, "tokens must be (B, T)");
-    assert!(t <= cfg.max_seq_len, "sequence length {t} exceeds the model's context {}", cfg.max_seq_len);
+    assert!(t <= cfg.context, "sequence length {t} exceeds the model's context {}", cfg.context);
     let p = split(params, cfg);
     let a = acts;
     encoder_forward(&mut a.encoded, tokens, p[WTE], p[WPE], t, c);
@@ -576,7 +576,7 @@ pub fn forward(cfg: &LlmcConfig, params: &[f32], acts: &mut Activations, tokens:
 
 /// Backward pass after `forward` with the same tokens and targets: grads += dloss/dparams.
 pub fn backward(cfg: &LlmcConfig, params: &[f32], grads: &mut [f32], acts: &mut Activations, tokens: &[u32], targets: &[u32]) {
-    let (nl, c, nh, v) = (cfg.num_layers, cfg.channels, cfg.num_heads, cfg.vocab_size);
+    let (nl, c, nh, v) = (cfg.n_layers, cfg.d_model, cfg.n_heads, cfg.vocab_size);
     let (b, t) = (acts.b, acts.t);
     let bt = b * t;
     let p = split(params, cfg);

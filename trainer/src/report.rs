@@ -95,7 +95,7 @@ pub fn report(dir: &Path) -> Result<(PathBuf, PathBuf)> {
     plot_losses(
         &rows,
         &svg,
-        &format!("L={} NH={} C={} T={} ({:.2}M params)", s.layers, s.heads, s.channels, s.context, summary.parameters as f64 / 1e6),
+        &format!("L={} NH={} C={} T={} ({:.2}M params)", s.n_layers, s.n_heads, s.d_model, s.context, summary.parameters as f64 / 1e6),
     )?;
     let samples = std::fs::read_to_string(dir.join("samples.md")).unwrap_or_default();
     let best = rows.iter().filter_map(|r| r.val_loss.map(|v| (r.step, v))).min_by(|a, b| a.1.total_cmp(&b.1));
@@ -109,7 +109,7 @@ pub fn report(dir: &Path) -> Result<(PathBuf, PathBuf)> {
     writeln!(
         md,
         "| model | L={} NH={} C={} maxT={} V={} ({} parameters) |",
-        s.layers, s.heads, s.channels, s.context, s.vocab, summary.parameters
+        s.n_layers, s.n_heads, s.d_model, s.context, s.vocab_size, summary.parameters
     )?;
     writeln!(md, "| batch x sequence | {} x {} |", o.batch, o.seq)?;
     writeln!(md, "| steps | {} of {}{} |", summary.steps_done, o.steps, if summary.interrupted { " (interrupted)" } else { "" })?;

@@ -66,35 +66,43 @@ impl Default for TrainOptions {
     }
 }
 
+/// A model's shape in a run's files: `LlmcConfig`'s fields by the engine's names (the run
+/// files of older versions, with `layers`, `heads`, `channels`, `vocab`, `padded_vocab`, are
+/// still read).
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Shape {
-    pub layers: usize,
-    pub heads: usize,
-    pub channels: usize,
+    #[serde(alias = "layers")]
+    pub n_layers: usize,
+    #[serde(alias = "heads")]
+    pub n_heads: usize,
+    #[serde(alias = "channels")]
+    pub d_model: usize,
     pub context: usize,
-    pub vocab: usize,
-    pub padded_vocab: usize,
+    #[serde(alias = "vocab")]
+    pub vocab_size: usize,
+    #[serde(alias = "padded_vocab")]
+    pub padded_vocab_size: usize,
 }
 
 impl Shape {
     pub fn config(&self) -> LlmcConfig {
         LlmcConfig {
-            max_seq_len: self.context,
-            vocab_size: self.vocab,
-            padded_vocab_size: self.padded_vocab,
-            num_layers: self.layers,
-            num_heads: self.heads,
-            channels: self.channels,
+            context: self.context,
+            vocab_size: self.vocab_size,
+            padded_vocab_size: self.padded_vocab_size,
+            n_layers: self.n_layers,
+            n_heads: self.n_heads,
+            d_model: self.d_model,
         }
     }
     pub fn of(c: &LlmcConfig) -> Shape {
         Shape {
-            layers: c.num_layers,
-            heads: c.num_heads,
-            channels: c.channels,
-            context: c.max_seq_len,
-            vocab: c.vocab_size,
-            padded_vocab: c.padded_vocab_size,
+            n_layers: c.n_layers,
+            n_heads: c.n_heads,
+            d_model: c.d_model,
+            context: c.context,
+            vocab_size: c.vocab_size,
+            padded_vocab_size: c.padded_vocab_size,
         }
     }
 }
@@ -186,7 +194,7 @@ pub struct Trainer {
 /// position embeddings N(0, 0.01), zero biases, unit LayerNorm gains, zero padding rows.
 pub fn init_params(cfg: &LlmcConfig, rng: &mut Rng) -> Vec<f32> {
     let mut params = vec![0.0f32; cfg.num_parameters()];
-    let proj_std = 0.02 / (2.0 * cfg.num_layers as f32).sqrt();
+    let proj_std = 0.02 / (2.0 * cfg.n_layers as f32).sqrt();
     let normal = |rng: &mut Rng| {
         let u1 = (rng.next_f32() as f64).max(1e-12);
         let u2 = rng.next_f32() as f64;
@@ -209,7 +217,7 @@ pub fn init_params(cfg: &LlmcConfig, rng: &mut Rng) -> Vec<f32> {
                 *x = std * normal(rng);
             }
         }
-        t[gpt::WTE][cfg.vocab_size * cfg.channels..].fill(0.0);
+        t[gpt::WTE][cfg.vocab_size * cfg.d_model..].fill(0.0);
     }
     params
 }
@@ -442,8 +450,8 @@ fn check_options(cfg: &LlmcConfig, o: &TrainOptions) -> Result<()> {
     if o.batch == 0 || o.seq == 0 {
         bail!("--batch and --seq must be at least 1");
     }
-    if o.seq > cfg.max_seq_len {
-        bail!("--seq {} is longer than the model's context {}", o.seq, cfg.max_seq_len);
+    if o.seq > cfg.context {
+        bail!("--seq {} is longer than the model's context {}", o.seq, cfg.context);
     }
     if !(o.lr > 0.0 && o.lr.is_finite()) {
         bail!("--lr must be a positive number");

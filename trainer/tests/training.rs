@@ -340,3 +340,19 @@ fn stale_temporary_files_of_a_killed_trainer_are_removed_on_start_and_resume() {
     check(&run);
     drop(t);
 }
+
+/// A run's shape is written with the engine's names, and the files of older versions (llm.c's
+/// `layers` / `heads` / `channels` / `vocab` / `padded_vocab`) still read as the same shape.
+#[test]
+fn run_shape_reads_old_and_new_field_names() {
+    let new = r#"{"n_layers":2,"n_heads":4,"d_model":64,"context":32,"vocab_size":65,"padded_vocab_size":128}"#;
+    let old = r#"{"layers":2,"heads":4,"channels":64,"context":32,"vocab":65,"padded_vocab":128}"#;
+    let a: run::Shape = serde_json::from_str(new).unwrap();
+    let b: run::Shape = serde_json::from_str(old).unwrap();
+    assert_eq!(a, b);
+    assert_eq!((a.n_layers, a.n_heads, a.d_model, a.context, a.vocab_size, a.padded_vocab_size), (2, 4, 64, 32, 65, 128));
+    assert_eq!(serde_json::to_string(&a).unwrap(), new);
+    let c = a.config();
+    assert_eq!((c.n_layers, c.n_heads, c.d_model, c.context, c.vocab_size, c.padded_vocab_size), (2, 4, 64, 32, 65, 128));
+    assert_eq!(run::Shape::of(&c), a);
+}

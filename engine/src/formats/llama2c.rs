@@ -22,16 +22,20 @@ use core::fmt;
 
 pub const HEADER_BYTES: usize = 7 * 4;
 
-/// The header's fields, validated.
+/// The header's fields, validated, by the engine's names (those of `ModelSpec`; llama2.c's
+/// own name in the comment where it differs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Llama2cConfig {
-    pub dim: usize,
-    pub hidden_dim: usize,
+    /// llama2.c `dim`: the width of the residual stream.
+    pub d_model: usize,
+    /// llama2.c `hidden_dim`: the width of the feed-forward layer.
+    pub ffn_dim: usize,
     pub n_layers: usize,
     pub n_heads: usize,
     pub n_kv_heads: usize,
     pub vocab_size: usize,
-    pub seq_len: usize,
+    /// llama2.c `seq_len`: the context length.
+    pub context: usize,
     /// The classifier is the token embedding (positive vocab_size in the header).
     pub shared_classifier: bool,
 }
@@ -88,7 +92,7 @@ impl core::error::Error for Llama2cError {}
 
 impl Llama2cConfig {
     pub fn head_size(&self) -> usize {
-        self.dim / self.n_heads
+        self.d_model / self.n_heads
     }
 
     pub fn kv_dim(&self) -> usize {
@@ -97,7 +101,7 @@ impl Llama2cConfig {
 
     /// Floats of each section in file order (None on overflow): the format's table.
     fn sections(&self) -> Option<[usize; 13]> {
-        let (c, f, l, v) = (self.dim, self.hidden_dim, self.n_layers, self.vocab_size);
+        let (c, f, l, v) = (self.d_model, self.ffn_dim, self.n_layers, self.vocab_size);
         let m = |a: usize, b: usize| a.checked_mul(b);
         let lc = m(l, c)?;
         let k = self.kv_dim();
@@ -113,7 +117,7 @@ impl Llama2cConfig {
             m(lc, f)?,                                         // w2
             m(lc, f)?,                                         // w3
             c,                                                 // rms_final
-            m(self.seq_len, self.head_size())?,                // old freq_cis real + imag (skipped)
+            m(self.context, self.head_size())?,                // old freq_cis real + imag (skipped)
             if self.shared_classifier { 0 } else { m(v, c)? }, // wcls
         ])
     }
@@ -128,13 +132,13 @@ impl Llama2cConfig {
         ModelSpec {
             arch: Arch::LLAMA,
             vocab_size: self.vocab_size,
-            d_model: self.dim,
+            d_model: self.d_model,
             n_layers: self.n_layers,
             n_heads: self.n_heads,
             n_kv_heads: self.n_kv_heads,
             head_dim: self.head_size(),
-            ffn_dim: self.hidden_dim,
-            context: self.seq_len,
+            ffn_dim: self.ffn_dim,
+            context: self.context,
             norm: Norm { kind: NormKind::RmsNorm, eps: 1e-5 },
             positions: Positions::Rope(Rope { base: 10_000.0, style: RopeStyle::Normal, local_base: None }),
             mlp: Mlp::SwiGlu,
@@ -159,17 +163,17 @@ pub fn parse_header(bytes: &[u8]) -> Result<Llama2cConfig, Llama2cError> {
     };
     let vocab_raw = h(5);
     let cfg = Llama2cConfig {
-        dim: dim("dim", spec::MAX_DIM, h(0))?,
-        hidden_dim: dim("hidden_dim", spec::MAX_DIM, h(1))?,
+        d_model: dim("dim", spec::MAX_DIM, h(0))?,
+        ffn_dim: dim("hidden_dim", spec::MAX_DIM, h(1))?,
         n_layers: dim("n_layers", spec::MAX_LAYERS, h(2))?,
         n_heads: dim("n_heads", spec::MAX_HEADS, h(3))?,
         n_kv_heads: dim("n_kv_heads", spec::MAX_HEADS, h(4))?,
         vocab_size: dim("vocab_size", spec::MAX_VOCAB, vocab_raw.abs())?,
-        seq_len: dim("seq_len", spec::MAX_CONTEXT, h(6))?,
+        context: dim("seq_len", spec::MAX_CONTEXT, h(6))?,
         shared_classifier: vocab_raw > 0,
     };
-    if !cfg.dim.is_multiple_of(cfg.n_heads) {
-        return Err(Llama2cError::DimNotDivisible { dim: cfg.dim, heads: cfg.n_heads });
+    if !cfg.d_model.is_multiple_of(cfg.n_heads) {
+        return Err(Llama2cError::DimNotDivisible { dim: cfg.d_model, heads: cfg.n_heads });
     }
     if cfg.n_kv_heads > cfg.n_heads || !cfg.n_heads.is_multiple_of(cfg.n_kv_heads) {
         return Err(Llama2cError::HeadsNotDivisible { heads: cfg.n_heads, kv_heads: cfg.n_kv_heads });
@@ -239,7 +243,7 @@ pub fn load(bytes: &[u8]) -> Result<(Llama2cConfig, Model<'_>), Llama2cLoadError
         }
     }
     let take = |at: usize, n: usize| -> Cow<'_, [f32]> { f32_cow(&body[at * 4..(at + n) * 4]) };
-    let (c, f, k, v, l_n) = (cfg.dim, cfg.hidden_dim, cfg.kv_dim(), cfg.vocab_size, cfg.n_layers);
+    let (c, f, k, v, l_n) = (cfg.d_model, cfg.ffn_dim, cfg.kv_dim(), cfg.vocab_size, cfg.n_layers);
     let shape = |e: crate::tensor::ShapeError| {
         Llama2cLoadError::Model(ModelError::Weights(crate::weights::WeightsError {
             tensor: alloc::string::String::from("llama2.c tensor"),

@@ -33,45 +33,48 @@ const MAX_CHANNELS: usize = 1 << 16;
 /// 2^36 parameters (256 GiB of f32) is far beyond what either target can hold.
 const MAX_PARAMS: usize = 1 << 36;
 
-/// The model's shape, straight from the checkpoint header (GPT-2 as llm.c writes it).
+/// The model's shape, straight from the checkpoint header (GPT-2 as llm.c writes it). The
+/// fields carry the engine's names (those of `ModelSpec`); llm.c's letter and its
+/// `GPT2Config` name are in each comment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LlmcConfig {
-    /// maxT: the context length (rows of the position embedding).
-    pub max_seq_len: usize,
-    /// V: the real vocabulary; logits are computed over these only.
+    /// T (llm.c `max_seq_len`): the context length (rows of the position embedding).
+    pub context: usize,
+    /// V (`vocab_size`): the real vocabulary; logits are computed over these only.
     pub vocab_size: usize,
-    /// Vp: V padded up (for GPT-2, 50257 -> 50304) to make the embedding rows aligned.
+    /// Vp (`padded_vocab_size`): V padded up (for GPT-2, 50257 -> 50304) to make the embedding
+    /// rows aligned.
     pub padded_vocab_size: usize,
-    /// L
-    pub num_layers: usize,
-    /// NH
-    pub num_heads: usize,
-    /// C
-    pub channels: usize,
+    /// L (`num_layers`).
+    pub n_layers: usize,
+    /// NH (`num_heads`).
+    pub n_heads: usize,
+    /// C (`channels`): the width of the residual stream.
+    pub d_model: usize,
 }
 
 impl LlmcConfig {
     pub fn head_size(&self) -> usize {
-        self.channels / self.num_heads
+        self.d_model / self.n_heads
     }
 
     /// Checks every rule a checkpoint's shape must obey.
     pub fn validate(&self) -> Result<(), CheckpointError> {
         let dims = [
-            ("maxT", self.max_seq_len, MAX_SEQ_LEN),
+            ("maxT", self.context, MAX_SEQ_LEN),
             ("V", self.vocab_size, MAX_VOCAB),
             ("Vp", self.padded_vocab_size, MAX_VOCAB),
-            ("L", self.num_layers, MAX_LAYERS),
-            ("NH", self.num_heads, MAX_HEADS),
-            ("C", self.channels, MAX_CHANNELS),
+            ("L", self.n_layers, MAX_LAYERS),
+            ("NH", self.n_heads, MAX_HEADS),
+            ("C", self.d_model, MAX_CHANNELS),
         ];
         for (name, value, max) in dims {
             if value == 0 || value > max {
                 return Err(CheckpointError::BadDimension { name, value: value as i64, max });
             }
         }
-        if !self.channels.is_multiple_of(self.num_heads) {
-            return Err(CheckpointError::ChannelsNotDivisible { channels: self.channels, heads: self.num_heads });
+        if !self.d_model.is_multiple_of(self.n_heads) {
+            return Err(CheckpointError::ChannelsNotDivisible { channels: self.d_model, heads: self.n_heads });
         }
         if self.vocab_size > self.padded_vocab_size {
             return Err(CheckpointError::VocabExceedsPadded { vocab: self.vocab_size, padded: self.padded_vocab_size });
@@ -85,7 +88,7 @@ impl LlmcConfig {
 
     /// Element counts of the 16 tensors, in file order; None on overflow.
     pub(crate) fn tensor_sizes_checked(&self) -> Option<[usize; NUM_TENSORS]> {
-        let (vp, t, l, c) = (self.padded_vocab_size, self.max_seq_len, self.num_layers, self.channels);
+        let (vp, t, l, c) = (self.padded_vocab_size, self.context, self.n_layers, self.d_model);
         let m = |a: usize, b: usize| a.checked_mul(b);
         let lc = m(l, c)?;
         Some([
@@ -231,11 +234,11 @@ pub fn parse_header(bytes: &[u8]) -> Result<(LlmcConfig, i32), CheckpointError> 
         if v <= 0 || v as usize > max { Err(CheckpointError::BadDimension { name, value: v as i64, max }) } else { Ok(v as usize) }
     };
     let config = LlmcConfig {
-        max_seq_len: dim(2, "maxT", MAX_SEQ_LEN)?,
+        context: dim(2, "maxT", MAX_SEQ_LEN)?,
         vocab_size: dim(3, "V", MAX_VOCAB)?,
-        num_layers: dim(4, "L", MAX_LAYERS)?,
-        num_heads: dim(5, "NH", MAX_HEADS)?,
-        channels: dim(6, "C", MAX_CHANNELS)?,
+        n_layers: dim(4, "L", MAX_LAYERS)?,
+        n_heads: dim(5, "NH", MAX_HEADS)?,
+        d_model: dim(6, "C", MAX_CHANNELS)?,
         padded_vocab_size: dim(7, "Vp", MAX_VOCAB)?,
     };
     config.validate()?;
@@ -280,11 +283,11 @@ pub fn encode_header(config: &LlmcConfig, version: i32) -> [u8; HEADER_BYTES] {
     let vals = [
         CHECKPOINT_MAGIC,
         version,
-        config.max_seq_len as i32,
+        config.context as i32,
         config.vocab_size as i32,
-        config.num_layers as i32,
-        config.num_heads as i32,
-        config.channels as i32,
+        config.n_layers as i32,
+        config.n_heads as i32,
+        config.d_model as i32,
         config.padded_vocab_size as i32,
     ];
     for (i, v) in vals.iter().enumerate() {
@@ -327,13 +330,13 @@ impl LlmcConfig {
         ModelSpec {
             arch: Arch::GPT2,
             vocab_size: self.vocab_size,
-            d_model: self.channels,
-            n_layers: self.num_layers,
-            n_heads: self.num_heads,
-            n_kv_heads: self.num_heads,
-            head_dim: self.channels / self.num_heads,
-            ffn_dim: 4 * self.channels,
-            context: self.max_seq_len,
+            d_model: self.d_model,
+            n_layers: self.n_layers,
+            n_heads: self.n_heads,
+            n_kv_heads: self.n_heads,
+            head_dim: self.d_model / self.n_heads,
+            ffn_dim: 4 * self.d_model,
+            context: self.context,
             norm: Norm { kind: NormKind::LayerNorm, eps: 1e-5 },
             positions: Positions::Learned,
             mlp: Mlp::Gelu,
@@ -374,7 +377,7 @@ fn check_finite(config: &LlmcConfig, version: i32, body: &[u8]) -> Result<(), Mo
     let (elem, btype) = if version == VERSION_BF16 { (2, BlockType::BF16) } else { (4, BlockType::F32) };
     let (off, sizes) = (config.tensor_offsets(), config.tensor_sizes());
     for i in 0..NUM_TENSORS {
-        let n = if i == WTE { config.vocab_size * config.channels } else { sizes[i] };
+        let n = if i == WTE { config.vocab_size * config.d_model } else { sizes[i] };
         ModelError::check_finite(TENSOR_NAMES[i], btype, &body[off[i] * elem..(off[i] + n) * elem])?;
     }
     Ok(())
@@ -395,7 +398,7 @@ pub fn model_from_params<'a>(config: &LlmcConfig, params: &'a [f32]) -> Result<M
 /// flat parameter array (in floats); the config is valid, so every range is in bounds.
 fn build<'a>(cfg: &LlmcConfig, take: &mut dyn FnMut(usize, usize) -> Cow<'a, [f32]>) -> Result<Model<'a>, ModelError> {
     let (off, sizes) = (cfg.tensor_offsets(), cfg.tensor_sizes());
-    let (c, l_n, vp, t) = (cfg.channels, cfg.num_layers, cfg.padded_vocab_size, cfg.max_seq_len);
+    let (c, l_n, vp, t) = (cfg.d_model, cfg.n_layers, cfg.padded_vocab_size, cfg.context);
     // Layer l's part-th (len) slab of a stacked (L, ...) tensor.
     let at = |tensor: usize, l: usize, len: usize, part: usize| off[tensor] + l * (sizes[tensor] / l_n) + part * len;
     let mat = |take: &mut dyn FnMut(usize, usize) -> Cow<'a, [f32]>, tensor: usize, l: usize, rows: usize, cols: usize, part: usize| {
