@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Speed against llama.cpp on the real GGUF models, back to back on the same machine:
-# `llama-bench -m MODEL -p 64 -n 64 -t T -r 3` against ours measured the same way
-# (cli/examples/pp_tg.rs: a 64-token prefill into a fresh context, then 64 greedy tokens; our
-# fastest kernels), for T in 1 2. Medians of the 3 repetitions on both sides (2-thread runs on
-# a shared VM sometimes collapse on one repetition). Not part of `make test`.
+# `llama-bench -m MODEL -p 64,512 -n 64 -t T -r 3` against ours measured the same way
+# (cli/examples/pp_tg.rs: a 64- or 512-token prefill into a fresh context, then 64 greedy
+# tokens; our fastest kernels), for T in 1 2. Medians of the 3 repetitions on both sides
+# (2-thread runs on a shared VM sometimes collapse on one repetition). Not part of `make test`.
+#
+# The decode limit: the machine's read bandwidth (cli/examples/membw.rs, 512 MiB read by T
+# threads) divided by the bytes a decoded token reads (`Weights::bytes_per_token`, printed by
+# pp_tg); "ours / limit" is our tg64 against it.
 #
 #   scripts/bench-llamacpp.sh            Models: $GEMMA, $QWEN (defaults under models/)
 #
@@ -17,14 +21,16 @@ GEMMA=${GEMMA:-models/gemma-3-270m-q4_k_m.gguf}
 QWEN=${QWEN:-models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf}
 THREADS=${THREADS:-"1 2"}
 bin="$(scripts/build-llamacpp.sh)"
-nice cargo build --quiet --release -p llm-baremetal --example pp_tg >&2
+nice cargo build --quiet --release -p llm-baremetal --example pp_tg --example membw >&2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
+target/release/examples/membw 512 $THREADS > "$tmp/bw.txt"
 echo "llama.cpp $("$bin/llama-bench" --version 2>&1 | grep -m1 -o 'version: .*' || echo '?'); ours $(git rev-parse --short HEAD); $(date -u +%F); $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'); tok/s, median of 3"
+echo "read bandwidth (cli/examples/membw, 512 MiB): $(awk '{printf "%s%s thread(s) %s GB/s", (NR>1?", ":""), $1, $2}' "$tmp/bw.txt")"
 echo
-echo "| model | threads | llama.cpp pp64 | ours pp64 | ratio | llama.cpp tg64 | ours tg64 | ratio |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| model | threads | llama.cpp pp64 | ours pp64 | ratio | llama.cpp pp512 | ours pp512 | ratio | llama.cpp tg64 | ours tg64 | ratio | decode limit | ours / limit |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 # Our default model exported to GGUF (f32): llama.cpp reads our export, and the greedy texts
 # of the two are compared below the table.
 nice cargo build --quiet --release -p llm-baremetal >&2
@@ -33,19 +39,28 @@ for pair in "Gemma 3 270M Q4_K_M|$GEMMA" "Qwen2.5-Coder 0.5B Q4_K_M|$QWEN" "Shak
   label=${pair%%|*} model=${pair#*|}
   [ -f "$model" ] || { echo "bench-llamacpp: $model missing (scripts/fetch-models.sh)" >&2; continue; }
   for t in $THREADS; do
-    "$bin/llama-bench" -m "$model" -p 64 -n 64 -t "$t" -r 3 -o json > "$tmp/ll.json" 2> "$tmp/ll.err" \
+    "$bin/llama-bench" -m "$model" -p 64,512 -n 64 -t "$t" -r 3 -o json > "$tmp/ll.json" 2> "$tmp/ll.err" \
       || { cat "$tmp/ll.err" >&2; exit 1; }
     target/release/examples/pp_tg "$model" "$t" 64 64 3 > "$tmp/ours.txt"
-    python3 - "$tmp/ll.json" "$tmp/ours.txt" "$label" "$t" <<'PY'
+    # (A context shorter than 512, as our Shakespeare model's, has no pp512: "-".)
+    target/release/examples/pp_tg "$model" "$t" 512 0 3 > "$tmp/ours512.txt" 2> /dev/null || : > "$tmp/ours512.txt"
+    python3 - "$tmp/ll.json" "$tmp/ours.txt" "$tmp/ours512.txt" "$tmp/bw.txt" "$label" "$t" <<'PY'
 import json, statistics, sys
 rows = json.load(open(sys.argv[1]))
-def med(kind):
+def med(pp, tg):
     for r in rows:
-        if (kind == "pp" and r["n_prompt"] > 0 and r["n_gen"] == 0) or (kind == "tg" and r["n_gen"] > 0 and r["n_prompt"] == 0):
+        if r["n_prompt"] == pp and r["n_gen"] == tg:
             return statistics.median(r.get("samples_ts") or [r["avg_ts"]])
+    sys.exit(f"bench-llamacpp: llama-bench gave no pp{pp} tg{tg} row")
 ours = open(sys.argv[2]).read().splitlines()[0].split("\t")
-pp_l, tg_l, pp_o, tg_o = med("pp"), med("tg"), float(ours[2]), float(ours[3])
-print(f"| {sys.argv[3]} | {sys.argv[4]} | {pp_l:.1f} | {pp_o:.1f} ({ours[0]}) | {pp_o/pp_l:.2f} | {tg_l:.1f} | {tg_o:.1f} | {tg_o/tg_l:.2f} |")
+ours512 = (open(sys.argv[3]).read().splitlines() or ["-\t-\tnan"])[0].split("\t")
+bw = dict(l.split("\t") for l in open(sys.argv[4]).read().splitlines())
+t = sys.argv[6]
+pp_l, pp512_l, tg_l = med(64, 0), med(512, 0), med(0, 64)
+pp_o, tg_o, mb, pp512_o = float(ours[2]), float(ours[3]), float(ours[4]), float(ours512[2])
+limit = float(bw[t]) * 1e3 / mb
+print(f"| {sys.argv[5]} | {t} | {pp_l:.1f} | {pp_o:.1f} ({ours[0]}) | {pp_o/pp_l:.2f} | {pp512_l:.1f} | {pp512_o:.1f} | {pp512_o/pp512_l:.2f} ".replace("nan", "-")
+      f"| {tg_l:.1f} | {tg_o:.1f} | {tg_o/tg_l:.2f} | {limit:.0f} ({mb:.0f} MB/token) | {tg_o/limit:.0%} |")
 PY
   done
 done

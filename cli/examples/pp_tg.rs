@@ -6,7 +6,8 @@
 //!     cargo run --release --example pp_tg -- MODEL [THREADS] [PP] [TG] [REPEAT] [auto|scalar|avx2|q8|all|every]
 //!
 //! Prints one tab-separated line per kernel set (`all`: the fastest of each family; `every`:
-//! every set this CPU runs): kernels, threads, pp tok/s, tg tok/s.
+//! every set this CPU runs): kernels, threads, pp tok/s, tg tok/s, and the megabytes (10^6)
+//! of weights a decoded token reads (`Weights::bytes_per_token`).
 
 use llm_engine::kernels::Family;
 use llm_engine::{Kernels, SamplerConfig, Session};
@@ -66,7 +67,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 ds.push(d);
             }
         }
-        println!("{}\t{n}\t{:.1}\t{:.1}", k.name(), median(ps), if tg > 0 { median(ds) } else { 0.0 });
+        let mb = model.weights().bytes_per_token() as f64 / 1e6;
+        println!("{}\t{n}\t{:.1}\t{:.1}\t{mb:.1}", k.name(), median(ps), if tg > 0 { median(ds) } else { 0.0 });
     }
     Ok(())
 }

@@ -114,7 +114,7 @@ impl Tokenizer {
 
     /// This tokenizer, if its vocabulary is exactly the model's `vocab`: more tokens could
     /// encode ids the model cannot compute, fewer leave ids the model emits unprintable.
-    pub(crate) fn for_vocab(self, vocab: usize) -> Result<Tokenizer, TokenizerError> {
+    pub fn for_vocab(self, vocab: usize) -> Result<Tokenizer, TokenizerError> {
         if self.vocab_size() != vocab {
             return Err(TokenizerError::VocabMismatch { tokens: self.vocab_size(), model: vocab });
         }

@@ -182,4 +182,15 @@ impl Weights<'_> {
         }
         sum
     }
+
+    /// Bytes read to decode one token: every tensor, except that only one row of the token
+    /// embedding (and of the position embedding) is read when the output matrix is separate;
+    /// when it is tied, the embedding is read whole as the output. The memory-bandwidth
+    /// limit of decoding is the read bandwidth divided by this.
+    pub fn bytes_per_token(&self) -> usize {
+        let row = |t: &Tensor<'_>| t.bytes() / t.rows().max(1);
+        let embd = if self.output.is_some() { self.token_embd.bytes() - row(&self.token_embd) } else { 0 };
+        let pos = self.pos_embd.as_ref().map_or(0, |p| p.bytes() - row(p));
+        self.bytes() - embd - pos
+    }
 }

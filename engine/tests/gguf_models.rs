@@ -391,3 +391,31 @@ fn a_matrix_of_an_unsupported_type_is_refused() {
         assert!(msg.contains(name) && msg.contains(type_name), "{msg}");
     }
 }
+
+/// `Weights::bytes_per_token` (the decode traffic behind the bandwidth limit of
+/// scripts/bench-llamacpp.sh), against the file's own tensors: all of them, except that only
+/// one row of a separate token embedding (and of gpt2's position embedding) is read.
+#[test]
+fn bytes_per_token_counts_every_tensor_once_and_one_embedding_row() {
+    for arch in Arch::ALL {
+        for tied in [false, true] {
+            let s = ArchShape { tied, ..small_shape(arch) };
+            let tensors = random_tensors(&s, BlockType::Q8_0, 3);
+            let file = write_file(&s, arch.name(), &tensors);
+            let loaded = load(&file).unwrap();
+            let w = loaded.model.weights();
+            let row = |t: &RawTensor| t.data.len() / t.dims[1] as usize;
+            let mut want = 0;
+            for t in &tensors {
+                let separate_output = tensors.iter().any(|o| o.name == "output.weight");
+                want += match t.name.as_str() {
+                    "token_embd.weight" if separate_output => row(t),
+                    "position_embd.weight" => row(t),
+                    _ => t.data.len(),
+                };
+            }
+            assert_eq!(w.bytes_per_token(), want, "{} tied {tied}", arch.name());
+            assert!(w.bytes_per_token() < w.bytes() || tied, "{}", arch.name());
+        }
+    }
+}
