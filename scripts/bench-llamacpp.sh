@@ -59,7 +59,8 @@ t = sys.argv[6]
 pp_l, pp512_l, tg_l = med(64, 0), med(512, 0), med(0, 64)
 pp_o, tg_o, mb, pp512_o = float(ours[2]), float(ours[3]), float(ours[4]), float(ours512[2])
 limit = float(bw[t]) * 1e3 / mb
-print(f"| {sys.argv[5]} | {t} | {pp_l:.1f} | {pp_o:.1f} ({ours[0]}) | {pp_o/pp_l:.2f} | {pp512_l:.1f} | {pp512_o:.1f} | {pp512_o/pp512_l:.2f} ".replace("nan", "-")
+pp512 = f"{pp512_l:.1f} | {pp512_o:.1f} | {pp512_o/pp512_l:.2f}" if pp512_o == pp512_o else f"{pp512_l:.1f} | - | -"
+print(f"| {sys.argv[5]} | {t} | {pp_l:.1f} | {pp_o:.1f} ({ours[0]}) | {pp_o/pp_l:.2f} | {pp512} "
       f"| {tg_l:.1f} | {tg_o:.1f} | {tg_o/tg_l:.2f} | {limit:.0f} ({mb:.0f} MB/token) | {tg_o/limit:.0%} |")
 PY
   done
