@@ -212,9 +212,18 @@ pub fn attention(
         let kvh = h / group;
         let qh = &q[t * q_dim + h * hd..t * q_dim + (h + 1) * hd];
         let att = &mut att[start..=p];
-        for (i, a) in att.iter_mut().enumerate() {
-            let s = start + i;
-            *a = k.dot(qh, &keys[s * kv_dim + kvh * hd..s * kv_dim + (kvh + 1) * hd]) * scale;
+        let key = |s: usize| &keys[s * kv_dim + kvh * hd..s * kv_dim + (kvh + 1) * hd];
+        // Four keys at a time (four independent dot products; each equals `dot`).
+        let (quads, rest) = att.as_chunks_mut::<4>();
+        for (j, a4) in quads.iter_mut().enumerate() {
+            let s = start + 4 * j;
+            for (a, d) in a4.iter_mut().zip(k.dot4(qh, [key(s), key(s + 1), key(s + 2), key(s + 3)])) {
+                *a = d * scale;
+            }
+        }
+        let s0 = start + 4 * quads.len();
+        for (i, a) in rest.iter_mut().enumerate() {
+            *a = k.dot(qh, key(s0 + i)) * scale;
         }
         softmax(att);
         out_h.fill(0.0);

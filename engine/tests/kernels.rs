@@ -142,6 +142,35 @@ fn avx2_dot_is_bit_identical_to_the_fma_reference() {
     }
 }
 
+/// `dot4` (four keys against one query in attention) equals the family's reference dot of
+/// each row bit for bit, in every set, whether its four-row kernel runs (lengths that are
+/// multiples of 8) or not; signed zeros included.
+#[test]
+fn dot4_equals_the_reference_dot_of_each_row() {
+    let mut rng = Rng::new(6);
+    for n in (0..40).chain([63, 64, 65, 128, 256, 257]) {
+        let a = randv(&mut rng, n, 1.0);
+        let mut rows: Vec<Vec<f32>> = (0..4).map(|_| randv(&mut rng, n, 1.0)).collect();
+        // A row of negative zeros (every product -0 or +0) and one that cancels exactly.
+        rows[2].iter_mut().for_each(|v| *v = -0.0);
+        rows[3] = a.iter().enumerate().map(|(i, v)| if i % 2 == 0 { *v } else { -a[i - 1] }).collect();
+        for k in Kernels::available() {
+            let got = k.dot4(&a, [&rows[0], &rows[1], &rows[2], &rows[3]]);
+            for (i, row) in rows.iter().enumerate() {
+                let want = match k.family() {
+                    Family::NoFma => portable::dot(&a, row),
+                    Family::Fma | Family::FmaQ8 => portable::dot_fma(&a, row),
+                };
+                assert_eq!(got[i].to_bits(), want.to_bits(), "{k:?} n {n} row {i}");
+            }
+        }
+    }
+    for k in Kernels::available() {
+        let x = [1.0f32; 8];
+        assert!(std::panic::catch_unwind(|| k.dot4(&x, [&x, &x, &x[..7], &x])).is_err(), "{k:?}: dot4 of unequal lengths");
+    }
+}
+
 #[test]
 fn matmul_every_kernel_equals_its_dot_for_every_element() {
     let mut rng = Rng::new(5);

@@ -177,6 +177,21 @@ impl Kernels {
         }
     }
 
+    /// Four dot products of `a` with `b[i]`, each equal bit for bit to [`Kernels::dot`]: four
+    /// independent chains at once where the set has a four-row kernel and the length is a
+    /// multiple of 8 (the attention scores of one query against four keys).
+    pub fn dot4(self, a: &[f32], b: [&[f32]; 4]) -> [f32; 4] {
+        assert!(b.iter().all(|r| r.len() == a.len()), "dot4: vectors of different lengths");
+        if let Some(simd) = self.set.simd.filter(|&s| arch::has_dot_acc4(s))
+            && a.len().is_multiple_of(LANES)
+        {
+            let mut acc = [[0.0; LANES]; 4];
+            arch::dot_acc4(simd, &mut acc, a, b);
+            return acc.map(|l| portable::combine_lanes(&l));
+        }
+        b.map(|r| self.dot(a, r))
+    }
+
     /// out (N, OC) = x (N, IC) @ w (OC, IC)^T + bias (OC), N = x.len() / IC.
     pub fn matmul(self, out: &mut [f32], x: &[f32], w: MatRef<'_>, bias: Option<&[f32]>) {
         let (oc, ic) = (w.rows(), w.cols());
