@@ -227,9 +227,16 @@ pub fn attention(
         }
         softmax(att);
         out_h.fill(0.0);
-        for (i, &a) in att.iter().enumerate() {
-            let s = start + i;
-            k.axpy(out_h, a, &values[s * kv_dim + kvh * hd..s * kv_dim + (kvh + 1) * hd]);
+        let value = |s: usize| &values[s * kv_dim + kvh * hd..s * kv_dim + (kvh + 1) * hd];
+        // Four values at a time, in order (each element sees the same sequence of axpy).
+        let (quads, rest) = att.as_chunks::<4>();
+        for (j, &a4) in quads.iter().enumerate() {
+            let s = start + 4 * j;
+            k.axpy4(out_h, a4, [value(s), value(s + 1), value(s + 2), value(s + 3)]);
+        }
+        let s0 = start + 4 * quads.len();
+        for (i, &a) in rest.iter().enumerate() {
+            k.axpy(out_h, a, value(s0 + i));
         }
     };
     if par.workers() <= 1 || nh == 1 || n * (pos0 + n) * q_dim < par.grain() {

@@ -171,6 +171,40 @@ fn dot4_equals_the_reference_dot_of_each_row() {
     }
 }
 
+/// `axpy4` (the attention's weighted sum of four values) equals four reference axpys in a
+/// row, element by element, in every set, with and without a ragged tail.
+#[test]
+fn axpy4_equals_four_reference_axpys_in_a_row() {
+    let mut rng = Rng::new(7);
+    for n in (0..40).chain([63, 64, 65, 256, 259]) {
+        let start = randv(&mut rng, n, 1.0);
+        let rows: Vec<Vec<f32>> = (0..4).map(|_| randv(&mut rng, n, 1.0)).collect();
+        let a = [0.75f32, -1.25, 1e-3, 3.0];
+        for k in Kernels::available() {
+            let mut got = start.clone();
+            k.axpy4(&mut got, a, [&rows[0], &rows[1], &rows[2], &rows[3]]);
+            let mut want = start.clone();
+            for (&ai, r) in a.iter().zip(&rows) {
+                for (o, &x) in want.iter_mut().zip(r) {
+                    *o = match k.family() {
+                        Family::NoFma => *o + ai * x,
+                        Family::Fma | Family::FmaQ8 => ai.mul_add(x, *o),
+                    };
+                }
+            }
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got), bits(&want), "{k:?} n {n}");
+        }
+    }
+    for k in Kernels::available() {
+        let x = [1.0f32; 8];
+        assert!(
+            std::panic::catch_unwind(|| k.axpy4(&mut [0.0; 8], [1.0; 4], [&x, &x[..7], &x, &x])).is_err(),
+            "{k:?}: axpy4 of unequal lengths"
+        );
+    }
+}
+
 #[test]
 fn matmul_every_kernel_equals_its_dot_for_every_element() {
     let mut rng = Rng::new(5);

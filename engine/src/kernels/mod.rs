@@ -489,6 +489,18 @@ impl Kernels {
         xs.map(|x| portable::dot_q8(t, row, x))
     }
 
+    /// Four [`Kernels::axpy`] in a row: `out += a[0] * x[0]`, then `a[1] * x[1]`, ... (the
+    /// same bits; `out` is read and written once where the set has a kernel for it: the
+    /// attention's weighted sum of values).
+    pub fn axpy4(self, out: &mut [f32], a: [f32; 4], x: [&[f32]; 4]) {
+        assert!(x.iter().all(|r| r.len() == out.len()), "axpy4: vectors of different lengths");
+        if self.set.simd.and_then(|s| arch::axpy4(s, out, a, x)).is_none() {
+            for (&ai, xr) in a.iter().zip(x) {
+                self.axpy(out, ai, xr);
+            }
+        }
+    }
+
     /// out += a * x, elementwise (fused in the FMA family).
     #[inline]
     pub fn axpy(self, out: &mut [f32], a: f32, x: &[f32]) {

@@ -35,6 +35,10 @@ pub(in crate::kernels) fn axpy(simd: Simd, _: &mut [f32], _: f32, _: &[f32]) {
     match simd {}
 }
 
+pub(in crate::kernels) fn axpy4(simd: Simd, _: &mut [f32], _: [f32; 4], _: [&[f32]; 4]) -> Option<()> {
+    match simd {}
+}
+
 pub(in crate::kernels) fn has_dot_row(simd: Simd, _: BlockType) -> bool {
     match simd {}
 }

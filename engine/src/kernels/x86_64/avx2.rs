@@ -19,6 +19,7 @@ pub(super) const OPS: Ops = Ops {
     dot_acc: dot_acc_avx2,
     dot_acc4: Some(dot_acc4_avx2),
     axpy: axpy_avx2,
+    axpy4: Some(axpy4_avx2),
     dot_row_types: &avx2_blocks::TYPES,
     dot_row: Some(avx2_blocks::dot_row),
     dot_rows4: Some(avx2_blocks::dot_rows4),
@@ -197,6 +198,31 @@ pub(crate) fn axpy_avx2(out: &mut [f32], a: f32, x: &[f32]) {
     }
     for (o, &xv) in to.iter_mut().zip(tx) {
         *o = _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(a), _mm_set_ss(xv), _mm_set_ss(*o)));
+    }
+}
+
+/// out += a[0] * x[0], then += a[1] * x[1], ... a[3] * x[3], each step one rounding per
+/// element (FMA): four [`axpy_avx2`] in a row, with `out` loaded and stored once. All
+/// lengths equal (checked by the caller).
+#[target_feature(enable = "avx2,fma")]
+pub(crate) fn axpy4_avx2(out: &mut [f32], a: [f32; 4], x: [&[f32]; 4]) {
+    let n = out.len().min(x.iter().map(|r| r.len()).min().unwrap_or(0));
+    let (co, to) = out[..n].as_chunks_mut::<LANES>();
+    let av = a.map(|v| _mm256_set1_ps(v));
+    let rows = chunks(&x[0][..n]).iter().zip(chunks(&x[1][..n])).zip(chunks(&x[2][..n])).zip(chunks(&x[3][..n]));
+    for (o, (((x0, x1), x2), x3)) in co.iter_mut().zip(rows) {
+        let mut v = load(o);
+        v = _mm256_fmadd_ps(av[0], load(x0), v);
+        v = _mm256_fmadd_ps(av[1], load(x1), v);
+        v = _mm256_fmadd_ps(av[2], load(x2), v);
+        v = _mm256_fmadd_ps(av[3], load(x3), v);
+        store(o, v);
+    }
+    let done = n - to.len();
+    for (i, o) in to.iter_mut().enumerate() {
+        for (&ai, xr) in a.iter().zip(x) {
+            *o = _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(ai), _mm_set_ss(xr[done + i]), _mm_set_ss(*o)));
+        }
     }
 }
 

@@ -41,6 +41,7 @@ pub(crate) unsafe fn sse_combine(lo: __m128, hi: __m128) -> f32 {
 // The signatures of the entry points (see [`Ops`]).
 type MatmulFn = unsafe fn(&mut [f32], &[f32], &[f32], Option<&[f32]>, usize, usize);
 type DotAcc4Fn = unsafe fn(&mut [[f32; LANES]; 4], &[f32], [&[f32]; 4]);
+type Axpy4Fn = unsafe fn(&mut [f32], [f32; 4], [&[f32]; 4]);
 type DotRowFn = unsafe fn(BlockType, &[u8], &[f32]) -> Option<f32>;
 type DotRows4Fn = unsafe fn(BlockType, [&[u8]; 4], &[f32]) -> Option<[f32; 4]>;
 type DotQ8Fn = unsafe fn(BlockType, &[u8], Q8Row<'_>) -> Option<f32>;
@@ -62,6 +63,8 @@ pub(in crate::kernels) struct Ops {
     pub dot_acc4: Option<DotAcc4Fn>,
     /// `out += a * x`.
     pub axpy: unsafe fn(&mut [f32], f32, &[f32]),
+    /// Four `axpy` in a row (`out += a[0] * x[0]`, then `a[1] * x[1]`, ...).
+    pub axpy4: Option<Axpy4Fn>,
     /// The block types `dot_row` has a kernel for.
     pub dot_row_types: &'static [BlockType],
     /// A quantized row times f32 activations (None for a type outside `dot_row_types`).
@@ -131,6 +134,12 @@ pub(in crate::kernels) fn dot_acc4(simd: Simd, acc: &mut [[f32; LANES]; 4], w: &
 pub(in crate::kernels) fn axpy(simd: Simd, out: &mut [f32], a: f32, x: &[f32]) {
     // SAFETY: `simd` is a usable set's (module docs); equal lengths checked by the caller.
     unsafe { (simd.axpy)(out, a, x) }
+}
+
+/// Four `axpy` in a row, where the set has a kernel for it (else None, nothing done).
+pub(in crate::kernels) fn axpy4(simd: Simd, out: &mut [f32], a: [f32; 4], x: [&[f32]; 4]) -> Option<()> {
+    // SAFETY: `simd` is a usable set's (module docs); equal lengths checked by the caller.
+    simd.axpy4.map(|f| unsafe { f(out, a, x) })
 }
 
 /// Whether [`dot_row`] has a kernel for `t` in this set.

@@ -17,6 +17,7 @@ pub(super) const OPS: Ops = Ops {
     dot_acc: dot_acc_sse2,
     dot_acc4: None,
     axpy: portable::axpy,
+    axpy4: None,
     dot_row_types: &[],
     dot_row: None,
     dot_rows4: None,
