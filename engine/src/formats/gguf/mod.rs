@@ -24,7 +24,7 @@
 //! `parse.rs` (the bounds-checked reader), `write.rs` (the writer), `errors.rs`
 //! ([`GgufError`]); this file holds the parsed file ([`Gguf`], [`KeyValue`], [`TensorInfo`]).
 
-use crate::quant::{BlockType, TABLE};
+use crate::quant::BlockType;
 use alloc::collections::BTreeSet;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;

@@ -51,7 +51,7 @@ impl GgmlType {
 
     /// The id of an engine type (from its table row).
     pub const fn of(t: BlockType) -> GgmlType {
-        GgmlType(TABLE[t as usize].ggml_id)
+        GgmlType(crate::quant::ROWS[t as usize].ggml_id)
     }
 
     pub const fn from_id(id: u32) -> GgmlType {
