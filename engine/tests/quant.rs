@@ -562,7 +562,7 @@ fn q8_kernels_equal_the_reference_bit_for_bit() {
                 b2.quantize(block, &neg, n);
                 let want2 = dot_q8(t, row, b2.row(0));
                 let xs = core::array::from_fn(|i| if i % 2 == 0 { b.row(0) } else { b2.row(0) });
-                let eight = k.dot_q8_x8(t, row, xs);
+                let eight = k.dot_q8_x8(t, row, &xs);
                 for (i, v) in eight.iter().enumerate() {
                     let w = if i % 2 == 0 { want } else { want2 };
                     assert_eq!(v.to_bits(), w.to_bits(), "{t:?} n {n}: one row x eight inputs, input {i}");

@@ -295,7 +295,7 @@ impl Kernels {
             let mut r = 0;
             while r + 8 <= n {
                 let xs = core::array::from_fn(|i| xq.row(rows.start + r + i));
-                for (i, v) in self.dot_q8_x8(btype, w, xs).into_iter().enumerate() {
+                for (i, v) in self.dot_q8_x8(btype, w, &xs).into_iter().enumerate() {
                     out[(r + i) * oc + o0] = add_bias(o0, v);
                 }
                 r += 8;
@@ -459,6 +459,7 @@ impl Kernels {
     /// A quantized row times 8-bit activations: bit for bit [`portable::dot_q8`], with this
     /// set's SIMD kernel where one exists. Panics unless `t` takes activations in `x`'s block
     /// size and `row` is exactly `x.len()` weights.
+    #[inline]
     pub fn dot_q8(self, t: BlockType, row: &[u8], x: Q8Row<'_>) -> f32 {
         portable::check_pair("dot_q8", t, row, &x);
         if let Some(v) = self.set.simd.and_then(|s| arch::dot_q8(s, t, row, x)) {
@@ -469,6 +470,7 @@ impl Kernels {
 
     /// Four rows against the same 8-bit activations, each equal bit for bit to
     /// [`Kernels::dot_q8`] of that row.
+    #[inline]
     pub fn dot_q8_rows4(self, t: BlockType, rows: [&[u8]; 4], x: Q8Row<'_>) -> [f32; 4] {
         portable::check_pair("dot_q8_rows4", t, rows[0], &x);
         assert!(rows.iter().all(|r| r.len() == rows[0].len()), "dot_q8_rows4: rows of different lengths");
@@ -480,7 +482,8 @@ impl Kernels {
 
     /// One row against eight rows of 8-bit activations (prefill): `out[i]` equals bit for bit
     /// [`Kernels::dot_q8`] of `row` with `xs[i]`.
-    pub fn dot_q8_x8(self, t: BlockType, row: &[u8], xs: [Q8Row<'_>; 8]) -> [f32; 8] {
+    #[inline]
+    pub fn dot_q8_x8(self, t: BlockType, row: &[u8], xs: &[Q8Row<'_>; 8]) -> [f32; 8] {
         portable::check_pair("dot_q8_x8", t, row, &xs[0]);
         assert!(xs.iter().all(|x| x.len() == xs[0].len() && x.block() == xs[0].block()), "dot_q8_x8: inputs of different shapes");
         if let Some(v) = self.set.simd.and_then(|s| arch::dot_q8_x8(s, t, row, xs)) {

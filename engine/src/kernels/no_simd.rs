@@ -59,6 +59,6 @@ pub(in crate::kernels) fn dot_q8_rows4(simd: Simd, _: BlockType, _: [&[u8]; 4], 
     match simd {}
 }
 
-pub(in crate::kernels) fn dot_q8_x8(simd: Simd, _: BlockType, _: &[u8], _: [Q8Row<'_>; 8]) -> Option<[f32; 8]> {
+pub(in crate::kernels) fn dot_q8_x8(simd: Simd, _: BlockType, _: &[u8], _: &[Q8Row<'_>; 8]) -> Option<[f32; 8]> {
     match simd {}
 }

@@ -8,7 +8,7 @@ use crate::quant::q8::{Q8Row, SUB, act_block};
 use crate::quant::{BlockType, check_row};
 
 /// Checks a row / activation pair for the dot products (panics on a mismatch).
-#[inline]
+#[inline(always)]
 pub(crate) fn check_pair(what: &str, t: BlockType, row: &[u8], x: &Q8Row<'_>) {
     check_row(what, t, x.len(), row.len());
     assert_eq!(

@@ -46,9 +46,9 @@ pub(crate) unsafe fn dot4<const VNNI: bool>(t: BlockType, rows: [&[u8]; 4], x: Q
 ///
 /// # Safety
 /// As for [`dot`]; the row and every activation row checked by the caller.
-pub(crate) unsafe fn dot_x8<const VNNI: bool>(t: BlockType, row: &[u8], xs: [Q8Row<'_>; 8]) -> Option<[f32; 8]> {
+pub(crate) unsafe fn dot_x8<const VNNI: bool>(t: BlockType, row: &[u8], xs: &[Q8Row<'_>; 8]) -> Option<[f32; 8]> {
     // SAFETY: as for `dot`.
-    let tile = unsafe { dot_tile::<VNNI, 1, 8>(t, [row], xs) };
+    let tile = unsafe { dot_tile::<VNNI, 1, 8>(t, [row], *xs) };
     tile.map(|t| t.map(|[v]| v))
 }
 

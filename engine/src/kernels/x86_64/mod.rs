@@ -46,7 +46,7 @@ type DotRowFn = unsafe fn(BlockType, &[u8], &[f32]) -> Option<f32>;
 type DotRows4Fn = unsafe fn(BlockType, [&[u8]; 4], &[f32]) -> Option<[f32; 4]>;
 type DotQ8Fn = unsafe fn(BlockType, &[u8], Q8Row<'_>) -> Option<f32>;
 type DotQ8Rows4Fn = unsafe fn(BlockType, [&[u8]; 4], Q8Row<'_>) -> Option<[f32; 4]>;
-type DotQ8X8Fn = unsafe fn(BlockType, &[u8], [Q8Row<'_>; 8]) -> Option<[f32; 8]>;
+type DotQ8X8Fn = unsafe fn(BlockType, &[u8], &[Q8Row<'_>; 8]) -> Option<[f32; 8]>;
 
 /// The entry points of one x86_64 kernel set. Every function may be called only when the
 /// set's `usable` check passed on this CPU, with the lengths `kernels/mod.rs` checks (its
@@ -168,7 +168,7 @@ pub(in crate::kernels) fn dot_q8_rows4(simd: Simd, t: BlockType, rows: [&[u8]; 4
     simd.dot_q8_rows4.and_then(|f| unsafe { f(t, rows, x) })
 }
 
-pub(in crate::kernels) fn dot_q8_x8(simd: Simd, t: BlockType, row: &[u8], xs: [Q8Row<'_>; 8]) -> Option<[f32; 8]> {
+pub(in crate::kernels) fn dot_q8_x8(simd: Simd, t: BlockType, row: &[u8], xs: &[Q8Row<'_>; 8]) -> Option<[f32; 8]> {
     // SAFETY: as for `dot_q8`; the row and every input checked by the caller.
     simd.dot_q8_x8.and_then(|f| unsafe { f(t, row, xs) })
 }
