@@ -405,9 +405,9 @@ fn bytes_per_token_counts_every_tensor_once_and_one_embedding_row() {
             let loaded = load(&file).unwrap();
             let w = loaded.model.weights();
             let row = |t: &RawTensor| t.data.len() / t.dims[1] as usize;
+            let separate_output = tensors.iter().any(|o| o.name == "output.weight");
             let mut want = 0;
             for t in &tensors {
-                let separate_output = tensors.iter().any(|o| o.name == "output.weight");
                 want += match t.name.as_str() {
                     "token_embd.weight" if separate_output => row(t),
                     "position_embd.weight" => row(t),

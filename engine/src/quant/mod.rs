@@ -156,8 +156,8 @@ pub(crate) const ROWS: [TypeInfo; 12] = {
 };
 
 /// The type table at run time: a `static`, so that `&TABLE[i]` is a plain reference (indexing
-/// the `const` [`ROWS`] with a run-time index builds the whole array on the stack at every
-/// use, which cost the 8-bit prefill a fifth of its speed when a kernel read a column per call).
+/// the `const` [`ROWS`] with a run-time index may build the whole array on the stack at each
+/// use; the kernels read a column of it per call). [`ROWS`] serves the `const` contexts.
 pub static TABLE: [TypeInfo; ROWS.len()] = ROWS;
 
 impl BlockType {
