@@ -3,7 +3,7 @@
 //! into a fresh context; tgN = N tokens generated greedily one at a time, after those N
 //! prompt tokens. Reports the median of the repetitions (`llm-baremetal bench` the best).
 //!
-//!     cargo run --release --example pp_tg -- MODEL [THREADS] [PP] [TG] [REPEAT] [auto|scalar|avx2|q8|all|every]
+//!     cargo run --release --example pp_tg -- MODEL [THREADS] [PP] [TG] [REPEAT] [auto|scalar|avx2|q8|all|every|SET]
 //!
 //! Prints one tab-separated line per kernel set (`all`: the fastest of each family; `every`:
 //! every set this CPU runs): kernels, threads, pp tok/s, tg tok/s, and the megabytes (10^6)
@@ -26,7 +26,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 2 {
-        eprintln!("usage: pp_tg MODEL [THREADS] [PP] [TG] [REPEAT] [auto|scalar|avx2|q8|all|every]");
+        eprintln!("usage: pp_tg MODEL [THREADS] [PP] [TG] [REPEAT] [auto|scalar|avx2|q8|all|every|SET]");
         std::process::exit(2);
     }
     let num = |i: usize, d: usize| args.get(i).map_or(Ok(d), |s| s.parse::<usize>());
@@ -38,7 +38,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "q8" | "avx2-q8" => vec![Kernels::detect_family(Family::FmaQ8).ok_or("no AVX2+FMA on this CPU")?],
         "all" => [Family::NoFma, Family::Fma, Family::FmaQ8].into_iter().filter_map(Kernels::detect_family).collect(),
         "every" => Kernels::available(),
-        o => return Err(format!("unknown kernels {o}").into()),
+        name => vec![Kernels::by_name(name).map_err(|e| format!("kernels {name}: {e:?}"))?],
     };
     // As the host tool's thread pool (cli/src/host.rs).
     let threads = SpinPool::new(n)?;

@@ -37,9 +37,10 @@ pub struct SamplingArgs {
     /// Worker threads for inference (0 = all cores).
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
-    /// Kernels: auto (the fastest set this CPU runs), a numeric family (nofma, fma, q8: its
-    /// fastest set here; `scalar` = nofma), or a kernel set of the registry (portable, sse2,
-    /// avx2, avx2-q8, avx-vnni). Sets of one family give identical bits.
+    /// Kernels: auto (the fastest set this CPU runs), a numeric family (nofma, nofma-q8, fma,
+    /// q8: its fastest set here; `scalar` = nofma), or a kernel set of the registry (portable,
+    /// portable-q8, sse2, ssse3-q8, avx2, avx2-q8, avx-vnni). Sets of one family give identical
+    /// bits; the UEFI app under QEMU's default CPU (no AVX) runs ssse3-q8.
     #[arg(long, default_value = "auto")]
     pub kernels: String,
     /// Positions of context to allocate (default: the model's, at most 2048).
@@ -90,12 +91,16 @@ pub fn parse_kernels(name: &str) -> Result<Kernels> {
         "nofma" | "no-fma" | "scalar" => Family::NoFma,
         "fma" => Family::Fma,
         "q8" | "fma-q8" => Family::FmaQ8,
+        "nofma-q8" | "no-fma-q8" => Family::NoFmaQ8,
         set => {
             return Kernels::by_name(set).map_err(|e| match e {
                 KernelsError::NotUsable(n) => anyhow::anyhow!("--kernels {n}: this CPU cannot run that kernel set"),
                 KernelsError::Unknown => {
                     let sets: Vec<&str> = registry().map(|s| s.name).collect();
-                    anyhow::anyhow!("--kernels: unknown kernel set '{set}' (auto; families nofma, fma, q8; sets {})", sets.join(", "))
+                    anyhow::anyhow!(
+                        "--kernels: unknown kernel set '{set}' (auto; families nofma, nofma-q8, fma, q8; sets {})",
+                        sets.join(", ")
+                    )
                 }
             });
         }
@@ -572,7 +577,8 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
     crate::outln!("| kernels | threads | prefill tok/s | decode tok/s | decode GFLOP/s |")?;
     crate::outln!("|---|---|---|---|---|")?;
     // The fastest set of each family this CPU has.
-    let sets: Vec<Kernels> = [Family::NoFma, Family::Fma, Family::FmaQ8].into_iter().filter_map(Kernels::detect_family).collect();
+    let sets: Vec<Kernels> =
+        [Family::NoFma, Family::NoFmaQ8, Family::Fma, Family::FmaQ8].into_iter().filter_map(Kernels::detect_family).collect();
     let serial = Threads::new(1)?;
     for k in sets {
         for (threads, nt) in [(&serial, 1), (&n_threads, multi)] {

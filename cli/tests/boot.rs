@@ -51,13 +51,13 @@ fn check_equal_to_host(b: &Boot, kernels: &str, what: &str) {
 }
 
 #[test]
-fn scripted_boot_matches_host_byte_for_byte_sse2() {
+fn scripted_boot_matches_host_byte_for_byte_ssse3_q8() {
     let dir = tempfile::tempdir().unwrap();
     let img = image(dir.path(), "eq1", Some(&default_model()), Some(&equality_script(1)), false);
     let b = boot(&img, &[], 240);
     assert_clean_exit(&b, "smp 1");
-    assert!(b.log.contains("kernels     SSE2 (no FMA)"), "{}", b.log);
-    check_equal_to_host(&b, "scalar", "smp 1, SSE2");
+    assert!(b.log.contains("kernels     SSSE3 (no FMA), 8-bit activations"), "{}", b.log);
+    check_equal_to_host(&b, "nofma-q8", "smp 1, SSSE3");
 }
 
 #[test]
@@ -68,7 +68,7 @@ fn scripted_boot_matches_host_with_smp_2_and_4() {
         let b = boot(&img, &["--smp", &n.to_string()], 300);
         assert_clean_exit(&b, &format!("smp {n}"));
         assert!(b.log.contains(&format!("cores       {n} of {n} in use")), "smp {n}: cores not all in use:\n{}", b.log);
-        check_equal_to_host(&b, "scalar", &format!("smp {n}"));
+        check_equal_to_host(&b, "nofma-q8", &format!("smp {n}"));
     }
 }
 
@@ -96,7 +96,7 @@ fn reply_longer_than_the_context_completes_and_matches_the_host() {
     let img = image(dir.path(), "long", Some(&default_model()), Some(cfg), false);
     let host = host_generate(
         &default_model(),
-        &["--prompt", "KING:\\n", "--steps", "300", "--temperature", "0.8", "--seed", "5", "--kernels", "scalar"],
+        &["--prompt", "KING:\\n", "--steps", "300", "--temperature", "0.8", "--seed", "5", "--kernels", "nofma-q8"],
     );
     for smp in ["1", "2"] {
         let b = boot(&img, &["--smp", smp], 300);
@@ -259,7 +259,7 @@ fn interactive_chat_over_the_serial_console() {
     let text = clean(&seen.lock().unwrap());
     assert!(status.success(), "{text}");
     assert!(text.contains("powering off."), "{text}");
-    let host = host_generate(&default_model(), &["--prompt", "ROMEO:\\n", "--steps", "24", "--temperature", "0", "--kernels", "scalar"]);
+    let host = host_generate(&default_model(), &["--prompt", "ROMEO:\\n", "--steps", "24", "--temperature", "0", "--kernels", "nofma-q8"]);
     // The echoed line shows the edit (X, then backspace-space-backspace), the reply is the host's.
     let after = &text[text.find("O:\n").expect("no echoed line") + 3..];
     assert_eq!(&after[..after.find("\n[").unwrap()], host, "{text}");
@@ -282,7 +282,7 @@ fn standalone_efi_boots_its_built_in_model_without_model_bin() {
     assert!(b.log.contains("model       built into this binary"), "{}", b.log);
     let host = host_generate(
         &default_model(),
-        &["--prompt", "ROMEO:\\n", "--stop", "\\n\\n", "--steps", "32", "--temperature", "0", "--kernels", "scalar"],
+        &["--prompt", "ROMEO:\\n", "--stop", "\\n\\n", "--steps", "32", "--temperature", "0", "--kernels", "nofma-q8"],
     );
     assert_eq!(reply_after(&b.log, "ROMEO:", 0), host);
 }
@@ -330,7 +330,7 @@ fn llama2c_model_boots_and_matches_the_host() {
             "--temperature",
             "0",
             "--kernels",
-            "scalar",
+            "nofma-q8",
         ],
     );
     let sampled = host_generate(
@@ -353,7 +353,7 @@ fn llama2c_model_boots_and_matches_the_host() {
             "--seed",
             "11",
             "--kernels",
-            "scalar",
+            "nofma-q8",
         ],
     );
     assert!(!greedy.is_empty() && !sampled.is_empty());
@@ -383,7 +383,7 @@ fn gemma3_gguf_boots_and_matches_the_host() {
     assert!(b.log.contains("tokenizer   from the model file (262144 tokens)"), "{}", b.log);
     let host = host_generate(
         &model,
-        &["--prompt", "The capital of France is\\n", "--stop", "\\n\\n", "--steps", "6", "--temperature", "0", "--kernels", "scalar"],
+        &["--prompt", "The capital of France is\\n", "--stop", "\\n\\n", "--steps", "6", "--temperature", "0", "--kernels", "nofma-q8"],
     );
     assert!(!host.trim().is_empty());
     assert_eq!(reply_after(&b.log, "The capital of France is", 0), host);
@@ -400,7 +400,7 @@ fn qwen2_gguf_boots_and_matches_the_host() {
     assert!(b.log.contains("shape       qwen2 L=24"), "{}", b.log);
     let host = host_generate(
         &model,
-        &["--prompt", "def add(a, b):\\n", "--stop", "\\n\\n", "--steps", "4", "--temperature", "0", "--kernels", "scalar"],
+        &["--prompt", "def add(a, b):\\n", "--stop", "\\n\\n", "--steps", "4", "--temperature", "0", "--kernels", "nofma-q8"],
     );
     assert!(!host.trim().is_empty());
     assert_eq!(reply_after(&b.log, "def add(a, b):", 0), host);
@@ -446,8 +446,10 @@ fn generated_gguf_of_each_architecture_boots_and_matches_the_host() {
         let b = boot(&img, &[], 240);
         assert_clean_exit(&b, arch);
         assert!(b.log.contains(&format!("shape       {arch} ")), "{arch}:\n{}", b.log);
-        let greedy =
-            host_generate(&model, &["--prompt", "ab\\n", "--stop", "\\n\\n", "--steps", "12", "--temperature", "0", "--kernels", "scalar"]);
+        let greedy = host_generate(
+            &model,
+            &["--prompt", "ab\\n", "--stop", "\\n\\n", "--steps", "12", "--temperature", "0", "--kernels", "nofma-q8"],
+        );
         let sampled = host_generate(
             &model,
             &[
@@ -466,7 +468,7 @@ fn generated_gguf_of_each_architecture_boots_and_matches_the_host() {
                 "--seed",
                 "5",
                 "--kernels",
-                "scalar",
+                "nofma-q8",
             ],
         );
         assert!(

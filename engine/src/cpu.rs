@@ -11,6 +11,8 @@ pub struct CpuFeatures {
     /// CPUID leaf 0 vendor string, e.g. "AuthenticAMD".
     pub vendor: [u8; 12],
     pub sse2: bool,
+    /// SSSE3 (`pmaddubsw`, `psignb`, `pshufb`): the no-FMA 8-bit kernels.
+    pub ssse3: bool,
     pub xsave: bool,
     /// CR4.OSXSAVE as seen by CPUID: the OS (or our app) enabled XSAVE/XGETBV.
     pub osxsave: bool,
@@ -50,6 +52,7 @@ impl CpuFeatures {
         CpuFeatures {
             vendor,
             sse2: l1.edx & (1 << 26) != 0,
+            ssse3: l1.ecx & (1 << 9) != 0,
             fma: l1.ecx & (1 << 12) != 0,
             xsave: l1.ecx & (1 << 26) != 0,
             osxsave: l1.ecx & (1 << 27) != 0,

@@ -161,7 +161,7 @@ fn check(s: &ArchShape, t: BlockType) -> f64 {
         let mut st = model.new_state(k);
         let got = model.forward_all(&mut st, &tokens, 0).unwrap();
         let (err, tol) = match k.family() {
-            llm_engine::Family::FmaQ8 => (rel_err(&got, &want_q8), TOL_Q8),
+            llm_engine::Family::FmaQ8 | llm_engine::Family::NoFmaQ8 => (rel_err(&got, &want_q8), TOL_Q8),
             _ => (rel_err(&got, &want), TOL),
         };
         assert!(err <= tol, "{what} [{}]: relative error {err:.3e} > {tol:e}", k.name());

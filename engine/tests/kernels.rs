@@ -100,7 +100,14 @@ fn sse2() -> Kernels {
 #[test]
 fn every_kernel_set_this_cpu_has_is_tested() {
     let sets: Vec<(&str, Family)> = Kernels::available().iter().map(|k| (k.name(), k.family())).collect();
-    let mut want = vec![("portable", Family::NoFma), ("sse2", Family::NoFma), ("avx2", Family::Fma), ("avx2-q8", Family::FmaQ8)];
+    let mut want = vec![
+        ("portable", Family::NoFma),
+        ("portable-q8", Family::NoFmaQ8),
+        ("sse2", Family::NoFma),
+        ("ssse3-q8", Family::NoFmaQ8),
+        ("avx2", Family::Fma),
+        ("avx2-q8", Family::FmaQ8),
+    ];
     // AVX-VNNI (Alder Lake, Sapphire Rapids and later; not emulated by QEMU's TCG) adds a
     // faster set of the same 8-bit family.
     let vnni = llm_engine::cpu::CpuFeatures::read().avx_vnni_usable();
@@ -118,7 +125,7 @@ fn every_kernel_set_this_cpu_has_is_tested() {
 #[test]
 fn kernel_sets_are_found_by_their_registry_names() {
     let names: Vec<&str> = registry().map(|s| s.name).collect();
-    assert_eq!(names, ["portable", "sse2", "avx2", "avx2-q8", "avx-vnni"]);
+    assert_eq!(names, ["portable", "portable-q8", "sse2", "ssse3-q8", "avx2", "avx2-q8", "avx-vnni"]);
     for k in Kernels::available() {
         assert_eq!(Kernels::by_name(k.name()), Ok(k));
         let set = registry().find(|s| s.name == k.name()).unwrap();
@@ -158,7 +165,7 @@ fn dot4_equals_the_reference_dot_of_each_row() {
             let got = k.dot4(&a, [&rows[0], &rows[1], &rows[2], &rows[3]]);
             for (i, row) in rows.iter().enumerate() {
                 let want = match k.family() {
-                    Family::NoFma => portable::dot(&a, row),
+                    Family::NoFma | Family::NoFmaQ8 => portable::dot(&a, row),
                     Family::Fma | Family::FmaQ8 => portable::dot_fma(&a, row),
                 };
                 assert_eq!(got[i].to_bits(), want.to_bits(), "{k:?} n {n} row {i}");
@@ -187,7 +194,7 @@ fn axpy4_equals_four_reference_axpys_in_a_row() {
             for (&ai, r) in a.iter().zip(&rows) {
                 for (o, &x) in want.iter_mut().zip(r) {
                     *o = match k.family() {
-                        Family::NoFma => *o + ai * x,
+                        Family::NoFma | Family::NoFmaQ8 => *o + ai * x,
                         Family::Fma | Family::FmaQ8 => ai.mul_add(x, *o),
                     };
                 }
@@ -221,7 +228,7 @@ fn matmul_every_kernel_equals_its_dot_for_every_element() {
                         let xr = &x[r * ic..(r + 1) * ic];
                         let wr = &w[o * ic..(o + 1) * ic];
                         let d = match k.family() {
-                            Family::NoFma => portable::dot(xr, wr),
+                            Family::NoFma | Family::NoFmaQ8 => portable::dot(xr, wr),
                             // f32 matrices multiply f32 activations in the 8-bit family too.
                             Family::Fma | Family::FmaQ8 => portable::dot_fma(xr, wr),
                         };

@@ -5,7 +5,7 @@ mod common;
 
 use llm_engine::Rng;
 use llm_engine::cpu::CpuFeatures;
-use llm_engine::kernels::portable::{dot_q8, dot_row, dot_row_fma};
+use llm_engine::kernels::portable::{dot_q8, dot_q8_nofma, dot_row, dot_row_fma};
 use llm_engine::kernels::{Family, Kernels, portable};
 use llm_engine::quant::f16::{bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16};
 use llm_engine::quant::{BlockType, dequantize_row, quantize_row};
@@ -512,20 +512,90 @@ fn q8_dot_equals_the_f64_dot_of_the_decoded_values() {
     }
 }
 
-/// Every kernel set of the 8-bit family (AVX2 where usable) equals the portable reference
-/// bit for bit, one row and four rows at a time, on random blocks, the numpy fixture blocks
-/// (subnormal and zero scales) and extreme codes (-128 weights, +-127 activations).
+/// A family's portable 8-bit reference (`dot_q8`, `dot_q8_nofma`).
+type DotQ8Ref = fn(BlockType, &[u8], q8::Q8Row<'_>) -> f32;
+
+/// The 8-bit sets of this CPU with their family's portable reference: AVX2 and AVX-VNNI
+/// (FMA family) where usable, and the no-FMA family's portable and SSSE3 sets.
+fn q8_sets() -> Vec<(Kernels, DotQ8Ref)> {
+    let cpu = CpuFeatures::read();
+    let sets: Vec<_> = Kernels::available()
+        .into_iter()
+        .filter_map(|k| match k.family() {
+            Family::FmaQ8 => Some((k, dot_q8 as DotQ8Ref)),
+            Family::NoFmaQ8 => Some((k, dot_q8_nofma as DotQ8Ref)),
+            _ => None,
+        })
+        .collect();
+    let names: Vec<&str> = sets.iter().map(|(k, _)| k.name()).collect();
+    let mut want = vec!["portable-q8"];
+    if cpu.ssse3 {
+        want.push("ssse3-q8");
+    }
+    if cpu.avx2_fma_usable() {
+        want.push("avx2-q8");
+    }
+    if cpu.avx_vnni_usable() {
+        want.push("avx-vnni");
+    }
+    assert_eq!(names, want, "the 8-bit sets this CPU should run");
+    sets
+}
+
+/// The no-FMA 8-bit reference: the same integer sums as `dot_q8` scaled per block without
+/// FMA; checked against the f64 dot product of the decoded values, as `dot_q8` is.
+#[test]
+fn q8_nofma_dot_equals_the_f64_dot_of_the_decoded_values() {
+    let mut rng = Rng::new(78);
+    for t in Q8_TYPES {
+        let block = q8::act_block(t).unwrap();
+        for nb in 1..=4 {
+            for _ in 0..6 {
+                let n = nb * t.block_elems().max(block);
+                let row = random_row(&mut rng, t, n);
+                let mut b = Q8Buf::default();
+                b.quantize(block, &random_x(&mut rng, n), n);
+                let got = dot_q8_nofma(t, &row, b.row(0)) as f64;
+                let (want, mag) = q8_dot_f64(t, &row, b.row(0));
+                assert!((got - want).abs() <= 1e-5 * mag, "{t:?} n {n}: {got} vs {want} (magnitude {mag})");
+            }
+        }
+    }
+}
+
+/// The no-FMA 8-bit reference by its definition, written out independently for Q8_0 (the
+/// weights are the codes themselves): per block the integer sum, then `acc + (d * dx) * S`
+/// rounded at each step, so it differs from the FMA family's lanes in the last bits only.
+#[test]
+fn q8_nofma_dot_follows_its_definition_on_q8_0() {
+    let mut rng = Rng::new(79);
+    for nb in 1..=8 {
+        let n = 32 * nb;
+        let row = random_row(&mut rng, BlockType::Q8_0, n);
+        let mut b = Q8Buf::default();
+        b.quantize(32, &random_x(&mut rng, n), n);
+        let x = b.row(0);
+        let mut acc = 0.0f32;
+        for (bi, blk) in row.chunks_exact(34).enumerate() {
+            let d = llm_engine::quant::f16::f16_to_f32(u16::from_le_bytes([blk[0], blk[1]]));
+            let s: i32 = blk[2..].iter().zip(&x.codes()[32 * bi..32 * bi + 32]).map(|(&w, &c)| w as i8 as i32 * c as i32).sum();
+            let dd = d * x.scales()[bi];
+            let prod = dd * s as f32;
+            acc += prod;
+        }
+        assert_eq!(dot_q8_nofma(BlockType::Q8_0, &row, x).to_bits(), acc.to_bits(), "{nb} blocks");
+    }
+}
+
+/// Every 8-bit kernel set (AVX2 and AVX-VNNI, the no-FMA SSSE3 and portable sets) equals its
+/// family's portable reference bit for bit, one row and four rows at a time, on random
+/// blocks, the numpy fixture blocks (subnormal and zero scales) and extreme codes (-128
+/// weights, +-127 activations).
 #[test]
 fn q8_kernels_equal_the_reference_bit_for_bit() {
-    let k = Kernels::detect_family(Family::FmaQ8);
-    assert!(k.is_some() || !CpuFeatures::read().avx2_fma_usable(), "AVX2 usable but no 8-bit kernel set");
-    let sets: Vec<Kernels> = Kernels::available().into_iter().filter(|k| k.family() == Family::FmaQ8).collect();
-    // AVX2, and AVX-VNNI where the CPU has it (the same bits: both are checked here).
-    let want_sets = k.map_or(0, |_| 1 + CpuFeatures::read().avx_vnni_usable() as usize);
-    assert_eq!(sets.len(), want_sets);
     let mut rng = Rng::new(11);
     let mut checked = 0;
-    for k in sets {
+    for (k, dot_q8) in q8_sets() {
         for t in Q8_TYPES {
             let block = q8::act_block(t).unwrap();
             let mut cases: Vec<(Vec<u8>, Vec<f32>)> = Vec::new();
@@ -578,14 +648,12 @@ fn q8_kernels_equal_the_reference_bit_for_bit() {
 /// row, for one input row and many (prefill), with a bias, in every split of the rows.
 #[test]
 fn q8_matmul_equals_the_reference_per_output() {
-    let sets: Vec<Kernels> = Kernels::available().into_iter().filter(|k| k.family() == Family::FmaQ8).collect();
-    assert!(!sets.is_empty() || !CpuFeatures::read().avx2_fma_usable());
-    for k in sets {
-        q8_matmul_check(k);
+    for (k, dot_q8) in q8_sets() {
+        q8_matmul_check(k, dot_q8);
     }
 }
 
-fn q8_matmul_check(k: Kernels) {
+fn q8_matmul_check(k: Kernels, dot_q8: DotQ8Ref) {
     let mut rng = Rng::new(12);
     for t in [BlockType::Q5_0, BlockType::Q4_K, BlockType::Q6_K, BlockType::Q8_0] {
         let block = q8::act_block(t).unwrap();

@@ -126,8 +126,9 @@ fn main() -> Status {
         }
     );
     sayln!(
-        "features    SSE2 {}, AVX2 {}, FMA {}; AVX state {}",
+        "features    SSE2 {}, SSSE3 {}, AVX2 {}, FMA {}; AVX state {}",
         yes(info.sse2),
+        yes(info.ssse3),
         yes(info.avx2),
         yes(info.fma),
         if avx_enabled { "enabled" } else { "unavailable" }

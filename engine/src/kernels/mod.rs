@@ -2,17 +2,19 @@
 //!
 //! Every dot product is computed in one canonical order (see [`portable`]) so that a result
 //! never depends on how the work was batched (prefill vs. one token at a time) or split
-//! across cores. Three numeric families exist: without fused multiply-add ([`Family::NoFma`]:
-//! `lane += a*b` rounds twice), with it ([`Family::Fma`]: rounds once), and with it plus 8-bit
+//! across cores. Four numeric families exist: without fused multiply-add ([`Family::NoFma`]:
+//! `lane += a*b` rounds twice), with it ([`Family::Fma`]: rounds once), with it plus 8-bit
 //! activations for quantized matrices ([`Family::FmaQ8`], as llama.cpp computes them; see
-//! `quant::q8`). Within a family the results are bit-identical on every machine, target and
-//! instruction set (AVX2 and AVX-VNNI give the 8-bit family the same bits); across families
-//! they differ in the last bits (the 8-bit family by the rounding of the activations).
+//! `quant::q8`), and 8-bit activations without FMA ([`Family::NoFmaQ8`]: for CPUs without
+//! AVX2 and for QEMU's emulation). Within a family the results are bit-identical on every
+//! machine, target and instruction set (AVX2 and AVX-VNNI give the 8-bit family the same
+//! bits); across families they differ in the last bits (the 8-bit families by the rounding of
+//! the activations).
 //!
 //! **Kernel sets are data**: [`registry`] lists every [`KernelSet`] this build has (its name,
-//! numeric family, a `usable(cpu)` check): the portable set, then those of the CPU
-//! architecture's folder (`x86_64/`: `sse2`, `avx2`, `avx2-q8`, `avx-vnni`; room for
-//! `aarch64/`). This file holds the ISA-neutral drivers (length checks, tiling, the prefill
+//! numeric family, a `usable(cpu)` check): the portable sets, then those of the CPU
+//! architecture's folder (`x86_64/`: `sse2`, `ssse3-q8`, `avx2`, `avx2-q8`, `avx-vnni`; room
+//! for `aarch64/`). This file holds the ISA-neutral drivers (length checks, tiling, the prefill
 //! loops); each call goes to the set's own folder, which owns its instruction sets, its
 //! `unsafe` and its `cfg(target_arch)`. A new set for an existing architecture is a registry
 //! line and its kernels in that folder.
@@ -54,6 +56,11 @@ pub enum Family {
     /// 3x less work per weight, at the price of rounding the activations (relative error
     /// about 1/254 of each block's largest value).
     FmaQ8,
+    /// As [`Family::NoFma`], except that a matrix of a type with an 8-bit pairing multiplies
+    /// 8-bit activations: the same integer products as [`Family::FmaQ8`], scaled once per
+    /// weight block without FMA (`quant::q8`, "Without FMA"). For CPUs without AVX2, and for
+    /// QEMU's emulation, which runs integer SIMD several times faster than f32 SIMD.
+    NoFmaQ8,
 }
 
 impl Family {
@@ -62,6 +69,7 @@ impl Family {
             Family::NoFma => "no FMA",
             Family::Fma => "FMA",
             Family::FmaQ8 => "FMA, 8-bit activations",
+            Family::NoFmaQ8 => "no FMA, 8-bit activations",
         }
     }
 }
@@ -78,7 +86,8 @@ pub enum KernelsError {
 /// One kernel set of the [`registry`].
 #[derive(Debug)]
 pub struct KernelSet {
-    /// The registry name (`--kernels`): `portable`, `sse2`, `avx2`, `avx2-q8`, `avx-vnni`.
+    /// The registry name (`--kernels`): `portable`, `portable-q8`, `sse2`, `ssse3-q8`, `avx2`,
+    /// `avx2-q8`, `avx-vnni`.
     pub name: &'static str,
     /// What it runs, for people (`AVX2+FMA, 8-bit activations`).
     pub description: &'static str,
@@ -93,10 +102,20 @@ pub struct KernelSet {
 static PORTABLE: KernelSet =
     KernelSet { name: "portable", description: "portable (no FMA)", family: Family::NoFma, usable: |_| true, simd: None };
 
-/// Every kernel set of this build, slowest first: the portable set, then the CPU
+/// The portable loops with 8-bit activations for the quantized matrices (the no-FMA 8-bit
+/// family's reference, and its set where the architecture has no SIMD one).
+static PORTABLE_Q8: KernelSet = KernelSet {
+    name: "portable-q8",
+    description: "portable (no FMA), 8-bit activations",
+    family: Family::NoFmaQ8,
+    usable: |_| true,
+    simd: None,
+};
+
+/// Every kernel set of this build, slowest first: the portable sets, then the CPU
 /// architecture's (`kernels/<arch>/`).
 pub fn registry() -> impl Iterator<Item = &'static KernelSet> {
-    core::iter::once(&PORTABLE).chain(arch::SETS.iter())
+    [&PORTABLE, &PORTABLE_Q8].into_iter().chain(arch::SETS.iter())
 }
 
 /// A usable set of kernels. Private field: only detection, `by_name` or `portable()` make one.
@@ -119,11 +138,14 @@ impl Kernels {
         Kernels { set: &PORTABLE }
     }
 
-    /// The fastest set this CPU (and OS) can run: 8-bit activations with AVX2, else the
-    /// no-FMA set. On bare metal, AVX must be enabled in CR4/XCR0 before calling this, or it
-    /// reports the no-FMA set.
+    /// The fastest set this CPU (and OS) can run: 8-bit activations with AVX2, else 8-bit
+    /// activations without FMA (SSSE3 on x86_64). On bare metal, AVX must be enabled in
+    /// CR4/XCR0 before calling this, or it reports a no-FMA set.
     pub fn detect() -> Kernels {
-        [Family::FmaQ8, Family::Fma, Family::NoFma].into_iter().find_map(Kernels::detect_family).unwrap_or(Kernels::portable())
+        [Family::FmaQ8, Family::Fma, Family::NoFmaQ8, Family::NoFma]
+            .into_iter()
+            .find_map(Kernels::detect_family)
+            .unwrap_or(Kernels::portable())
     }
 
     /// The fastest set of one numeric family on this CPU, if it has one.
@@ -164,7 +186,13 @@ impl Kernels {
     /// The activation block of 8-bit products for a matrix of type `t` in this set (None:
     /// the matrix multiplies f32 activations).
     pub fn q8_block(self, t: BlockType) -> Option<usize> {
-        if self.set.family == Family::FmaQ8 { crate::quant::q8::act_block(t) } else { None }
+        if matches!(self.set.family, Family::FmaQ8 | Family::NoFmaQ8) { crate::quant::q8::act_block(t) } else { None }
+    }
+
+    /// The portable reference of this set's 8-bit dot product (its family's).
+    #[inline]
+    fn q8_reference(self) -> fn(BlockType, &[u8], Q8Row<'_>) -> f32 {
+        if self.set.family == Family::NoFmaQ8 { portable::dot_q8_nofma } else { portable::dot_q8 }
     }
 
     /// Dot product of two equal-length vectors in the canonical order.
@@ -441,7 +469,7 @@ impl Kernels {
             return v;
         }
         match self.family() {
-            Family::NoFma => portable::dot_impl::<false>(t, row, x),
+            Family::NoFma | Family::NoFmaQ8 => portable::dot_impl::<false>(t, row, x),
             Family::Fma | Family::FmaQ8 => portable::dot_impl::<true>(t, row, x),
         }
     }
@@ -465,7 +493,7 @@ impl Kernels {
         if let Some(v) = self.set.simd.and_then(|s| arch::dot_q8(s, t, row, x)) {
             return v;
         }
-        portable::dot_q8(t, row, x)
+        self.q8_reference()(t, row, x)
     }
 
     /// Four rows against the same 8-bit activations, each equal bit for bit to
@@ -477,7 +505,7 @@ impl Kernels {
         if let Some(v) = self.set.simd.and_then(|s| arch::dot_q8_rows4(s, t, rows, x)) {
             return v;
         }
-        rows.map(|r| portable::dot_q8(t, r, x))
+        rows.map(|r| self.q8_reference()(t, r, x))
     }
 
     /// One row against eight rows of 8-bit activations (prefill): `out[i]` equals bit for bit
@@ -489,7 +517,7 @@ impl Kernels {
         if let Some(v) = self.set.simd.and_then(|s| arch::dot_q8_x8(s, t, row, xs)) {
             return v;
         }
-        xs.map(|x| portable::dot_q8(t, row, x))
+        xs.map(|x| self.q8_reference()(t, row, x))
     }
 
     /// Four [`Kernels::axpy`] in a row: `out += a[0] * x[0]`, then `a[1] * x[1]`, ... (the

@@ -1,4 +1,5 @@
-//! 8-bit activations: the numerics of [`Family::FmaQ8`](crate::kernels::Family::FmaQ8).
+//! 8-bit activations: the numerics of [`Family::FmaQ8`](crate::kernels::Family::FmaQ8) and
+//! [`Family::NoFmaQ8`](crate::kernels::Family::NoFmaQ8).
 //!
 //! llama.cpp's CPU backend multiplies a quantized weight row by a vector that it quantized to
 //! 8 bits too, so that a block's dot product is a sum of integer products (`maddubs`/`madd` on
@@ -28,6 +29,17 @@
 //! The lanes are combined as `kernels::portable::combine_lanes`. `kernels::portable::dot_q8` is the
 //! portable reference of the dot product; `kernels/x86_64/avx2_q8.rs` computes the same bits
 //! with AVX2.
+//!
+//! **Without FMA** ([`Family::NoFmaQ8`](crate::kernels::Family::NoFmaQ8)): the same
+//! activations and the same exact integer sums, but per weight block the lanes are summed to
+//! one integer `S = sum_l S[l]` (|S| < 2^28), and one f32 accumulator takes
+//! `acc = acc + (dw * dx) * (S as f32)`, each of the three operations rounded to f32 (the
+//! conversion too, where |S| >= 2^24), blocks in order; Q4_K / Q5_K keep their minimums in a
+//! second accumulator, `m_acc = m_acc + (dmin * dx) * (M as f32)`, and return `acc - m_acc`.
+//! Four f32 operations per block and no fused step: cheap where f32 arithmetic is dear (QEMU's
+//! emulation runs each one in a software float library) or has no FMA (CPUs before AVX2).
+//! `kernels::portable::dot_q8_nofma` is its reference; `kernels/x86_64/ssse3_q8.rs` computes
+//! the same bits with SSSE3.
 //!
 //! (Bounds, per lane and block: Q8_0 4*128*127; Q4_K 32*15*127*63 = 3.8M; Q5_K 7.9M; Q6_K
 //! 32*32*127*128 = 16.6M < 2^24 = 16.8M. The activation codes are within -127..127, so the

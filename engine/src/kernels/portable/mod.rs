@@ -8,7 +8,7 @@
 //! ([`dot_fma`], computed with `libm::fmaf`: slow, for tests).
 //!
 //! `blocks.rs` holds the reference of a quantized row times f32 activations ([`dot_row`],
-//! [`dot_row_fma`]), `q8.rs` that of a quantized row times 8-bit activations ([`dot_q8`]).
+//! [`dot_row_fma`]), `q8.rs` those of a quantized row times 8-bit activations ([`dot_q8`], [`dot_q8_nofma`]).
 //!
 //! These functions index their slices normally (a bad length panics, it cannot read out of
 //! bounds); `Kernels` checks the lengths before calling them anyway.
@@ -19,7 +19,7 @@ mod q8;
 pub(crate) use blocks::dot_impl;
 pub use blocks::{dot_row, dot_row_fma};
 pub(crate) use q8::check_pair;
-pub use q8::dot_q8;
+pub use q8::{dot_q8, dot_q8_nofma};
 
 use crate::kernels::LANES;
 

@@ -1,7 +1,8 @@
-//! x86_64 kernel sets: SSE2 (no FMA, every x86_64 CPU), AVX2+FMA, AVX2+FMA with 8-bit
-//! activations, and the same with AVX-VNNI (detected at run time). f32 kernels in `sse2.rs`
-//! and `avx2.rs`, quantized rows times f32 in `avx2_blocks.rs`, quantized rows times 8-bit
-//! activations (AVX2 or AVX-VNNI) in `avx2_q8.rs`.
+//! x86_64 kernel sets: SSE2 (no FMA, every x86_64 CPU), SSSE3 with 8-bit activations (no
+//! FMA), AVX2+FMA, AVX2+FMA with 8-bit activations, and the same with AVX-VNNI (detected at
+//! run time). f32 kernels in `sse2.rs` and `avx2.rs`, quantized rows times f32 in
+//! `avx2_blocks.rs`, quantized rows times 8-bit activations in `ssse3_q8.rs` (no FMA) and
+//! `avx2_q8.rs` (AVX2 or AVX-VNNI).
 //!
 //! **A set is data**: its kernel file defines one [`Ops`] table (the set's
 //! `#[target_feature]` functions, `None` where it has no kernel of that shape and the
@@ -19,6 +20,7 @@ pub(crate) mod avx2;
 pub(crate) mod avx2_blocks;
 pub(crate) mod avx2_q8;
 pub(crate) mod sse2;
+pub(crate) mod ssse3_q8;
 
 use super::{Family, KernelSet, LANES};
 use crate::cpu::CpuFeatures;
@@ -83,8 +85,15 @@ pub(in crate::kernels) struct Ops {
 pub(in crate::kernels) type Simd = &'static Ops;
 
 /// The x86_64 sets, slowest first.
-pub(in crate::kernels) static SETS: [KernelSet; 4] = [
+pub(in crate::kernels) static SETS: [KernelSet; 5] = [
     KernelSet { name: "sse2", description: "SSE2 (no FMA)", family: Family::NoFma, usable: |_| true, simd: Some(&sse2::OPS) },
+    KernelSet {
+        name: "ssse3-q8",
+        description: "SSSE3 (no FMA), 8-bit activations",
+        family: Family::NoFmaQ8,
+        usable: |cpu| cpu.ssse3,
+        simd: Some(&ssse3_q8::OPS),
+    },
     KernelSet { name: "avx2", description: "AVX2+FMA", family: Family::Fma, usable: CpuFeatures::avx2_fma_usable, simd: Some(&avx2::OPS) },
     KernelSet {
         name: "avx2-q8",
