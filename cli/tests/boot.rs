@@ -540,3 +540,58 @@ fn a_turn_longer_than_the_context_is_refused_on_bare_metal() {
     assert!(b.log.contains(&want), "{}", b.log);
     assert!(b.log.contains("[prompt 7 tokens at"), "{}", b.log);
 }
+
+/// `kernels =` in llm.cfg picks the kernel set on bare metal: the SSE2 f32 set (not the
+/// default 8-bit one) prints exactly the host's `--kernels scalar` output on a quantized
+/// model; a set this CPU cannot run is named and replaced by the fastest one it runs.
+#[test]
+fn kernels_key_picks_the_set_on_bare_metal() {
+    use llm_engine::quant::BlockType;
+    use llm_testkit::gguf_ref::{Arch, ArchShape, random_gguf};
+    let dir = tempfile::tempdir().unwrap();
+    let shape = ArchShape {
+        arch: Arch::Qwen2,
+        vocab: 64,
+        c: 256,
+        n_layers: 2,
+        n_heads: 8,
+        n_kv_heads: 2,
+        head_dim: 32,
+        ffn: 512,
+        context: 64,
+        eps: 1e-5,
+        rope_base: 1e6,
+        window: 0,
+        tied: true,
+    };
+    let model = dir.path().join("q5.gguf");
+    std::fs::write(&model, random_gguf(&shape, BlockType::Q5_0, 77)).unwrap();
+    let img = image(
+        dir.path(),
+        "sse2",
+        Some(&model),
+        Some("temperature = 0\nmax_tokens = 12\ntemplate = raw\nkernels = sse2\nprompt = ab\n"),
+        false,
+    );
+    let b = boot(&img, &[], 240);
+    assert_clean_exit(&b, "kernels = sse2");
+    assert!(b.log.contains("kernels     SSE2 (no FMA) (sse2)"), "{}", b.log);
+    let host =
+        host_generate(&model, &["--prompt", "ab\\n", "--stop", "\\n\\n", "--steps", "12", "--temperature", "0", "--kernels", "scalar"]);
+    assert!(host.chars().count() >= 4, "too little output to compare: {host:?}");
+    let serial = |s: &str| s.chars().map(|c| if c.is_ascii() { c } else { '?' }).collect::<String>();
+    assert_eq!(reply_after(&b.log, "ab", 0), serial(&host));
+
+    // QEMU's default CPU has no AVX2.
+    let img = image(
+        dir.path(),
+        "avx2",
+        Some(&model),
+        Some("temperature = 0\nmax_tokens = 2\ntemplate = raw\nkernels = avx2\nprompt = ab\n"),
+        false,
+    );
+    let b = boot(&img, &[], 240);
+    assert_clean_exit(&b, "kernels = avx2 without AVX2");
+    assert!(b.log.contains("kernels     avx2: this CPU cannot run that set; using the fastest one it runs"), "{}", b.log);
+    assert!(b.log.contains("kernels     SSSE3 (no FMA), 8-bit activations (ssse3-q8)"), "{}", b.log);
+}

@@ -3,6 +3,7 @@
 //!
 //! Keys: model, temperature, top_k, top_p, min_p, repeat_penalty, seed, max_tokens,
 //! cores (default: all), template (auto or a name), system (verbatim), context (positions),
+//! kernels (auto, or a kernel set's registry name such as `sse2`: to reproduce a run),
 //! stop_at_blank_line (true/false), and `prompt` (repeatable): prompts run in order without a keyboard, after which the
 //! machine powers off. A prompt may also be a slash command (for example `/reset`).
 
@@ -23,6 +24,9 @@ pub struct BootConfig {
     pub system: Option<String>,
     /// Positions of context to allocate (None: the model's, at most `DEFAULT_MAX_CONTEXT`).
     pub context: Option<usize>,
+    /// "auto" (the fastest set the CPU runs), or a kernel set's registry name
+    /// (`kernels::registry`); whether the CPU runs it is the app's to check.
+    pub kernels: String,
 }
 
 impl Default for BootConfig {
@@ -36,6 +40,7 @@ impl Default for BootConfig {
             template: String::from("auto"),
             system: None,
             context: None,
+            kernels: String::from("auto"),
         }
     }
 }
@@ -105,6 +110,13 @@ impl BootConfig {
                         return Err(err(alloc::format!("template: '{qvalue}' is not one of {}", Template::NAMES)));
                     }
                     cfg.template = value.to_string();
+                }
+                "kernels" => {
+                    if value != "auto" && !crate::kernels::registry().any(|k| k.name == value) {
+                        let names: Vec<&str> = crate::kernels::registry().map(|k| k.name).collect();
+                        return Err(err(alloc::format!("kernels: '{qvalue}' is not auto or one of {}", names.join(", "))));
+                    }
+                    cfg.kernels = value.to_string();
                 }
                 "stop_at_blank_line" => {
                     cfg.chat.stop_at_blank_line = match value {

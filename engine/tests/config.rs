@@ -37,3 +37,16 @@ fn config_errors_quote_at_most_80_characters() {
     // Short values are quoted whole.
     assert!(BootConfig::parse("seed = abc").unwrap_err().to_string().contains("'abc'"));
 }
+
+/// `kernels =` picks a kernel set by its registry name (to reproduce a run, or to compare two
+/// sets under the same emulated CPU); anything else names the choices.
+#[test]
+fn kernels_key_takes_auto_or_a_registry_name() {
+    assert_eq!(BootConfig::parse("seed = 1\n").unwrap().kernels, "auto");
+    for name in llm_engine::kernels::registry().map(|k| k.name) {
+        assert_eq!(BootConfig::parse(&format!("kernels = {name}  # a set\n")).unwrap().kernels, name);
+    }
+    let e = BootConfig::parse("seed = 1\nkernels = gpu\n").unwrap_err();
+    assert_eq!(e.line, 2);
+    assert!(e.message.contains("'gpu' is not auto or one of portable, portable-q8, sse2"), "{e}");
+}

@@ -108,7 +108,6 @@ fn main() -> Status {
     let _ = boot::set_watchdog_timer(0, 0x10000, None);
     let info = CpuInfo::read();
     let avx_enabled = cpu::enable_avx(&info);
-    let kernels = Kernels::detect();
     let clock = Clock::calibrate();
 
     // A clean screen (the firmware logo would sit under the text).
@@ -133,10 +132,18 @@ fn main() -> Status {
         yes(info.fma),
         if avx_enabled { "enabled" } else { "unavailable" }
     );
-    sayln!("kernels     {} ({})", kernels.description(), kernels.name());
     sayln!("memory      {} MiB free", free_memory() >> 20);
 
     let cfg = load_config(&info);
+    // `kernels =` (a registry name, checked by the parser) where this CPU runs that set.
+    let kernels = match cfg.kernels.as_str() {
+        "auto" => Kernels::detect(),
+        name => Kernels::by_name(name).unwrap_or_else(|_| {
+            sayln!("kernels     {name}: this CPU cannot run that set; using the fastest one it runs");
+            Kernels::detect()
+        }),
+    };
+    sayln!("kernels     {} ({})", kernels.description(), kernels.name());
     let bytes = load_model_bytes(&info, &cfg.model_path);
     let loaded = match llm_engine::load(bytes) {
         Ok(m) => m,
