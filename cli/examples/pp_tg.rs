@@ -42,8 +42,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     // As the host tool's thread pool (cli/src/host.rs).
     let threads = SpinPool::new(n)?;
-    let bytes = std::fs::read(&args[1])?;
-    let loaded = llm_engine::load(&bytes).map_err(|e| format!("{}: {e:?}", args[1]))?;
+    // As the host tool reads a model (`MappedFile::read_for_inference`): into anonymous
+    // memory advised for transparent huge pages.
+    let file = std::fs::read(&args[1])?;
+    let mut bytes = memmap2::MmapOptions::new().len(file.len().max(1)).map_anon()?;
+    #[cfg(target_os = "linux")]
+    let _ = bytes.advise(memmap2::Advice::HugePage);
+    bytes[..file.len()].copy_from_slice(&file);
+    let bytes = &bytes[..file.len()];
+    drop(file);
+    let loaded = llm_engine::load(bytes).map_err(|e| format!("{}: {e:?}", args[1]))?;
     let model = &loaded.model;
     let vocab = model.spec().vocab_size;
     let ctx = (pp + tg).min(model.spec().context);

@@ -244,7 +244,7 @@ pub fn unescape(s: &str) -> String {
 }
 
 pub fn generate(a: &GenerateArgs) -> Result<()> {
-    let file = MappedFile::open(&a.checkpoint)?;
+    let file = MappedFile::read_for_inference(&a.checkpoint)?;
     let mut loaded = host::load_model(&a.checkpoint, &file)?;
     let tokenizer = host::load_tokenizer(a.sampling.tokenizer.as_deref(), &a.checkpoint, &mut loaded)?;
     let kernels = parse_kernels(&a.sampling.kernels)?;
@@ -377,7 +377,7 @@ impl ChatIo for TerminalIo {
 }
 
 pub fn chat(a: &ChatArgs) -> Result<()> {
-    let file = MappedFile::open(&a.checkpoint)?;
+    let file = MappedFile::read_for_inference(&a.checkpoint)?;
     let mut loaded = host::load_model(&a.checkpoint, &file)?;
     let tokenizer = host::load_tokenizer(a.sampling.tokenizer.as_deref(), &a.checkpoint, &mut loaded)?;
     let chat_template = loaded.chat_template;
@@ -513,7 +513,7 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
     let owned: Vec<f32>;
     let (model, params): (Model, Option<(llm_engine::LlmcConfig, &[f32])>) = match (&a.checkpoint, &a.random) {
         (Some(p), None) => {
-            file = MappedFile::open(p)?;
+            file = MappedFile::read_for_inference(p)?;
             (host::load_model(p, &file)?.model, None)
         }
         (None, Some(shape)) => {
