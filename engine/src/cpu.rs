@@ -19,6 +19,8 @@ pub struct CpuFeatures {
     pub avx: bool,
     pub avx2: bool,
     pub fma: bool,
+    /// F16C (`vcvtph2ps`): every AVX2 CPU has it; the AVX2 sets require it.
+    pub f16c: bool,
     pub avx512f: bool,
     /// AVX-VNNI (VEX-encoded `vpdpbusd` on YMM registers: the AVX state suffices).
     pub avx_vnni: bool,
@@ -54,6 +56,7 @@ impl CpuFeatures {
             sse2: l1.edx & (1 << 26) != 0,
             ssse3: l1.ecx & (1 << 9) != 0,
             fma: l1.ecx & (1 << 12) != 0,
+            f16c: l1.ecx & (1 << 29) != 0,
             xsave: l1.ecx & (1 << 26) != 0,
             osxsave: l1.ecx & (1 << 27) != 0,
             avx: l1.ecx & (1 << 28) != 0,
@@ -74,9 +77,9 @@ impl CpuFeatures {
         matches!(&self.hypervisor, Some(id) if id == b"TCGTCGTCGTCG" || id.starts_with(b"KVMKVMKVM"))
     }
 
-    /// AVX2 and FMA present and their register state enabled: the AVX2 kernels may run.
+    /// AVX2, FMA and F16C present and their register state enabled: the AVX2 kernels may run.
     pub fn avx2_fma_usable(&self) -> bool {
-        self.avx && self.avx2 && self.fma && self.osxsave && avx_state_enabled()
+        self.avx && self.avx2 && self.fma && self.f16c && self.osxsave && avx_state_enabled()
     }
 
     /// As [`CpuFeatures::avx2_fma_usable`], with AVX-VNNI too.

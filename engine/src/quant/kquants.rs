@@ -38,9 +38,19 @@ impl<'a> BlockQ4K<'a> {
     pub fn d(self) -> f32 {
         read_f16(field::<144, 2>(self.0, 0))
     }
+    /// `d` as its f16 bits (for kernels that convert with the CPU's F16C instruction).
+    #[inline(always)]
+    pub fn d_bits(self) -> u16 {
+        u16::from_le_bytes(*field::<144, 2>(self.0, 0))
+    }
     #[inline(always)]
     pub fn dmin(self) -> f32 {
         read_f16(field::<144, 2>(self.0, 2))
+    }
+    /// `dmin` as its f16 bits (for kernels that convert with the CPU's F16C instruction).
+    #[inline(always)]
+    pub fn dmin_bits(self) -> u16 {
+        u16::from_le_bytes(*field::<144, 2>(self.0, 2))
     }
     /// 8 packed 6-bit scales and 8 6-bit mins ([`scale_min`]).
     #[inline(always)]
@@ -120,6 +130,11 @@ impl<'a> BlockQ6K<'a> {
     #[inline(always)]
     pub fn d(self) -> f32 {
         read_f16(field::<210, 2>(self.0, 208))
+    }
+    /// `d` as its f16 bits (for kernels that convert with the CPU's F16C instruction).
+    #[inline(always)]
+    pub fn d_bits(self) -> u16 {
+        u16::from_le_bytes(*field::<210, 2>(self.0, 208))
     }
 }
 

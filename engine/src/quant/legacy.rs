@@ -38,6 +38,11 @@ impl<'a> BlockQ8_0<'a> {
     pub fn d(self) -> f32 {
         read_f16(field::<34, 2>(self.0, 0))
     }
+    /// `d` as its f16 bits (for kernels that convert with the CPU's F16C instruction).
+    #[inline(always)]
+    pub fn d_bits(self) -> u16 {
+        u16::from_le_bytes(*field::<34, 2>(self.0, 0))
+    }
     /// The 32 codes (i8 as bytes), in weight order.
     #[inline(always)]
     pub fn qs(self) -> &'a [u8; 32] {
@@ -61,6 +66,11 @@ impl<'a> BlockQ4_0<'a> {
     #[inline(always)]
     pub fn d(self) -> f32 {
         read_f16(field::<18, 2>(self.0, 0))
+    }
+    /// `d` as its f16 bits (for kernels that convert with the CPU's F16C instruction).
+    #[inline(always)]
+    pub fn d_bits(self) -> u16 {
+        u16::from_le_bytes(*field::<18, 2>(self.0, 0))
     }
     #[inline(always)]
     pub fn qs(self) -> &'a [u8; 16] {
@@ -94,6 +104,11 @@ impl<'a> BlockQ5_0<'a> {
     #[inline(always)]
     pub fn d(self) -> f32 {
         read_f16(field::<22, 2>(self.0, 0))
+    }
+    /// `d` as its f16 bits (for kernels that convert with the CPU's F16C instruction).
+    #[inline(always)]
+    pub fn d_bits(self) -> u16 {
+        u16::from_le_bytes(*field::<22, 2>(self.0, 0))
     }
     #[inline(always)]
     pub fn qh(self) -> u32 {

@@ -24,10 +24,10 @@ use core::arch::x86_64::*;
 /// this module has no kernel for `t`.
 ///
 /// # Safety
-/// The CPU must support AVX2 and FMA with the AVX state enabled (`avx2_fma_usable`), and
-/// AVX-VNNI too if `VNNI` (`avx_vnni_usable`).
+/// The CPU must support AVX2, FMA and F16C with the AVX state enabled (`avx2_fma_usable`),
+/// and AVX-VNNI too if `VNNI` (`avx_vnni_usable`).
 pub(crate) unsafe fn dot<const VNNI: bool>(t: BlockType, row: &[u8], x: Q8Row<'_>) -> Option<f32> {
-    // SAFETY: the caller guarantees AVX2+FMA (and AVX-VNNI if `VNNI`); the kernels load only
+    // SAFETY: the caller guarantees AVX2+FMA+F16C (and AVX-VNNI if `VNNI`); the kernels load only
     // through `load32`, which takes 32-byte slices (bounds-checked).
     unsafe { dot_tile::<VNNI, 1, 1>(t, [row], [x]) }.map(|[[v]]| v)
 }
@@ -82,7 +82,7 @@ pub(super) const VNNI_OPS: Ops =
 
 /// `b[0..32]` as a vector (panics if shorter).
 #[inline]
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 fn load32(b: &[u8]) -> __m256i {
     let b = &b[..32];
     // SAFETY: `b` has exactly 32 bytes; unaligned load.
@@ -91,7 +91,7 @@ fn load32(b: &[u8]) -> __m256i {
 
 /// `b[0..16]` as a vector (panics if shorter).
 #[inline]
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 fn load16(b: &[u8]) -> __m128i {
     let b = &b[..16];
     // SAFETY: `b` has exactly 16 bytes; unaligned load.
@@ -100,7 +100,7 @@ fn load16(b: &[u8]) -> __m128i {
 
 /// The 32 activation codes starting at `i` (panics past the end).
 #[inline]
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 fn codes32(x: &Q8Row<'_>, i: usize) -> __m256i {
     let c = &x.codes()[i..i + 32];
     // SAFETY: `c` has exactly 32 bytes (i8); unaligned load.
@@ -111,7 +111,7 @@ fn codes32(x: &Q8Row<'_>, i: usize) -> __m256i {
 /// the rows of a matrix are read in groups, so the hardware prefetcher alone sees several
 /// interleaved streams.
 #[inline]
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 fn prefetch_ahead(b: &[u8], ahead: usize) {
     // A prefetch never faults and reads nothing architecturally (a safe intrinsic); the
     // address is only computed (wrapping), never dereferenced.
@@ -120,7 +120,7 @@ fn prefetch_ahead(b: &[u8], ahead: usize) {
 
 /// 32 bits -> 32 bytes, 0xff where the bit is set (byte i <- bit i).
 #[inline]
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 fn bytes_from_bits(bits: u32) -> __m256i {
     let v = _mm256_set1_epi32(bits as i32);
     let spread = _mm256_shuffle_epi8(
@@ -139,7 +139,7 @@ const Q5_0: u8 = 2;
 
 /// The 32 signed weight codes of a Q8_0 / Q4_0 / Q5_0 block (`BB` bytes), in weight order.
 #[inline]
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 fn legacy_weights<const T: u8, const BB: usize>(b: &[u8; BB]) -> __m256i {
     {
         if T == Q8_0 {
@@ -160,14 +160,25 @@ fn legacy_weights<const T: u8, const BB: usize>(b: &[u8; BB]) -> __m256i {
     }
 }
 
+/// An f16 scale to f32 with F16C (exact, as `quant::f16::f16_to_f32` for every finite value;
+/// the loader refuses blocks whose scales are not finite): three instructions, where the
+/// portable conversion's bit fiddling and branches cost about as much as the rest of a Q8_0
+/// block's decode step.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn f16(bits: u16) -> f32 {
+    _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(bits as i32)))
+}
+
 /// The `d` of a Q8_0 / Q4_0 / Q5_0 block.
-#[inline(always)]
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
 fn legacy_d<const T: u8, const BB: usize>(b: &[u8; BB]) -> f32 {
-    match T {
-        Q8_0 => BlockQ8_0::new(b).d(),
-        Q4_0 => BlockQ4_0::new(b).d(),
-        _ => BlockQ5_0::new(b).d(),
-    }
+    f16(match T {
+        Q8_0 => BlockQ8_0::new(b).d_bits(),
+        Q4_0 => BlockQ4_0::new(b).d_bits(),
+        _ => BlockQ5_0::new(b).d_bits(),
+    })
 }
 
 /// The 32-weight kernels, with `vpdpbusd` (AVX-VNNI) for the integer sums if `vnni`.
@@ -184,15 +195,15 @@ unsafe fn legacy<const T: u8, const BB: usize, const N: usize, const R: usize>(
     unsafe { if vnni { dot_legacy_vnni::<T, BB, N, R>(rows, xs) } else { dot_legacy::<T, BB, N, R>(rows, xs) } }
 }
 
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 fn dot_legacy<const T: u8, const BB: usize, const N: usize, const R: usize>(rows: [&[u8]; N], xs: [Q8Row<'_>; R]) -> [[f32; N]; R] {
-    // SAFETY: this function has the features the body's code needs (AVX2, FMA).
+    // SAFETY: this function has the features the body's code needs (AVX2, FMA, F16C).
     unsafe { legacy_body::<T, BB, N, R, false>(rows, xs) }
 }
 
-#[target_feature(enable = "avx2,fma,avxvnni")]
+#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
 fn dot_legacy_vnni<const T: u8, const BB: usize, const N: usize, const R: usize>(rows: [&[u8]; N], xs: [Q8Row<'_>; R]) -> [[f32; N]; R] {
-    // SAFETY: this function has the features the body's code needs (AVX2, FMA, AVX-VNNI).
+    // SAFETY: this function has the features the body's code needs (AVX2, FMA, F16C, AVX-VNNI).
     unsafe { legacy_body::<T, BB, N, R, true>(rows, xs) }
 }
 
@@ -245,14 +256,14 @@ unsafe fn legacy_body<const T: u8, const BB: usize, const N: usize, const R: usi
 
 /// `fma(a, b, c)` on scalars, rounded once.
 #[inline]
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 fn fma1(a: f32, b: f32, c: f32) -> f32 {
     _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(a), _mm_set_ss(b), _mm_set_ss(c)))
 }
 
 /// As [`dot_legacy`], for Q4_K.
 #[inline]
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 fn dot_q4_k<const N: usize, const R: usize>(rows: [&[u8]; N], xs: [Q8Row<'_>; R]) -> [[f32; N]; R] {
     let mut acc = [[_mm256_setzero_ps(); N]; R];
     let mut m_acc = [[0.0f32; N]; R];
@@ -290,7 +301,7 @@ fn dot_q4_k<const N: usize, const R: usize>(rows: [&[u8]; N], xs: [Q8Row<'_>; R]
                     m[i] += m0 as i32 * sums[2 * c] + m1 as i32 * sums[2 * c + 1];
                 }
             }
-            let (d, dmin) = (b.d(), b.dmin());
+            let (d, dmin) = (f16(b.d_bits()), f16(b.dmin_bits()));
             for i in 0..R {
                 let dx = xs[i].scales()[bi];
                 acc[i][r] = _mm256_fmadd_ps(_mm256_set1_ps(d * dx), _mm256_cvtepi32_ps(s[i]), acc[i][r]);
@@ -309,7 +320,7 @@ fn dot_q4_k<const N: usize, const R: usize>(rows: [&[u8]; N], xs: [Q8Row<'_>; R]
 
 /// As [`dot_legacy`], for Q6_K.
 #[inline]
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 fn dot_q6_k<const N: usize, const R: usize>(rows: [&[u8]; N], xs: [Q8Row<'_>; R]) -> [[f32; N]; R] {
     let mut acc = [[_mm256_setzero_ps(); N]; R];
     let low = _mm256_set1_epi8(0x0f);
@@ -348,7 +359,7 @@ fn dot_q6_k<const N: usize, const R: usize>(rows: [&[u8]; N], xs: [Q8Row<'_>; R]
                     }
                 }
             }
-            let d = b.d();
+            let d = f16(b.d_bits());
             for i in 0..R {
                 acc[i][r] = _mm256_fmadd_ps(_mm256_set1_ps(d * xs[i].scales()[bi]), _mm256_cvtepi32_ps(s[i]), acc[i][r]);
             }
