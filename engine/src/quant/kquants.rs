@@ -86,6 +86,16 @@ impl<'a> BlockQ5K<'a> {
     pub fn dmin(self) -> f32 {
         read_f16(field::<176, 2>(self.0, 2))
     }
+    /// `d` as its f16 bits (for kernels that convert with the CPU's F16C instruction).
+    #[inline(always)]
+    pub fn d_bits(self) -> u16 {
+        u16::from_le_bytes(*field::<176, 2>(self.0, 0))
+    }
+    /// `dmin` as its f16 bits.
+    #[inline(always)]
+    pub fn dmin_bits(self) -> u16 {
+        u16::from_le_bytes(*field::<176, 2>(self.0, 2))
+    }
     #[inline(always)]
     pub fn scales(self) -> &'a [u8; 12] {
         field(self.0, 4)

@@ -15,7 +15,7 @@
 use super::Ops;
 use super::avx2::hsum;
 use crate::quant::BlockType;
-use crate::quant::kquants::{BlockQ4K, BlockQ6K, QK_K, scale_min};
+use crate::quant::kquants::{BlockQ4K, BlockQ5K, BlockQ6K, QK_K, scale_min};
 use crate::quant::legacy::{BlockQ4_0, BlockQ5_0, BlockQ8_0};
 use crate::quant::q8::{Q8Row, SUB};
 use core::arch::x86_64::*;
@@ -68,7 +68,8 @@ unsafe fn dot_tile<const VNNI: bool, const N: usize, const R: usize>(
             BlockType::Q8_0 => Some(legacy::<Q8_0, { BlockQ8_0::BYTES }, N, R>(VNNI, rows, xs)),
             BlockType::Q4_0 => Some(legacy::<Q4_0, { BlockQ4_0::BYTES }, N, R>(VNNI, rows, xs)),
             BlockType::Q5_0 => Some(legacy::<Q5_0, { BlockQ5_0::BYTES }, N, R>(VNNI, rows, xs)),
-            BlockType::Q4_K => Some(dot_q4_k::<N, R>(rows, xs)),
+            BlockType::Q4_K => Some(dot_k::<false, { BlockQ4K::BYTES }, N, R>(rows, xs)),
+            BlockType::Q5_K => Some(dot_k::<true, { BlockQ5K::BYTES }, N, R>(rows, xs)),
             BlockType::Q6_K => Some(dot_q6_k::<N, R>(rows, xs)),
             _ => None,
         }
@@ -261,18 +262,20 @@ fn fma1(a: f32, b: f32, c: f32) -> f32 {
     _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(a), _mm_set_ss(b), _mm_set_ss(c)))
 }
 
-/// As [`dot_legacy`], for Q4_K.
+/// As [`dot_legacy`], for Q4_K and (`FIVE`, `BB` = 176) Q5_K: the same sub-block sums, Q5_K's
+/// codes with their fifth bit from `qh`.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn dot_q4_k<const N: usize, const R: usize>(rows: [&[u8]; N], xs: [Q8Row<'_>; R]) -> [[f32; N]; R] {
+fn dot_k<const FIVE: bool, const BB: usize, const N: usize, const R: usize>(rows: [&[u8]; N], xs: [Q8Row<'_>; R]) -> [[f32; N]; R] {
     let mut acc = [[_mm256_setzero_ps(); N]; R];
     let mut m_acc = [[0.0f32; N]; R];
     let low = _mm256_set1_epi8(0x0f);
+    let one = _mm256_set1_epi8(1);
     let nb = xs[0].scales().len();
-    assert!(xs.iter().all(|x| x.scales().len() == nb), "dot_q4_k: activation rows of different lengths");
-    let blocks: [&[[u8; BlockQ4K::BYTES]]; N] = rows.map(|r| {
-        let (b, rest) = r.as_chunks::<{ BlockQ4K::BYTES }>();
-        assert!(rest.is_empty() && b.len() == nb, "dot_q4_k: row of {} blocks", b.len());
+    assert!(xs.iter().all(|x| x.scales().len() == nb), "dot_k: activation rows of different lengths");
+    let blocks: [&[[u8; BB]]; N] = rows.map(|r| {
+        let (b, rest) = r.as_chunks::<BB>();
+        assert!(rest.is_empty() && b.len() == nb, "dot_k: row of {} blocks", b.len());
         b
     });
     for bi in 0..nb {
@@ -281,13 +284,27 @@ fn dot_q4_k<const N: usize, const R: usize>(rows: [&[u8]; N], xs: [Q8Row<'_>; R]
             for line in (0..raw.len()).step_by(64) {
                 prefetch_ahead(&raw[line..], N * rows[r].len());
             }
-            let b = BlockQ4K::new(raw);
-            let (scales, qs) = (b.scales(), b.qs());
+            let (d_bits, dmin_bits, scales, qs, qh) = if FIVE {
+                let b = BlockQ5K::new(raw);
+                (b.d_bits(), b.dmin_bits(), b.scales(), b.qs(), Some(load32(b.qh())))
+            } else {
+                let b = BlockQ4K::new(raw);
+                (b.d_bits(), b.dmin_bits(), b.scales(), b.qs(), None)
+            };
             let mut s = [_mm256_setzero_si256(); R];
             let mut m = [0i32; R];
             for c in 0..4 {
                 let q = load32(&qs[32 * c..32 * c + 32]);
-                let (lo, hi) = (_mm256_and_si256(q, low), _mm256_and_si256(_mm256_srli_epi16::<4>(q), low));
+                let (mut lo, mut hi) = (_mm256_and_si256(q, low), _mm256_and_si256(_mm256_srli_epi16::<4>(q), low));
+                if let Some(hb) = qh {
+                    // Bit 2c of qh[l] is bit 4 of weight l of sub-block 2c, bit 2c + 1 of 2c + 1
+                    // (shifts within 16-bit lanes: the bits a byte takes from its neighbour
+                    // are masked off, the shift being below 8).
+                    let b0 = _mm256_and_si256(_mm256_srl_epi16(hb, _mm_cvtsi32_si128(2 * c as i32)), one);
+                    let b1 = _mm256_and_si256(_mm256_srl_epi16(hb, _mm_cvtsi32_si128(2 * c as i32 + 1)), one);
+                    lo = _mm256_or_si256(lo, _mm256_slli_epi16::<4>(b0));
+                    hi = _mm256_or_si256(hi, _mm256_slli_epi16::<4>(b1));
+                }
                 let (sc0, m0) = scale_min(scales, 2 * c);
                 let (sc1, m1) = scale_min(scales, 2 * c + 1);
                 let (sv0, sv1) = (_mm256_set1_epi16(sc0 as i16), _mm256_set1_epi16(sc1 as i16));
@@ -301,7 +318,7 @@ fn dot_q4_k<const N: usize, const R: usize>(rows: [&[u8]; N], xs: [Q8Row<'_>; R]
                     m[i] += m0 as i32 * sums[2 * c] + m1 as i32 * sums[2 * c + 1];
                 }
             }
-            let (d, dmin) = (f16(b.d_bits()), f16(b.dmin_bits()));
+            let (d, dmin) = (f16(d_bits), f16(dmin_bits));
             for i in 0..R {
                 let dx = xs[i].scales()[bi];
                 acc[i][r] = _mm256_fmadd_ps(_mm256_set1_ps(d * dx), _mm256_cvtepi32_ps(s[i]), acc[i][r]);

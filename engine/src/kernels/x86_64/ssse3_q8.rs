@@ -20,7 +20,7 @@
 #![allow(clippy::needless_range_loop)]
 use super::Ops;
 use crate::quant::BlockType;
-use crate::quant::kquants::{BlockQ4K, BlockQ6K, QK_K, scale_min};
+use crate::quant::kquants::{BlockQ4K, BlockQ5K, BlockQ6K, QK_K, scale_min};
 use crate::quant::legacy::{BlockQ4_0, BlockQ5_0, BlockQ8_0};
 use crate::quant::q8::{Q8Row, SUB};
 use core::arch::x86_64::*;
@@ -70,7 +70,8 @@ unsafe fn tile<const N: usize, const R: usize>(t: BlockType, rows: [&[u8]; N], x
             BlockType::Q8_0 => Some(legacy::<Q8_0, { BlockQ8_0::BYTES }, N, R>(rows, xs)),
             BlockType::Q4_0 => Some(legacy::<Q4_0, { BlockQ4_0::BYTES }, N, R>(rows, xs)),
             BlockType::Q5_0 => Some(legacy::<Q5_0, { BlockQ5_0::BYTES }, N, R>(rows, xs)),
-            BlockType::Q4_K => Some(q4_k::<N, R>(rows, xs)),
+            BlockType::Q4_K => Some(k_quant::<false, { BlockQ4K::BYTES }, N, R>(rows, xs)),
+            BlockType::Q5_K => Some(k_quant::<true, { BlockQ5K::BYTES }, N, R>(rows, xs)),
             BlockType::Q6_K => Some(q6_k::<N, R>(rows, xs)),
             _ => None,
         }
@@ -197,36 +198,54 @@ fn legacy<const T: u8, const BB: usize, const N: usize, const R: usize>(rows: [&
     acc
 }
 
-/// As [`legacy`], for Q4_K (unsigned codes 0..15 times the sub-block scale, minimums apart).
+/// As [`legacy`], for Q4_K (unsigned codes 0..15 times the sub-block scale, minimums apart)
+/// and (`FIVE`, `BB` = 176) Q5_K (codes 0..31, the fifth bit from `qh`).
 #[target_feature(enable = "ssse3")]
-fn q4_k<const N: usize, const R: usize>(rows: [&[u8]; N], xs: [Q8Row<'_>; R]) -> [[f32; N]; R] {
+fn k_quant<const FIVE: bool, const BB: usize, const N: usize, const R: usize>(rows: [&[u8]; N], xs: [Q8Row<'_>; R]) -> [[f32; N]; R] {
     let mut acc = [[0.0f32; N]; R];
     let mut m_acc = [[0.0f32; N]; R];
     let low = _mm_set1_epi8(0x0f);
+    let one = _mm_set1_epi8(1);
     let nb = xs[0].scales().len();
-    assert!(xs.iter().all(|x| x.scales().len() == nb), "ssse3 q4_k: activation rows of different lengths");
-    let blocks: [&[[u8; BlockQ4K::BYTES]]; N] = rows.map(|r| {
-        let (b, rest) = r.as_chunks::<{ BlockQ4K::BYTES }>();
-        assert!(rest.is_empty() && b.len() == nb, "ssse3 q4_k: row of {} blocks", b.len());
+    assert!(xs.iter().all(|x| x.scales().len() == nb), "ssse3 k_quant: activation rows of different lengths");
+    let blocks: [&[[u8; BB]]; N] = rows.map(|r| {
+        let (b, rest) = r.as_chunks::<BB>();
+        assert!(rest.is_empty() && b.len() == nb, "ssse3 k_quant: row of {} blocks", b.len());
         b
     });
     for bi in 0..nb {
         for r in 0..N {
-            let b = BlockQ4K::new(&blocks[r][bi]);
-            let (scales, qs) = (b.scales(), b.qs());
+            let raw = &blocks[r][bi];
+            let (d, dmin, scales, qs, qh) = if FIVE {
+                let b = BlockQ5K::new(raw);
+                (b.d(), b.dmin(), b.scales(), b.qs(), Some([load16(&b.qh()[..16]), load16(&b.qh()[16..])]))
+            } else {
+                let b = BlockQ4K::new(raw);
+                (b.d(), b.dmin(), b.scales(), b.qs(), None)
+            };
             let mut s = [_mm_setzero_si128(); R];
             let mut m = [0i32; R];
             for c in 0..4 {
                 // Sub-block 2c is the low nibbles of these 32 bytes, 2c + 1 the high ones.
                 let q = [load16(&qs[32 * c..]), load16(&qs[32 * c + 16..])];
-                let lo = q.map(|v| _mm_and_si128(v, low));
-                let hi = q.map(|v| _mm_and_si128(_mm_srli_epi16::<4>(v), low));
+                let mut lo = q.map(|v| _mm_and_si128(v, low));
+                let mut hi = q.map(|v| _mm_and_si128(_mm_srli_epi16::<4>(v), low));
+                if let Some(hb) = qh {
+                    // Bit 2c of qh[l] is bit 4 of weight l of sub-block 2c, bit 2c + 1 of 2c + 1
+                    // (16-bit shifts below 8: the neighbour byte's bits are masked off).
+                    for h in 0..2 {
+                        let b0 = _mm_and_si128(_mm_srl_epi16(hb[h], _mm_cvtsi32_si128(2 * c as i32)), one);
+                        let b1 = _mm_and_si128(_mm_srl_epi16(hb[h], _mm_cvtsi32_si128(2 * c as i32 + 1)), one);
+                        lo[h] = _mm_or_si128(lo[h], _mm_slli_epi16::<4>(b0));
+                        hi[h] = _mm_or_si128(hi[h], _mm_slli_epi16::<4>(b1));
+                    }
+                }
                 let (sc0, m0) = scale_min(scales, 2 * c);
                 let (sc1, m1) = scale_min(scales, 2 * c + 1);
                 let (sv0, sv1) = (_mm_set1_epi16(sc0 as i16), _mm_set1_epi16(sc1 as i16));
                 for i in 0..R {
                     let x0 = QK_K * bi + 64 * c;
-                    // Codes 0..15 times -127..127: i16 pairs of at most 3810, two summed 7620.
+                    // Codes 0..31 times -127..127: i16 pairs of at most 7874, two summed 15748.
                     let p0 =
                         _mm_add_epi16(_mm_maddubs_epi16(lo[0], codes16(&xs[i], x0)), _mm_maddubs_epi16(lo[1], codes16(&xs[i], x0 + 16)));
                     let p1 = _mm_add_epi16(
@@ -238,7 +257,6 @@ fn q4_k<const N: usize, const R: usize>(rows: [&[u8]; N], xs: [Q8Row<'_>; R]) ->
                     m[i] += m0 as i32 * sums[2 * c] + m1 as i32 * sums[2 * c + 1];
                 }
             }
-            let (d, dmin) = (b.d(), b.dmin());
             for i in 0..R {
                 let dx = xs[i].scales()[bi];
                 acc[i][r] = step(acc[i][r], d * dx, hsum_i32(s[i]));
