@@ -427,7 +427,16 @@ fn four_row_kernels_equal_one_row_each() {
 
 use llm_engine::quant::q8::{self, Q8Buf};
 
-const Q8_TYPES: [BlockType; 6] = [BlockType::Q8_0, BlockType::Q4_0, BlockType::Q5_0, BlockType::Q4_K, BlockType::Q5_K, BlockType::Q6_K];
+const Q8_TYPES: [BlockType; 8] = [
+    BlockType::Q8_0,
+    BlockType::Q4_0,
+    BlockType::Q5_0,
+    BlockType::Q4_1,
+    BlockType::Q5_1,
+    BlockType::Q4_K,
+    BlockType::Q5_K,
+    BlockType::Q6_K,
+];
 
 /// Activation quantization by hand: amax / 127 scales, round half to even, sums per 32.
 #[test]

@@ -151,7 +151,8 @@ pub struct Knobs {
     pub swap_gate_up: bool,
     /// Not a departure but the other numerics: round the input of every quantized matrix to
     /// 8 bits as the engine's `Family::FmaQ8` specifies (blocks of 32 values for Q8_0, Q4_0,
-    /// Q5_0 weights, 256 for Q4_K, Q5_K, Q6_K; scale max|x| / 127; round half to even),
+    /// Q5_0, Q4_1, Q5_1 weights, 256 for Q4_K, Q5_K, Q6_K; scale max|x| / 127; round half to
+    /// even),
     /// computed here in f64 from the definition, independently of the integer kernels.
     pub q8_activations: bool,
 }
@@ -207,7 +208,7 @@ pub fn read_weights(bytes: &[u8]) -> RefWeights {
         };
         assert_eq!(data.len(), n, "{}", t.name);
         let act_block = match t.ggml_type {
-            GgmlType::Q8_0 | GgmlType::Q4_0 | GgmlType::Q5_0 => Some(32),
+            GgmlType::Q8_0 | GgmlType::Q4_0 | GgmlType::Q5_0 | GgmlType::Q4_1 | GgmlType::Q5_1 => Some(32),
             GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K => Some(256),
             _ => None,
         };

@@ -51,7 +51,7 @@ pub enum Family {
     NoFma,
     Fma,
     /// As [`Family::Fma`], except that a matrix of a type with an 8-bit pairing
-    /// (`quant::q8::act_block`: Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K) multiplies activations
+    /// (`quant::q8::act_block`: Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q5_K, Q6_K) multiplies activations
     /// quantized to 8 bits, in integer arithmetic (`quant::q8`), as llama.cpp does: about
     /// 3x less work per weight, at the price of rounding the activations (relative error
     /// about 1/254 of each block's largest value).

@@ -78,14 +78,41 @@ impl<'a> BlockQ4_0<'a> {
     }
 }
 
-/// A Q4_1 block (20 bytes): d, m, qs[16] as Q4_0.
-pub struct BlockQ4_1;
+/// A Q4_1 block (20 bytes): d, m, qs[16] as Q4_0 (w = d * q + m, q in 0..15).
+#[derive(Clone, Copy)]
+pub struct BlockQ4_1<'a>(&'a [u8; 20]);
 
-impl BlockQ4_1 {
+impl<'a> BlockQ4_1<'a> {
     pub const BYTES: usize = 20;
     pub const SCALES_AT: &'static [usize] = &[0, 2];
     /// (bytes, scale offsets): the type table's entry.
     pub const LAYOUT: (usize, &'static [usize]) = (Self::BYTES, Self::SCALES_AT);
+    #[inline(always)]
+    pub fn new(b: &'a [u8]) -> Self {
+        Self(block(b, "Q4_1"))
+    }
+    #[inline(always)]
+    pub fn d(self) -> f32 {
+        read_f16(field::<20, 2>(self.0, 0))
+    }
+    #[inline(always)]
+    pub fn m(self) -> f32 {
+        read_f16(field::<20, 2>(self.0, 2))
+    }
+    /// `d` as its f16 bits (for kernels that convert with the CPU's F16C instruction).
+    #[inline(always)]
+    pub fn d_bits(self) -> u16 {
+        u16::from_le_bytes(*field::<20, 2>(self.0, 0))
+    }
+    /// `m` as its f16 bits.
+    #[inline(always)]
+    pub fn m_bits(self) -> u16 {
+        u16::from_le_bytes(*field::<20, 2>(self.0, 2))
+    }
+    #[inline(always)]
+    pub fn qs(self) -> &'a [u8; 16] {
+        field(self.0, 4)
+    }
 }
 
 /// A Q5_0 block (22 bytes): d, u32 qh (bit j: bit 4 of weight j), qs[16] as Q4_0.
@@ -120,14 +147,68 @@ impl<'a> BlockQ5_0<'a> {
     }
 }
 
-/// A Q5_1 block (24 bytes): d, m, u32 qh, qs[16] as Q5_0.
-pub struct BlockQ5_1;
+/// A Q5_1 block (24 bytes): d, m, u32 qh, qs[16] as Q5_0 (w = d * q + m, q in 0..31).
+#[derive(Clone, Copy)]
+pub struct BlockQ5_1<'a>(&'a [u8; 24]);
 
-impl BlockQ5_1 {
+impl<'a> BlockQ5_1<'a> {
     pub const BYTES: usize = 24;
     pub const SCALES_AT: &'static [usize] = &[0, 2];
     /// (bytes, scale offsets): the type table's entry.
     pub const LAYOUT: (usize, &'static [usize]) = (Self::BYTES, Self::SCALES_AT);
+    #[inline(always)]
+    pub fn new(b: &'a [u8]) -> Self {
+        Self(block(b, "Q5_1"))
+    }
+    #[inline(always)]
+    pub fn d(self) -> f32 {
+        read_f16(field::<24, 2>(self.0, 0))
+    }
+    #[inline(always)]
+    pub fn m(self) -> f32 {
+        read_f16(field::<24, 2>(self.0, 2))
+    }
+    /// `d` as its f16 bits (for kernels that convert with the CPU's F16C instruction).
+    #[inline(always)]
+    pub fn d_bits(self) -> u16 {
+        u16::from_le_bytes(*field::<24, 2>(self.0, 0))
+    }
+    /// `m` as its f16 bits.
+    #[inline(always)]
+    pub fn m_bits(self) -> u16 {
+        u16::from_le_bytes(*field::<24, 2>(self.0, 2))
+    }
+    #[inline(always)]
+    pub fn qh(self) -> u32 {
+        u32::from_le_bytes(*field(self.0, 4))
+    }
+    #[inline(always)]
+    pub fn qs(self) -> &'a [u8; 16] {
+        field(self.0, 8)
+    }
+}
+
+/// The unsigned codes of a Q4_1 (0..15) or Q5_1 (0..31) block, in weight order, with its
+/// `d` and `m`.
+pub(crate) fn unsigned_codes(t: super::BlockType, b: &[u8]) -> ([u8; QK], f32, f32) {
+    use super::BlockType;
+    let mut w = [0u8; QK];
+    let (qs, qh, d, m) = match t {
+        BlockType::Q4_1 => {
+            let b = BlockQ4_1::new(b);
+            (b.qs(), 0, b.d(), b.m())
+        }
+        BlockType::Q5_1 => {
+            let b = BlockQ5_1::new(b);
+            (b.qs(), b.qh(), b.d(), b.m())
+        }
+        _ => unreachable!("unsigned_codes: {} is not a 32-weight type with a minimum", t.name()),
+    };
+    for (j, &q) in qs.iter().enumerate() {
+        w[j] = (q & 0x0f) | (((qh >> j) & 1) << 4) as u8;
+        w[j + 16] = (q >> 4) | (((qh >> (j + 16)) & 1) << 4) as u8;
+    }
+    (w, d, m)
 }
 
 /// The signed weight codes of a 32-weight block (Q8_0, Q4_0, Q5_0) and its `d`.

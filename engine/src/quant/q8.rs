@@ -8,7 +8,7 @@
 //! the instruction set, the batch or the thread count:
 //!
 //! **Activations.** A row `x` is cut into blocks of 32 values (paired with the 32-weight
-//! types Q8_0, Q4_0, Q5_0) or 256 values (k-quants Q4_K, Q5_K, Q6_K). Per block:
+//! types Q8_0, Q4_0, Q5_0, Q4_1, Q5_1) or 256 values (k-quants Q4_K, Q5_K, Q6_K). Per block:
 //! `amax = max |x_i|`, scale `dx = amax / 127`, codes `q_i = rint(x_i * (127 / amax))` (round
 //! half to even; 0 when `amax` is 0), all in f32; plus, per 32 codes, their integer sum (for
 //! the k-quant minimums). See [`Q8Buf::quantize`].
@@ -25,6 +25,10 @@
 //!   and the result is `combine(acc) - m_acc`.
 //! - Q6_K: `S[l] = sum_k sc_k * sum (w_i - 32) * q_i` over the 16 groups of 16 (signed i8
 //!   scales), `dw = d`.
+//! - Q4_1 / Q5_1 (`w = d * c + m`, unsigned codes c 0..15 / 0..31): `S[l] = sum c_i * q_i`,
+//!   `dw = d`; the offsets go into the minimum accumulator as the k-quants' minimums do, with
+//!   `dmin = -m` and `M` = the block's sum of activation codes, and the result is
+//!   `combine(acc) - m_acc` (= `combine(acc) + fma(m * dx, M, ..)`: negation is exact).
 //!
 //! The lanes are combined as `kernels::portable::combine_lanes`. `kernels::portable::dot_q8` is the
 //! portable reference of the dot product; `kernels/x86_64/avx2_q8.rs` computes the same bits
@@ -35,7 +39,8 @@
 //! one integer `S = sum_l S[l]` (|S| < 2^28), and one f32 accumulator takes
 //! `acc = acc + (dw * dx) * (S as f32)`, each of the three operations rounded to f32 (the
 //! conversion too, where |S| >= 2^24), blocks in order; Q4_K / Q5_K keep their minimums in a
-//! second accumulator, `m_acc = m_acc + (dmin * dx) * (M as f32)`, and return `acc - m_acc`.
+//! second accumulator, `m_acc = m_acc + (dmin * dx) * (M as f32)`, and return `acc - m_acc`
+//! (Q4_1 / Q5_1 too, with `dmin = -m`).
 //! Four f32 operations per block and no fused step: cheap where f32 arithmetic is dear (QEMU's
 //! emulation runs each one in a software float library) or has no FMA (CPUs before AVX2).
 //! `kernels::portable::dot_q8_nofma` is its reference; `kernels/x86_64/ssse3_q8.rs` computes
@@ -52,9 +57,9 @@ use alloc::vec::Vec;
 /// Codes per activation sum, and per 32-weight block.
 pub const SUB: usize = 32;
 
-/// The activation block a weight type is paired with in this family: 32 for Q8_0, Q4_0 and
-/// Q5_0, 256 for Q4_K, Q5_K and Q6_K; None for the types whose rows keep the f32 FMA dot
-/// product (F32, F16, BF16, Q4_1, Q5_1, IQ4_NL). A column of the type table.
+/// The activation block a weight type is paired with in this family: 32 for Q8_0, Q4_0,
+/// Q5_0, Q4_1 and Q5_1, 256 for Q4_K, Q5_K and Q6_K; None for the types whose rows keep the
+/// f32 dot product of their family (F32, F16, BF16, IQ4_NL). A column of the type table.
 pub fn act_block(t: BlockType) -> Option<usize> {
     t.info().act_block
 }

@@ -6,7 +6,7 @@
 
 use super::{LANES, combine_lanes};
 use crate::quant::kquants::{BlockQ6K, QK_K, k_codes, k_head, q6_k_codes, scale_min};
-use crate::quant::legacy::signed_codes;
+use crate::quant::legacy::{signed_codes, unsigned_codes};
 use crate::quant::q8::{Q8Row, SUB, act_block};
 use crate::quant::{BlockType, check_row};
 
@@ -24,9 +24,16 @@ pub(crate) fn check_pair(what: &str, t: BlockType, row: &[u8], x: &Q8Row<'_>) {
     );
 }
 
+/// Whether the type's dot product has a second, "minimum" accumulator (`quant::q8`): the
+/// k-quants' minimums, and Q4_1 / Q5_1's offsets `m` (as `dmin = -m`).
+#[inline(always)]
+pub(crate) fn has_minimums(t: BlockType) -> bool {
+    matches!(t, BlockType::Q4_K | BlockType::Q5_K | BlockType::Q4_1 | BlockType::Q5_1)
+}
+
 /// One weight block (number `bi` of its row) against its activations: the exact integer
-/// lane sums `S[l]` and minimum sum `M` (k-quants with minimums; else 0), and the block's
-/// `dw` and `dmin` (0 where the type has none).
+/// lane sums `S[l]` and minimum sum `M` (types with minimums; else 0), and the block's
+/// `dw` and `dmin` (0 where the type has none; `-m` for Q4_1 / Q5_1).
 struct BlockSums {
     lanes: [i32; LANES],
     m: i32,
@@ -44,6 +51,15 @@ fn block_sums(t: BlockType, b: &[u8], x: &Q8Row<'_>, bi: usize) -> BlockSums {
                 *s = (4 * l..4 * l + 4).map(|i| w[i] as i32 * xs[i] as i32).sum();
             }
             BlockSums { lanes, m: 0, d, dmin: 0.0 }
+        }
+        BlockType::Q4_1 | BlockType::Q5_1 => {
+            // w = d * q + m: the codes' products, and m times the sum of the codes.
+            let (w, d, m) = unsigned_codes(t, b);
+            let xs = &x.codes()[SUB * bi..SUB * (bi + 1)];
+            for (l, s) in lanes.iter_mut().enumerate() {
+                *s = (4 * l..4 * l + 4).map(|i| w[i] as i32 * xs[i] as i32).sum();
+            }
+            BlockSums { lanes, m: x.sums()[bi], d, dmin: -m }
         }
         BlockType::Q4_K | BlockType::Q5_K => {
             let (d, dmin, scales) = k_head(b, t == BlockType::Q5_K);
@@ -89,11 +105,11 @@ pub fn dot_q8(t: BlockType, row: &[u8], x: Q8Row<'_>) -> f32 {
         for (a, &v) in acc.iter_mut().zip(&s.lanes) {
             *a = libm::fmaf(dd, v as f32, *a);
         }
-        if matches!(t, BlockType::Q4_K | BlockType::Q5_K) {
+        if has_minimums(t) {
             m_acc = libm::fmaf(s.dmin * dx, s.m as f32, m_acc);
         }
     }
-    if matches!(t, BlockType::Q4_K | BlockType::Q5_K) { combine_lanes(&acc) - m_acc } else { combine_lanes(&acc) }
+    if has_minimums(t) { combine_lanes(&acc) - m_acc } else { combine_lanes(&acc) }
 }
 
 /// The dot product of a weight row with 8-bit activations in the no-FMA family (`quant::q8`,
@@ -114,9 +130,9 @@ pub fn dot_q8_nofma(t: BlockType, row: &[u8], x: Q8Row<'_>) -> f32 {
         // The lane sums are exact and their total fits an i32 (|S| < 2^28: `quant::q8`).
         let total: i32 = s.lanes.iter().sum();
         acc += (s.d * dx) * total as f32;
-        if matches!(t, BlockType::Q4_K | BlockType::Q5_K) {
+        if has_minimums(t) {
             m_acc += (s.dmin * dx) * s.m as f32;
         }
     }
-    if matches!(t, BlockType::Q4_K | BlockType::Q5_K) { acc - m_acc } else { acc }
+    if has_minimums(t) { acc - m_acc } else { acc }
 }

@@ -16,7 +16,7 @@ use super::Ops;
 use super::avx2::hsum;
 use crate::quant::BlockType;
 use crate::quant::kquants::{BlockQ4K, BlockQ5K, BlockQ6K, QK_K, scale_min};
-use crate::quant::legacy::{BlockQ4_0, BlockQ5_0, BlockQ8_0};
+use crate::quant::legacy::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0};
 use crate::quant::q8::{Q8Row, SUB};
 use core::arch::x86_64::*;
 
@@ -68,6 +68,8 @@ unsafe fn dot_tile<const VNNI: bool, const N: usize, const R: usize>(
             BlockType::Q8_0 => Some(legacy::<Q8_0, { BlockQ8_0::BYTES }, N, R>(VNNI, rows, xs)),
             BlockType::Q4_0 => Some(legacy::<Q4_0, { BlockQ4_0::BYTES }, N, R>(VNNI, rows, xs)),
             BlockType::Q5_0 => Some(legacy::<Q5_0, { BlockQ5_0::BYTES }, N, R>(VNNI, rows, xs)),
+            BlockType::Q4_1 => Some(legacy::<Q4_1, { BlockQ4_1::BYTES }, N, R>(VNNI, rows, xs)),
+            BlockType::Q5_1 => Some(legacy::<Q5_1, { BlockQ5_1::BYTES }, N, R>(VNNI, rows, xs)),
             BlockType::Q4_K => Some(dot_k::<false, { BlockQ4K::BYTES }, N, R>(rows, xs)),
             BlockType::Q5_K => Some(dot_k::<true, { BlockQ5K::BYTES }, N, R>(rows, xs)),
             BlockType::Q6_K => Some(dot_q6_k::<N, R>(rows, xs)),
@@ -137,8 +139,13 @@ fn bytes_from_bits(bits: u32) -> __m256i {
 const Q8_0: u8 = 0;
 const Q4_0: u8 = 1;
 const Q5_0: u8 = 2;
+/// The 32-weight types with an offset (`w = d * q + m`): unsigned codes, `m` through the
+/// minimum accumulator (`quant::q8`).
+const Q4_1: u8 = 3;
+const Q5_1: u8 = 4;
 
-/// The 32 signed weight codes of a Q8_0 / Q4_0 / Q5_0 block (`BB` bytes), in weight order.
+/// The 32 weight codes of a Q8_0 / Q4_0 / Q5_0 block (`BB` bytes; signed), or of a Q4_1 /
+/// Q5_1 block (unsigned), in weight order.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn legacy_weights<const T: u8, const BB: usize>(b: &[u8; BB]) -> __m256i {
@@ -146,10 +153,23 @@ fn legacy_weights<const T: u8, const BB: usize>(b: &[u8; BB]) -> __m256i {
         if T == Q8_0 {
             return load32(BlockQ8_0::new(b).qs());
         }
-        let qs = load16(if T == Q4_0 { BlockQ4_0::new(b).qs() } else { BlockQ5_0::new(b).qs() });
+        let qs = load16(match T {
+            Q4_0 => BlockQ4_0::new(b).qs(),
+            Q5_0 => BlockQ5_0::new(b).qs(),
+            Q4_1 => BlockQ4_1::new(b).qs(),
+            _ => BlockQ5_1::new(b).qs(),
+        });
         let lo = _mm_and_si128(qs, _mm_set1_epi8(0x0f));
         let hi = _mm_and_si128(_mm_srli_epi16::<4>(qs), _mm_set1_epi8(0x0f));
         let nib = _mm256_set_m128i(hi, lo);
+        if T == Q4_1 {
+            return nib;
+        }
+        if T == Q5_1 {
+            // The fifth bit: 0x10 where qh has bit i set.
+            let qh = BlockQ5_1::new(b).qh();
+            return _mm256_or_si256(nib, _mm256_and_si256(bytes_from_bits(qh), _mm256_set1_epi8(0x10)));
+        }
         if T == Q4_0 {
             _mm256_sub_epi8(nib, _mm256_set1_epi8(8))
         } else {
@@ -178,8 +198,17 @@ fn legacy_d<const T: u8, const BB: usize>(b: &[u8; BB]) -> f32 {
     f16(match T {
         Q8_0 => BlockQ8_0::new(b).d_bits(),
         Q4_0 => BlockQ4_0::new(b).d_bits(),
-        _ => BlockQ5_0::new(b).d_bits(),
+        Q5_0 => BlockQ5_0::new(b).d_bits(),
+        Q4_1 => BlockQ4_1::new(b).d_bits(),
+        _ => BlockQ5_1::new(b).d_bits(),
     })
+}
+
+/// The `m` of a Q4_1 / Q5_1 block.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn legacy_m<const T: u8, const BB: usize>(b: &[u8; BB]) -> f32 {
+    f16(if T == Q4_1 { BlockQ4_1::new(b).m_bits() } else { BlockQ5_1::new(b).m_bits() })
 }
 
 /// The 32-weight kernels, with `vpdpbusd` (AVX-VNNI) for the integer sums if `vnni`.
@@ -223,6 +252,7 @@ unsafe fn legacy_body<const T: u8, const BB: usize, const N: usize, const R: usi
     // slices (`load32`, `load16`, `codes32`).
     unsafe {
         let mut acc = [[_mm256_setzero_ps(); N]; R];
+        let mut m_acc = [[0.0f32; N]; R];
         let nb = xs[0].scales().len();
         assert!(xs.iter().all(|x| x.scales().len() == nb), "dot_legacy: activation rows of different lengths");
         let blocks: [&[[u8; BB]]; N] = rows.map(|r| {
@@ -236,22 +266,36 @@ unsafe fn legacy_body<const T: u8, const BB: usize, const N: usize, const R: usi
                 let b = &blocks[r][bi];
                 prefetch_ahead(b, N * rows[r].len());
                 let w = legacy_weights::<T, BB>(b);
-                let aw = _mm256_sign_epi8(w, w);
+                let unsigned = T == Q4_1 || T == Q5_1;
+                // Signed codes as |w| times x * sign(w); unsigned ones as they are.
+                let aw = if unsigned { w } else { _mm256_sign_epi8(w, w) };
                 let dw = legacy_d::<T, BB>(b);
                 for i in 0..R {
-                    // |w| * (x * sign(w)): the u8 x i8 products, 4 per i32 lane.
-                    let sx = _mm256_sign_epi8(xv[i], w);
+                    // The u8 x i8 products, 4 per i32 lane.
+                    let sx = if unsigned { xv[i] } else { _mm256_sign_epi8(xv[i], w) };
                     let s = if VNNI {
                         _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), aw, sx)
                     } else {
                         _mm256_madd_epi16(_mm256_maddubs_epi16(aw, sx), _mm256_set1_epi16(1))
                     };
-                    let dd = _mm256_set1_ps(dw * xs[i].scales()[bi]);
+                    let dx = xs[i].scales()[bi];
+                    let dd = _mm256_set1_ps(dw * dx);
                     acc[i][r] = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(s), acc[i][r]);
+                    if unsigned {
+                        // dmin = -m, M = the block's sum of activation codes.
+                        let m = legacy_m::<T, BB>(b);
+                        m_acc[i][r] = fma1(-m * dx, xs[i].sums()[bi] as f32, m_acc[i][r]);
+                    }
                 }
             }
         }
-        acc.map(|a| a.map(|v| hsum(v)))
+        let mut out = [[0.0f32; N]; R];
+        for i in 0..R {
+            for r in 0..N {
+                out[i][r] = if T == Q4_1 || T == Q5_1 { hsum(acc[i][r]) - m_acc[i][r] } else { hsum(acc[i][r]) };
+            }
+        }
+        out
     }
 }
 

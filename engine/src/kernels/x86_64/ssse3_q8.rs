@@ -21,7 +21,7 @@
 use super::Ops;
 use crate::quant::BlockType;
 use crate::quant::kquants::{BlockQ4K, BlockQ5K, BlockQ6K, QK_K, scale_min};
-use crate::quant::legacy::{BlockQ4_0, BlockQ5_0, BlockQ8_0};
+use crate::quant::legacy::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0};
 use crate::quant::q8::{Q8Row, SUB};
 use core::arch::x86_64::*;
 
@@ -70,6 +70,8 @@ unsafe fn tile<const N: usize, const R: usize>(t: BlockType, rows: [&[u8]; N], x
             BlockType::Q8_0 => Some(legacy::<Q8_0, { BlockQ8_0::BYTES }, N, R>(rows, xs)),
             BlockType::Q4_0 => Some(legacy::<Q4_0, { BlockQ4_0::BYTES }, N, R>(rows, xs)),
             BlockType::Q5_0 => Some(legacy::<Q5_0, { BlockQ5_0::BYTES }, N, R>(rows, xs)),
+            BlockType::Q4_1 => Some(legacy::<Q4_1, { BlockQ4_1::BYTES }, N, R>(rows, xs)),
+            BlockType::Q5_1 => Some(legacy::<Q5_1, { BlockQ5_1::BYTES }, N, R>(rows, xs)),
             BlockType::Q4_K => Some(k_quant::<false, { BlockQ4K::BYTES }, N, R>(rows, xs)),
             BlockType::Q5_K => Some(k_quant::<true, { BlockQ5K::BYTES }, N, R>(rows, xs)),
             BlockType::Q6_K => Some(q6_k::<N, R>(rows, xs)),
@@ -118,6 +120,9 @@ fn bytes_from_bits16(bits: u32) -> __m128i {
 const Q8_0: u8 = 0;
 const Q4_0: u8 = 1;
 const Q5_0: u8 = 2;
+/// With an offset (`w = d * q + m`): `m` through the minimum accumulator (`quant::q8`).
+const Q4_1: u8 = 3;
+const Q5_1: u8 = 4;
 
 /// The 32 weights of a Q8_0 / Q4_0 / Q5_0 block (`BB` bytes) times 32 activation codes, as
 /// the exact integer sum. Q4_0 and Q5_0 multiply their unsigned codes (0..15, 0..31) with
@@ -139,19 +144,29 @@ fn legacy_sum<const T: u8, const BB: usize>(b: &[u8; BB], x: [__m128i; 2], sum: 
         }
         return hsum_i32(s);
     }
-    let qs = load16(if T == Q4_0 { BlockQ4_0::new(b).qs() } else { BlockQ5_0::new(b).qs() });
+    let qs = load16(match T {
+        Q4_0 => BlockQ4_0::new(b).qs(),
+        Q5_0 => BlockQ5_0::new(b).qs(),
+        Q4_1 => BlockQ4_1::new(b).qs(),
+        _ => BlockQ5_1::new(b).qs(),
+    });
     let low = _mm_set1_epi8(0x0f);
     let mut nib = [_mm_and_si128(qs, low), _mm_and_si128(_mm_srli_epi16::<4>(qs), low)];
-    if T == Q5_0 {
+    if T == Q5_0 || T == Q5_1 {
         // The fifth bit: 0x10 where qh has bit i set.
-        let qh = BlockQ5_0::new(b).qh();
+        let qh = if T == Q5_0 { BlockQ5_0::new(b).qh() } else { BlockQ5_1::new(b).qh() };
         let f = _mm_set1_epi8(0x10);
         nib[0] = _mm_or_si128(nib[0], _mm_and_si128(bytes_from_bits16(qh & 0xffff), f));
         nib[1] = _mm_or_si128(nib[1], _mm_and_si128(bytes_from_bits16(qh >> 16), f));
     }
     // Codes 0..31 times -127..127: i16 pairs of at most 7874, the two halves 15748.
     let p = _mm_add_epi16(_mm_maddubs_epi16(nib[0], x[0]), _mm_maddubs_epi16(nib[1], x[1]));
-    let offset = if T == Q4_0 { 8 } else { 16 };
+    // Q4_0 / Q5_0 codes are q - 8 / q - 16; Q4_1 / Q5_1 keep theirs (their `m` apart).
+    let offset = match T {
+        Q4_0 => 8,
+        Q5_0 => 16,
+        _ => 0,
+    };
     hsum_i32(_mm_madd_epi16(p, _mm_set1_epi16(1))) - offset * sum
 }
 
@@ -161,7 +176,9 @@ fn legacy_d<const T: u8, const BB: usize>(b: &[u8; BB]) -> f32 {
     match T {
         Q8_0 => BlockQ8_0::new(b).d(),
         Q4_0 => BlockQ4_0::new(b).d(),
-        _ => BlockQ5_0::new(b).d(),
+        Q5_0 => BlockQ5_0::new(b).d(),
+        Q4_1 => BlockQ4_1::new(b).d(),
+        _ => BlockQ5_1::new(b).d(),
     }
 }
 
@@ -177,6 +194,8 @@ fn step(acc: f32, dd: f32, s: i32) -> f32 {
 #[target_feature(enable = "ssse3")]
 fn legacy<const T: u8, const BB: usize, const N: usize, const R: usize>(rows: [&[u8]; N], xs: [Q8Row<'_>; R]) -> [[f32; N]; R] {
     let mut acc = [[0.0f32; N]; R];
+    let mut m_acc = [[0.0f32; N]; R];
+    let offsets = T == Q4_1 || T == Q5_1;
     let nb = xs[0].scales().len();
     assert!(xs.iter().all(|x| x.scales().len() == nb), "ssse3 legacy: activation rows of different lengths");
     let blocks: [&[[u8; BB]]; N] = rows.map(|r| {
@@ -191,7 +210,20 @@ fn legacy<const T: u8, const BB: usize, const N: usize, const R: usize>(rows: [&
             let dw = legacy_d::<T, BB>(b);
             for i in 0..R {
                 let s = legacy_sum::<T, BB>(b, xv[i], xs[i].sums()[bi]);
-                acc[i][r] = step(acc[i][r], dw * xs[i].scales()[bi], s);
+                let dx = xs[i].scales()[bi];
+                acc[i][r] = step(acc[i][r], dw * dx, s);
+                if offsets {
+                    // dmin = -m, M = the block's sum of activation codes.
+                    let m = if T == Q4_1 { BlockQ4_1::new(b).m() } else { BlockQ5_1::new(b).m() };
+                    m_acc[i][r] = step(m_acc[i][r], -m * dx, xs[i].sums()[bi]);
+                }
+            }
+        }
+    }
+    if offsets {
+        for i in 0..R {
+            for r in 0..N {
+                acc[i][r] -= m_acc[i][r];
             }
         }
     }
