@@ -32,7 +32,8 @@ impl MappedFile {
     /// The whole file read into anonymous memory that the kernel is asked to back with
     /// transparent huge pages (`madvise(MADV_HUGEPAGE)`; a hint, ignored where unsupported):
     /// decoding streams every weight once per token, and 2 MiB pages take 512 times fewer TLB
-    /// entries than the page cache's 4 KiB pages (docs/BENCHMARKS.md: 3-9% faster decoding).
+    /// entries than the page cache's 4 KiB pages (docs/BENCHMARKS.md: decoding 12-19% faster
+    /// than from the mapped file).
     pub fn read_for_inference(path: &Path) -> Result<MappedFile> {
         use std::io::Read;
         let mut file = open_file(path)?;

@@ -139,12 +139,15 @@ impl Kernels {
     }
 
     /// The fastest set this CPU (and OS) can run: 8-bit activations with AVX2, else 8-bit
-    /// activations without FMA (SSSE3 on x86_64). On bare metal, AVX must be enabled in
-    /// CR4/XCR0 before calling this, or it reports a no-FMA set.
+    /// activations without FMA (SSSE3 on x86_64), else the no-FMA f32 kernels. The portable
+    /// 8-bit loops are a reference, never the automatic choice (their prefill is several
+    /// times slower than the f32 loops'). On bare metal, AVX must be enabled in CR4/XCR0
+    /// before calling this, or it reports a no-FMA set.
     pub fn detect() -> Kernels {
         [Family::FmaQ8, Family::Fma, Family::NoFmaQ8, Family::NoFma]
             .into_iter()
-            .find_map(Kernels::detect_family)
+            .filter_map(Kernels::detect_family)
+            .find(|k| k.family() != Family::NoFmaQ8 || k.set.simd.is_some())
             .unwrap_or(Kernels::portable())
     }
 
@@ -484,8 +487,9 @@ impl Kernels {
         self.set.simd.and_then(|s| arch::dot_rows4(s, t, rows, x))
     }
 
-    /// A quantized row times 8-bit activations: bit for bit [`portable::dot_q8`], with this
-    /// set's SIMD kernel where one exists. Panics unless `t` takes activations in `x`'s block
+    /// A quantized row times 8-bit activations: bit for bit the portable reference of this
+    /// set's family ([`portable::dot_q8`] with FMA, [`portable::dot_q8_nofma`] without), with
+    /// this set's SIMD kernel where one exists. Panics unless `t` takes activations in `x`'s block
     /// size and `row` is exactly `x.len()` weights.
     #[inline]
     pub fn dot_q8(self, t: BlockType, row: &[u8], x: Q8Row<'_>) -> f32 {
