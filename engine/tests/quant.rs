@@ -499,12 +499,19 @@ fn q8_dot_f64(t: BlockType, row: &[u8], x: q8::Q8Row<'_>) -> (f64, f64) {
     (dot, mag)
 }
 
-/// The portable reference `dot_q8` computes the sum of decoded weights times decoded
+/// Both portable references (`dot_q8` with FMA, `dot_q8_nofma` without: the same integer
+/// sums, scaled per block differently) compute the sum of decoded weights times decoded
 /// activations (up to f32 roundings), for every paired type; wrong lanes, scales, signs or
 /// minimums would be far off.
 #[test]
 fn q8_dot_equals_the_f64_dot_of_the_decoded_values() {
-    let mut rng = Rng::new(77);
+    for (seed, dot_q8) in [(77, dot_q8 as DotQ8Ref), (78, dot_q8_nofma)] {
+        q8_dot_f64_check(seed, dot_q8);
+    }
+}
+
+fn q8_dot_f64_check(seed: u64, dot_q8: DotQ8Ref) {
+    let mut rng = Rng::new(seed);
     for t in Q8_TYPES {
         let block = q8::act_block(t).unwrap();
         for nb in 1..=4 {
@@ -549,27 +556,6 @@ fn q8_sets() -> Vec<(Kernels, DotQ8Ref)> {
     }
     assert_eq!(names, want, "the 8-bit sets this CPU should run");
     sets
-}
-
-/// The no-FMA 8-bit reference: the same integer sums as `dot_q8` scaled per block without
-/// FMA; checked against the f64 dot product of the decoded values, as `dot_q8` is.
-#[test]
-fn q8_nofma_dot_equals_the_f64_dot_of_the_decoded_values() {
-    let mut rng = Rng::new(78);
-    for t in Q8_TYPES {
-        let block = q8::act_block(t).unwrap();
-        for nb in 1..=4 {
-            for _ in 0..6 {
-                let n = nb * t.block_elems().max(block);
-                let row = random_row(&mut rng, t, n);
-                let mut b = Q8Buf::default();
-                b.quantize(block, &random_x(&mut rng, n), n);
-                let got = dot_q8_nofma(t, &row, b.row(0)) as f64;
-                let (want, mag) = q8_dot_f64(t, &row, b.row(0));
-                assert!((got - want).abs() <= 1e-5 * mag, "{t:?} n {n}: {got} vs {want} (magnitude {mag})");
-            }
-        }
-    }
 }
 
 /// The no-FMA 8-bit reference by its definition, written out independently for Q8_0 (the
