@@ -379,9 +379,10 @@ fn par_matmul(par: &dyn Parallel, k: Kernels, xq: &mut Q8Buf, out: &mut [f32], x
     }
     assert_eq!(out.len(), n * oc, "matmul: output must be {n} rows of {oc}");
     let out_s = SharedMut::new(out);
-    // Prefill with rows to spare: whole rows per worker, in pairs (the kernels' row blocking).
+    // Prefill with rows to spare: whole rows per worker, in pairs (the kernels' row blocking),
+    // or in whole groups of eight where there are many (the 8-bit kernels' panels).
     if n >= 4 * workers {
-        let rows = n.div_ceil(workers).next_multiple_of(2);
+        let rows = n.div_ceil(workers).next_multiple_of(if n >= 16 * workers { 8 } else { 2 });
         par.run(n.div_ceil(rows), &|task| {
             let (r0, r1) = (task * rows, ((task + 1) * rows).min(n));
             // SAFETY: tasks write disjoint row ranges of `out`.

@@ -589,7 +589,8 @@ fn q8_nofma_dot_follows_its_definition_on_q8_0() {
 #[test]
 fn q8_kernels_equal_the_reference_bit_for_bit() {
     let mut rng = Rng::new(11);
-    let mut checked = 0;
+    let (mut checked, mut panels) = (0, 0);
+    let cpu = CpuFeatures::read();
     for (k, dot_q8) in q8_sets() {
         for t in Q8_TYPES {
             let block = q8::act_block(t).unwrap();
@@ -632,11 +633,68 @@ fn q8_kernels_equal_the_reference_bit_for_bit() {
                     let w = if i % 2 == 0 { want } else { want2 };
                     assert_eq!(v.to_bits(), w.to_bits(), "{t:?} n {n}: one row x eight inputs, input {i}");
                 }
+                // The same eight inputs as one buffer's panel (blocks of 32 only).
+                if block == 32 {
+                    let both: Vec<f32> = (0..8).flat_map(|i| if i % 2 == 0 { x.clone() } else { neg.clone() }).collect();
+                    let mut b8 = Q8Buf::default();
+                    b8.quantize(block, &both, n);
+                    if let Some(panel) = k.dot_q8_panel(t, row, b8.panel(0)) {
+                        for (i, v) in panel.iter().enumerate() {
+                            let w = if i % 2 == 0 { want } else { want2 };
+                            assert_eq!(v.to_bits(), w.to_bits(), "{t:?} n {n}: one row x a panel, input {i}");
+                        }
+                        panels += 1;
+                    }
+                }
                 checked += 1;
             }
         }
     }
-    eprintln!("{checked} rows checked");
+    eprintln!("{checked} rows checked, {panels} against panels");
+    // The AVX2 8-bit sets have panel kernels for the five 32-weight types.
+    let panel_sets = [cpu.avx2_fma_usable(), cpu.avx_vnni_usable()].iter().filter(|&&u| u).count();
+    assert!(panel_sets == 0 || panels >= panel_sets * 5 * 25, "{panels} panel rows checked");
+}
+
+/// `Q8Buf::panel` holds each whole group of eight rows interleaved: every field equals the
+/// rows' own values (the lane sums recomputed here from the codes); rows past the last whole
+/// group and blocks of 256 have no panel.
+#[test]
+fn q8_panels_interleave_whole_groups_of_eight_rows() {
+    let mut rng = Rng::new(13);
+    let (rows, cols) = (19, 96);
+    let x = random_x(&mut rng, rows * cols);
+    let mut b = Q8Buf::default();
+    b.quantize(32, &x, cols);
+    assert_eq!(b.panel_groups(), 2);
+    for g in 0..2 {
+        let p = b.panel(g);
+        assert_eq!(p.len(), 3);
+        for (bi, pb) in p.iter().enumerate() {
+            for r in 0..8 {
+                let row = b.row(8 * g + r);
+                let codes = &row.codes()[32 * bi..32 * bi + 32];
+                assert_eq!(&pb.codes[r][..], codes, "group {g} block {bi} row {r}");
+                assert_eq!(pb.scales[r].to_bits(), row.scales()[bi].to_bits());
+                assert_eq!(pb.sums[r], row.sums()[bi]);
+                for l in 0..8 {
+                    let s: i32 = codes[4 * l..4 * l + 4].iter().map(|&c| c as i32).sum();
+                    assert_eq!(pb.neg_lane_sums[r][l], -128 * s, "group {g} block {bi} row {r} lane {l}");
+                }
+            }
+        }
+    }
+    let mut k = Q8Buf::default();
+    k.quantize(256, &random_x(&mut rng, 8 * 256), 256);
+    assert_eq!(k.panel_groups(), 0);
+}
+
+#[test]
+#[should_panic(expected = "Q8Buf::panel: group 2 of 2")]
+fn q8_panel_past_the_whole_groups_panics() {
+    let mut b = Q8Buf::default();
+    b.quantize(32, &[0.5; 23 * 32], 32);
+    b.panel(2);
 }
 
 /// `Kernels::matmul` of the 8-bit family: every output equals `dot_q8` of its row and input
@@ -650,13 +708,13 @@ fn q8_matmul_equals_the_reference_per_output() {
 
 fn q8_matmul_check(k: Kernels, dot_q8: DotQ8Ref) {
     let mut rng = Rng::new(12);
-    for t in [BlockType::Q5_0, BlockType::Q4_K, BlockType::Q6_K, BlockType::Q8_0] {
+    for t in [BlockType::Q5_0, BlockType::Q4_K, BlockType::Q6_K, BlockType::Q8_0, BlockType::Q4_1] {
         let block = q8::act_block(t).unwrap();
         let (ic, oc) = (512, 7);
         let data: Vec<u8> = (0..oc).flat_map(|_| random_row(&mut rng, t, ic)).collect();
         let w = llm_engine::tensor::Tensor::blocks(t, oc, ic, std::borrow::Cow::Owned(data.clone())).unwrap();
         let bias: Vec<f32> = (0..oc).map(|i| i as f32 * 0.25).collect();
-        for n in [1, 3, 4, 5, 9] {
+        for n in [1, 3, 4, 5, 9, 16, 21] {
             let x = random_x(&mut rng, n * ic);
             let mut out = vec![0.0f32; n * oc];
             k.matmul(&mut out, &x, w.view(), Some(&bias));

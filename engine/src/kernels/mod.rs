@@ -36,7 +36,7 @@ mod arch;
 mod arch;
 
 use crate::cpu::CpuFeatures;
-use crate::quant::q8::Q8Row;
+use crate::quant::q8::{PANEL_ROWS, PanelBlock, Q8Row};
 use crate::quant::{BlockType, check_row};
 use crate::tensor::{MatData, MatRef};
 use alloc::vec::Vec;
@@ -317,6 +317,40 @@ impl Kernels {
             Some(b) => v + b[o],
             None => v,
         };
+        // Prefill with panels: the whole groups of eight rows inside `rows`, each weight row
+        // against a group's interleaved panel; a chunk of weight rows that fits the L2 cache
+        // (about 256 KiB) against every group in turn, so that the group's panel stays in the
+        // L1 cache while the chunk streams past it. The rows outside whole groups one at a time.
+        let (g0, g1) = (rows.start.div_ceil(PANEL_ROWS), rows.end / PANEL_ROWS);
+        if g1 > g0 && self.set.simd.is_some_and(|s| arch::has_dot_q8_panel(s, btype)) {
+            let chunk = (256 * 1024 / row_bytes).max(1);
+            for c0 in (0..oc).step_by(chunk) {
+                for g in g0..g1 {
+                    let panel = xq.panel(g);
+                    for o in c0..(c0 + chunk).min(oc) {
+                        let v = self.dot_q8_panel(btype, row(o), panel).expect("matmul_q8: a panel kernel for this type");
+                        for (i, v) in v.into_iter().enumerate() {
+                            out[(g * PANEL_ROWS + i - rows.start) * oc + o] = add_bias(o, v);
+                        }
+                    }
+                }
+            }
+            let outside = (rows.start..g0 * PANEL_ROWS).chain(g1 * PANEL_ROWS..rows.end);
+            for r in outside {
+                let mut o0 = 0;
+                while o0 + 4 <= oc {
+                    let d = self.dot_q8_rows4(btype, [row(o0), row(o0 + 1), row(o0 + 2), row(o0 + 3)], xq.row(r));
+                    for (j, v) in d.into_iter().enumerate() {
+                        out[(r - rows.start) * oc + o0 + j] = add_bias(o0 + j, v);
+                    }
+                    o0 += 4;
+                }
+                for o in o0..oc {
+                    out[(r - rows.start) * oc + o] = add_bias(o, self.dot_q8(btype, row(o), xq.row(r)));
+                }
+            }
+            return;
+        }
         // Prefill: each weight row against eight input rows at a time (each decoded weight
         // block serves all eight); decode: four weight rows at a time. Every output gets the
         // same bits whichever path computes it.
@@ -522,6 +556,25 @@ impl Kernels {
             return v;
         }
         xs.map(|x| self.q8_reference()(t, row, x))
+    }
+
+    /// One row against a panel of eight 8-bit activation rows (`Q8Buf::panel`; prefill):
+    /// `out[r]` equals bit for bit [`Kernels::dot_q8`] of `row` with row r of the panel, or
+    /// None where this set has no panel kernel for `t` (then the rows go through
+    /// [`Kernels::dot_q8_x8`]). Panics unless `t` takes activations in blocks of 32 and `row`
+    /// is one weight block per panel block.
+    #[inline]
+    pub fn dot_q8_panel(self, t: BlockType, row: &[u8], panel: &[PanelBlock]) -> Option<[f32; PANEL_ROWS]> {
+        assert_eq!(crate::quant::q8::act_block(t), Some(crate::quant::q8::SUB), "dot_q8_panel: {t:?} takes no activations in blocks of 32");
+        assert_eq!(
+            t.row_bytes(panel.len() * crate::quant::q8::SUB),
+            Some(row.len()),
+            "dot_q8_panel: row of {} bytes for {} blocks",
+            row.len(),
+            panel.len()
+        );
+        let simd = self.set.simd.filter(|&s| self.q8_block(t).is_some() && arch::has_dot_q8_panel(s, t))?;
+        arch::dot_q8_panel(simd, t, row, panel)
     }
 
     /// Four [`Kernels::axpy`] in a row: `out += a[0] * x[0]`, then `a[1] * x[1]`, ... (the

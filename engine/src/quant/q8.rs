@@ -117,6 +117,33 @@ impl<'a> Q8Row<'a> {
     }
 }
 
+/// Rows per [`PanelBlock`]: the prefill kernels' group of inputs.
+pub const PANEL_ROWS: usize = 8;
+
+/// One 32-code block of [`PANEL_ROWS`] activation rows, interleaved for the prefill kernels
+/// (a kernel walks one pointer through a group's blocks instead of eight rows' codes, scales
+/// and sums, and takes the eight scales as one vector). The same values as the rows' own
+/// [`Q8Row`]s, plus each 4-code lane's sum times -128: a kernel that multiplies the signed
+/// weights offset to unsigned (`w + 128`) by the signed codes gets `sum w * q` back exactly by
+/// starting its integer lane there (`sum (w + 128) * q - 128 * sum q`).
+#[derive(Clone, Copy, Debug)]
+#[repr(C, align(32))]
+pub struct PanelBlock {
+    /// `codes[r]`: row r's 32 codes of this block.
+    pub codes: [[i8; SUB]; PANEL_ROWS],
+    /// `neg_lane_sums[r][l]`: -128 * (codes 4l..4l+3 of row r summed).
+    pub neg_lane_sums: [[i32; 8]; PANEL_ROWS],
+    /// Row r's scale of this block.
+    pub scales: [f32; PANEL_ROWS],
+    /// Row r's sum of this block's codes.
+    pub sums: [i32; PANEL_ROWS],
+}
+
+impl PanelBlock {
+    const ZERO: PanelBlock =
+        PanelBlock { codes: [[0; SUB]; PANEL_ROWS], neg_lane_sums: [[0; 8]; PANEL_ROWS], scales: [0.0; PANEL_ROWS], sums: [0; PANEL_ROWS] };
+}
+
 /// Rows of quantized activations, with their buffers (reused: quantizing rows that fit the
 /// capacity allocates nothing).
 #[derive(Clone, Debug, Default)]
@@ -129,6 +156,9 @@ pub struct Q8Buf {
     codes: Vec<i8>,
     scales: Vec<f32>,
     sums: Vec<i32>,
+    /// Blocks of 32: every whole group of [`PANEL_ROWS`] rows (rows 8g..8g+8) interleaved,
+    /// group g's blocks at `g * row_blocks..`; empty for blocks of 256.
+    panels: Vec<PanelBlock>,
 }
 
 impl Q8Buf {
@@ -142,12 +172,13 @@ impl Q8Buf {
             codes: Vec::with_capacity(values),
             scales: Vec::with_capacity(values / SUB),
             sums: Vec::with_capacity(values / SUB),
+            panels: Vec::with_capacity(values / (SUB * PANEL_ROWS)),
         }
     }
 
     /// Bytes of the buffers for `values` activations (for memory estimates).
     pub(crate) fn bytes_for(values: usize) -> usize {
-        values + 8 * (values / SUB)
+        values + 8 * (values / SUB) + core::mem::size_of::<PanelBlock>() * (values / (SUB * PANEL_ROWS))
     }
 
     /// Quantizes `x` as rows of `cols` values in blocks of `block` (32 or 256); `cols` must be
@@ -170,6 +201,37 @@ impl Q8Buf {
         for (cb, s) in self.codes.chunks_exact(SUB).zip(self.sums.iter_mut()) {
             *s = cb.iter().map(|&c| c as i32).sum();
         }
+        self.panels.clear();
+        if block == SUB {
+            let groups = self.rows / PANEL_ROWS;
+            self.panels.resize(groups * self.row_blocks, PanelBlock::ZERO);
+            for (g, group) in self.panels.chunks_exact_mut(self.row_blocks.max(1)).enumerate() {
+                for (bi, pb) in group.iter_mut().enumerate() {
+                    for r in 0..PANEL_ROWS {
+                        let (row, at) = (g * PANEL_ROWS + r, bi * SUB);
+                        let codes = &self.codes[row * cols + at..row * cols + at + SUB];
+                        pb.codes[r].copy_from_slice(codes);
+                        for (l, lane) in codes.chunks_exact(4).enumerate() {
+                            pb.neg_lane_sums[r][l] = -128 * lane.iter().map(|&c| c as i32).sum::<i32>();
+                        }
+                        pb.scales[r] = self.scales[row * self.row_blocks + bi];
+                        pb.sums[r] = self.sums[row * self.row_blocks + bi];
+                    }
+                }
+            }
+        }
+    }
+
+    /// The whole groups of [`PANEL_ROWS`] rows held as panels (0 for blocks of 256).
+    pub fn panel_groups(&self) -> usize {
+        if self.block == SUB { self.rows / PANEL_ROWS } else { 0 }
+    }
+
+    /// Rows `8g..8g+8` interleaved, one [`PanelBlock`] per 32-code block (panics unless
+    /// `g < panel_groups()`).
+    pub fn panel(&self, g: usize) -> &[PanelBlock] {
+        assert!(g < self.panel_groups(), "Q8Buf::panel: group {g} of {}", self.panel_groups());
+        &self.panels[g * self.row_blocks..(g + 1) * self.row_blocks]
     }
 
     /// Rows held (0 before the first `quantize`).

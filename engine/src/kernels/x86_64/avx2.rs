@@ -26,6 +26,8 @@ pub(super) const OPS: Ops = Ops {
     dot_q8: Some(avx2_q8::dot::<false>),
     dot_q8_rows4: Some(avx2_q8::dot4::<false>),
     dot_q8_x8: Some(avx2_q8::dot_x8::<false>),
+    dot_q8_panel_types: &avx2_q8::PANEL_TYPES,
+    dot_q8_panel: Some(avx2_q8::dot_panel::<false>),
 };
 
 /// Eight floats as a vector.

@@ -17,7 +17,7 @@ use super::avx2::hsum;
 use crate::quant::BlockType;
 use crate::quant::kquants::{BlockQ4K, BlockQ5K, BlockQ6K, QK_K, scale_min};
 use crate::quant::legacy::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0};
-use crate::quant::q8::{Q8Row, SUB};
+use crate::quant::q8::{PANEL_ROWS, PanelBlock, Q8Row, SUB};
 use core::arch::x86_64::*;
 
 /// The dot product of `row` with `x` (lengths and blocks checked by the caller), or None if
@@ -52,6 +52,28 @@ pub(crate) unsafe fn dot_x8<const VNNI: bool>(t: BlockType, row: &[u8], xs: &[Q8
     tile.map(|t| t.map(|[v]| v))
 }
 
+/// The types [`dot_panel`] has a kernel for: the 32-weight types.
+pub(super) const PANEL_TYPES: [BlockType; 5] = [BlockType::Q8_0, BlockType::Q4_0, BlockType::Q5_0, BlockType::Q4_1, BlockType::Q5_1];
+
+/// One row against a panel of eight activation rows (prefill): `out[r]` equals [`dot`] of
+/// `row` with row r of the panel, or None for a type outside [`PANEL_TYPES`].
+///
+/// # Safety
+/// As for [`dot`]; the row checked by the caller against the panel's blocks.
+pub(crate) unsafe fn dot_panel<const VNNI: bool>(t: BlockType, row: &[u8], panel: &[PanelBlock]) -> Option<[f32; PANEL_ROWS]> {
+    // SAFETY: as for `dot`.
+    unsafe {
+        match t {
+            BlockType::Q8_0 => Some(panel_legacy::<Q8_0, { BlockQ8_0::BYTES }>(VNNI, row, panel)),
+            BlockType::Q4_0 => Some(panel_legacy::<Q4_0, { BlockQ4_0::BYTES }>(VNNI, row, panel)),
+            BlockType::Q5_0 => Some(panel_legacy::<Q5_0, { BlockQ5_0::BYTES }>(VNNI, row, panel)),
+            BlockType::Q4_1 => Some(panel_legacy::<Q4_1, { BlockQ4_1::BYTES }>(VNNI, row, panel)),
+            BlockType::Q5_1 => Some(panel_legacy::<Q5_1, { BlockQ5_1::BYTES }>(VNNI, row, panel)),
+            _ => None,
+        }
+    }
+}
+
 /// N rows against R activation rows: `out[i][r]` equals [`dot`] of row r with `xs[i]`.
 ///
 /// # Safety
@@ -80,8 +102,13 @@ unsafe fn dot_tile<const VNNI: bool, const N: usize, const R: usize>(
 
 /// The AVX-VNNI set (`avx-vnni`): the AVX2 set with `vpdpbusd` for the integer sums of the
 /// 8-bit kernels (the same sums, so the same bits as `avx2-q8`).
-pub(super) const VNNI_OPS: Ops =
-    Ops { dot_q8: Some(dot::<true>), dot_q8_rows4: Some(dot4::<true>), dot_q8_x8: Some(dot_x8::<true>), ..super::avx2::OPS };
+pub(super) const VNNI_OPS: Ops = Ops {
+    dot_q8: Some(dot::<true>),
+    dot_q8_rows4: Some(dot4::<true>),
+    dot_q8_x8: Some(dot_x8::<true>),
+    dot_q8_panel: Some(dot_panel::<true>),
+    ..super::avx2::OPS
+};
 
 /// `b[0..32]` as a vector (panics if shorter).
 #[inline]
@@ -188,20 +215,42 @@ fn legacy_weights<const T: u8, const BB: usize>(b: &[u8; BB]) -> __m256i {
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn f16(bits: u16) -> f32 {
-    _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(bits as i32)))
+    let v: __m128;
+    // SAFETY: two register-only instructions (F16C, which this function's features include):
+    // `vmovd` writes the whole register, so the conversion depends on `bits` alone. (Written
+    // with intrinsics, LLVM inserts the 16 bits into whatever register is free, `vpinsrw`,
+    // which keeps its other lanes: a false dependency on that register's last writer, often
+    // an accumulator of the previous block, which chained the blocks' latencies.)
+    unsafe {
+        core::arch::asm!("vmovd {v}, {b:e}", "vcvtph2ps {v}, {v}", b = in(reg) bits as u32, v = out(xmm_reg) v, options(pure, nomem, nostack));
+    }
+    _mm_cvtss_f32(v)
 }
 
-/// The `d` of a Q8_0 / Q4_0 / Q5_0 block.
+/// An f16 scale to f32 in all eight lanes (exact, as [`f16`]).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn f16x8(bits: u16) -> __m256 {
+    _mm256_cvtph_ps(_mm_set1_epi16(bits as i16))
+}
+
+/// The `d` of a 32-weight block.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn legacy_d<const T: u8, const BB: usize>(b: &[u8; BB]) -> f32 {
-    f16(match T {
+    f16(legacy_d_bits::<T, BB>(b))
+}
+
+/// The f16 bits of the `d` of a 32-weight block.
+#[inline]
+fn legacy_d_bits<const T: u8, const BB: usize>(b: &[u8; BB]) -> u16 {
+    match T {
         Q8_0 => BlockQ8_0::new(b).d_bits(),
         Q4_0 => BlockQ4_0::new(b).d_bits(),
         Q5_0 => BlockQ5_0::new(b).d_bits(),
         Q4_1 => BlockQ4_1::new(b).d_bits(),
         _ => BlockQ5_1::new(b).d_bits(),
-    })
+    }
 }
 
 /// The `m` of a Q4_1 / Q5_1 block.
@@ -296,6 +345,86 @@ unsafe fn legacy_body<const T: u8, const BB: usize, const N: usize, const R: usi
             }
         }
         out
+    }
+}
+
+/// [`dot_panel`] for the 32-weight types, with `vpdpbusd` (AVX-VNNI) if `vnni`.
+///
+/// # Safety
+/// As for [`dot`].
+#[inline]
+unsafe fn panel_legacy<const T: u8, const BB: usize>(vnni: bool, row: &[u8], panel: &[PanelBlock]) -> [f32; PANEL_ROWS] {
+    // SAFETY: the caller guarantees the features each variant is compiled for.
+    unsafe { if vnni { panel_legacy_vnni::<T, BB>(row, panel) } else { panel_legacy_avx2::<T, BB>(row, panel) } }
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+fn panel_legacy_avx2<const T: u8, const BB: usize>(row: &[u8], panel: &[PanelBlock]) -> [f32; PANEL_ROWS] {
+    // SAFETY: this function has the features the body's code needs (AVX2, FMA, F16C).
+    unsafe { panel_body::<T, BB, false>(row, panel) }
+}
+
+#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
+fn panel_legacy_vnni<const T: u8, const BB: usize>(row: &[u8], panel: &[PanelBlock]) -> [f32; PANEL_ROWS] {
+    // SAFETY: this function has the features the body's code needs (AVX2, FMA, F16C, AVX-VNNI).
+    unsafe { panel_body::<T, BB, true>(row, panel) }
+}
+
+/// One weight row against the eight rows of a panel: per block the weights are decoded once,
+/// the eight `dw * dx` come from one vector product, and each row's integer lanes come from
+/// one `vpdpbusd` (VNNI: the weights offset to unsigned, `w + 128`, times the signed codes,
+/// started at the panel's -128 * lane sums, which gives `sum w * q` exactly) or the sign trick
+/// of [`legacy_body`] (AVX2). Every row sees [`legacy_body`]'s operations on its values, so the
+/// same bits as [`dot`].
+///
+/// # Safety
+/// AVX2, FMA and F16C usable, and AVX-VNNI if `VNNI`.
+#[inline(always)]
+unsafe fn panel_body<const T: u8, const BB: usize, const VNNI: bool>(row: &[u8], panel: &[PanelBlock]) -> [f32; PANEL_ROWS] {
+    // SAFETY: the caller guarantees the features; every load is of a whole array of the
+    // panel block or a bounds-checked slice of the row.
+    unsafe {
+        let (blocks, rest) = row.as_chunks::<BB>();
+        assert!(rest.is_empty() && blocks.len() == panel.len(), "dot_panel: row of {} blocks for {}", blocks.len(), panel.len());
+        let unsigned = T == Q4_1 || T == Q5_1;
+        let mut acc = [_mm256_setzero_ps(); PANEL_ROWS];
+        let mut m_acc = _mm256_setzero_ps();
+        for (b, pb) in blocks.iter().zip(panel) {
+            prefetch_ahead(b, row.len());
+            let w = legacy_weights::<T, BB>(b);
+            let dx = _mm256_loadu_ps(pb.scales.as_ptr());
+            let mut dd = [0.0f32; PANEL_ROWS];
+            _mm256_storeu_ps(dd.as_mut_ptr(), _mm256_mul_ps(f16x8(legacy_d_bits::<T, BB>(b)), dx));
+            // VNNI: unsigned weights (w + 128 for the signed types); AVX2: |w| and the sign trick.
+            let u = if !VNNI && !unsigned {
+                _mm256_sign_epi8(w, w)
+            } else if unsigned {
+                w
+            } else {
+                _mm256_xor_si256(w, _mm256_set1_epi8(0x80u8 as i8))
+            };
+            for r in 0..PANEL_ROWS {
+                let x = _mm256_loadu_si256(pb.codes[r].as_ptr() as *const __m256i);
+                let s = if VNNI {
+                    let start =
+                        if unsigned { _mm256_setzero_si256() } else { _mm256_loadu_si256(pb.neg_lane_sums[r].as_ptr() as *const __m256i) };
+                    _mm256_dpbusd_avx_epi32(start, u, x)
+                } else {
+                    let sx = if unsigned { x } else { _mm256_sign_epi8(x, w) };
+                    _mm256_madd_epi16(_mm256_maddubs_epi16(u, sx), _mm256_set1_epi16(1))
+                };
+                acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(dd[r]), _mm256_cvtepi32_ps(s), acc[r]);
+            }
+            if unsigned {
+                // dmin = -m, M = each row's block sum of codes: legacy_body's fma per row, as lanes.
+                let m = legacy_m::<T, BB>(b);
+                let sums = _mm256_cvtepi32_ps(_mm256_loadu_si256(pb.sums.as_ptr() as *const __m256i));
+                m_acc = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(-m), dx), sums, m_acc);
+            }
+        }
+        let mut m = [0.0f32; PANEL_ROWS];
+        _mm256_storeu_ps(m.as_mut_ptr(), m_acc);
+        core::array::from_fn(|r| if unsigned { hsum(acc[r]) - m[r] } else { hsum(acc[r]) })
     }
 }
 

@@ -24,6 +24,8 @@ pub(super) const OPS: Ops = Ops {
     dot_q8: None,
     dot_q8_rows4: None,
     dot_q8_x8: None,
+    dot_q8_panel_types: &[],
+    dot_q8_panel: None,
 };
 
 /// Lanes 0-3 and 4-7 of eight floats.
