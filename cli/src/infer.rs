@@ -39,7 +39,7 @@ pub struct SamplingArgs {
     pub threads: usize,
     /// Kernels: auto (the fastest set this CPU runs), a numeric family (nofma, nofma-q8, fma,
     /// q8: its fastest set here; `scalar` = nofma), or a kernel set of the registry (portable,
-    /// portable-q8, sse2, ssse3-q8, avx2, avx2-q8, avx-vnni). Sets of one family give identical
+    /// portable-q8, sse2, ssse3-q8, avx2, avx2-q8, avx-vnni, avx512-vnni). Sets of one family give identical
     /// bits; the UEFI app under QEMU's default CPU (no AVX) runs ssse3-q8.
     #[arg(long, default_value = "auto")]
     pub kernels: String,

@@ -99,7 +99,7 @@ fn user_errors_are_one_line_and_non_zero() {
         (vec!["generate", m.to_str().unwrap(), "--temperature", "-1"], "temperature"),
         (
             vec!["generate", m.to_str().unwrap(), "--kernels", "gpu"],
-            "unknown kernel set 'gpu' (auto; families nofma, nofma-q8, fma, q8; sets portable, portable-q8, sse2, ssse3-q8, avx2, avx2-q8, avx-vnni)",
+            "unknown kernel set 'gpu' (auto; families nofma, nofma-q8, fma, q8; sets portable, portable-q8, sse2, ssse3-q8, avx2, avx2-q8, avx-vnni, avx512-vnni)",
         ),
         (vec!["chat", m.to_str().unwrap(), "--max-tokens", "0"], "--max-tokens: must be at least 1"),
         (vec!["bench", "--random", "2,3,64,64"], "not divisible"),

@@ -22,6 +22,11 @@ pub struct CpuFeatures {
     /// F16C (`vcvtph2ps`): every AVX2 CPU has it; the AVX2 sets require it.
     pub f16c: bool,
     pub avx512f: bool,
+    /// AVX-512 byte/word operations, 128/256-bit vectors (VL) and VNNI (`vpdpbusd` in EVEX):
+    /// the `avx512-vnni` set, with the opmask and ZMM state enabled in XCR0.
+    pub avx512bw: bool,
+    pub avx512vl: bool,
+    pub avx512_vnni: bool,
     /// AVX-VNNI (VEX-encoded `vpdpbusd` on YMM registers: the AVX state suffices).
     pub avx_vnni: bool,
     /// Leaf 0x40000000 signature ("TCGTCGTCGTCG", "KVMKVMKVM") when a hypervisor is present.
@@ -40,7 +45,7 @@ impl CpuFeatures {
         let l1 = __cpuid(1);
         // Leaf 7 only where leaf 0 says it exists.
         let l7 = if l0.eax >= 7 { __cpuid_count(7, 0) } else { __cpuid_count(0, 0) };
-        let l7b = if l0.eax >= 7 { l7.ebx } else { 0 };
+        let (l7b, l7c) = if l0.eax >= 7 { (l7.ebx, l7.ecx) } else { (0, 0) };
         // Sub-leaf 1 only where sub-leaf 0 says it exists (EAX = the highest sub-leaf).
         let l71a = if l0.eax >= 7 && l7.eax >= 1 { __cpuid_count(7, 1).eax } else { 0 };
         let hypervisor = (l1.ecx & (1 << 31) != 0).then(|| {
@@ -62,6 +67,9 @@ impl CpuFeatures {
             avx: l1.ecx & (1 << 28) != 0,
             avx2: l7b & (1 << 5) != 0,
             avx512f: l7b & (1 << 16) != 0,
+            avx512bw: l7b & (1 << 30) != 0,
+            avx512vl: l7b & (1 << 31) != 0,
+            avx512_vnni: l7c & (1 << 11) != 0,
             avx_vnni: l71a & (1 << 4) != 0,
             hypervisor,
         }
@@ -86,6 +94,31 @@ impl CpuFeatures {
     pub fn avx_vnni_usable(&self) -> bool {
         self.avx_vnni && self.avx2_fma_usable()
     }
+
+    /// As [`CpuFeatures::avx2_fma_usable`], with AVX-512 F, BW, VL and VNNI present and their
+    /// state (opmask, upper ZMM halves, ZMM16-31) enabled in XCR0: the `avx512-vnni` set.
+    pub fn avx512_vnni_usable(&self) -> bool {
+        self.avx512f && self.avx512bw && self.avx512vl && self.avx512_vnni && self.avx2_fma_usable() && avx512_state_enabled()
+    }
+}
+
+/// The XCR0 bits of the AVX-512 state: opmask, ZMM_Hi256, Hi16_ZMM.
+pub const XCR0_AVX512: u64 = 0b1110_0000;
+
+/// XCR0 has the AVX-512 state bits set (and the AVX ones).
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn avx512_state_enabled() -> bool {
+    if !avx_state_enabled() {
+        return false;
+    }
+    // SAFETY: `avx_state_enabled` checked CPUID.OSXSAVE, so XGETBV is enabled.
+    let xcr0 = unsafe { xgetbv0() };
+    xcr0 & XCR0_AVX512 == XCR0_AVX512
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+pub(crate) fn avx512_state_enabled() -> bool {
+    false
 }
 
 /// XCR0 has the SSE and AVX state bits set (needs CPUID.OSXSAVE, checked first).

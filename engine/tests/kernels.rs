@@ -110,12 +110,19 @@ fn every_kernel_set_this_cpu_has_is_tested() {
     ];
     // AVX-VNNI (Alder Lake, Sapphire Rapids and later; not emulated by QEMU's TCG) adds a
     // faster set of the same 8-bit family.
-    let vnni = llm_engine::cpu::CpuFeatures::read().avx_vnni_usable();
-    if vnni {
+    let cpu = llm_engine::cpu::CpuFeatures::read();
+    let mut best = "avx2-q8";
+    if cpu.avx_vnni_usable() {
         want.push(("avx-vnni", Family::FmaQ8));
+        best = "avx-vnni";
+    }
+    // AVX-512 VNNI (Ice Lake, Sapphire Rapids, AMD Zen 4 and later; not emulated by TCG): the
+    // same kernels in the EVEX encoding, the only 8-bit VNNI set on Zen 4 (no AVX-VNNI).
+    if cpu.avx512_vnni_usable() {
+        want.push(("avx512-vnni", Family::FmaQ8));
+        best = "avx512-vnni";
     }
     assert_eq!(sets, want, "this test machine should offer every x86_64 set");
-    let best = if vnni { "avx-vnni" } else { "avx2-q8" };
     assert_eq!((Kernels::detect().name(), Kernels::detect().family()), (best, Family::FmaQ8));
     assert_eq!(Kernels::portable().family(), Family::NoFma);
 }
@@ -125,7 +132,7 @@ fn every_kernel_set_this_cpu_has_is_tested() {
 #[test]
 fn kernel_sets_are_found_by_their_registry_names() {
     let names: Vec<&str> = registry().map(|s| s.name).collect();
-    assert_eq!(names, ["portable", "portable-q8", "sse2", "ssse3-q8", "avx2", "avx2-q8", "avx-vnni"]);
+    assert_eq!(names, ["portable", "portable-q8", "sse2", "ssse3-q8", "avx2", "avx2-q8", "avx-vnni", "avx512-vnni"]);
     for k in Kernels::available() {
         assert_eq!(Kernels::by_name(k.name()), Ok(k));
         let set = registry().find(|s| s.name == k.name()).unwrap();
@@ -133,6 +140,9 @@ fn kernel_sets_are_found_by_their_registry_names() {
     }
     if !llm_engine::cpu::CpuFeatures::read().avx_vnni_usable() {
         assert_eq!(Kernels::by_name("avx-vnni"), Err(KernelsError::NotUsable("avx-vnni")));
+    }
+    if !llm_engine::cpu::CpuFeatures::read().avx512_vnni_usable() {
+        assert_eq!(Kernels::by_name("avx512-vnni"), Err(KernelsError::NotUsable("avx512-vnni")));
     }
     assert_eq!(Kernels::by_name("neon"), Err(KernelsError::Unknown));
     assert_eq!(Kernels::by_name("AVX2"), Err(KernelsError::Unknown));

@@ -554,6 +554,9 @@ fn q8_sets() -> Vec<(Kernels, DotQ8Ref)> {
     if cpu.avx_vnni_usable() {
         want.push("avx-vnni");
     }
+    if cpu.avx512_vnni_usable() {
+        want.push("avx512-vnni");
+    }
     assert_eq!(names, want, "the 8-bit sets this CPU should run");
     sets
 }
@@ -651,8 +654,8 @@ fn q8_kernels_equal_the_reference_bit_for_bit() {
         }
     }
     eprintln!("{checked} rows checked, {panels} against panels");
-    // The AVX2 8-bit sets have panel kernels for the five 32-weight types.
-    let panel_sets = [cpu.avx2_fma_usable(), cpu.avx_vnni_usable()].iter().filter(|&&u| u).count();
+    // The AVX2-class 8-bit sets have panel kernels for the five 32-weight types.
+    let panel_sets = [cpu.avx2_fma_usable(), cpu.avx_vnni_usable(), cpu.avx512_vnni_usable()].iter().filter(|&&u| u).count();
     assert!(panel_sets == 0 || panels >= panel_sets * 5 * 25, "{panels} panel rows checked");
 }
 

@@ -8,10 +8,13 @@ use uefi::{Status, boot};
 
 /// What the processor offers: the engine's CPUID module (one place for feature checks).
 pub use llm_engine::cpu::CpuFeatures as CpuInfo;
+use llm_engine::cpu::XCR0_AVX512;
 
 /// Enables SSE and AVX state on the calling CPU: CR0.EM/TS off and MP on, CR4 OSFXSR,
-/// OSXMMEXCPT and OSXSAVE on, then XCR0 |= x87 | SSE | AVX. Returns false (changing
-/// nothing) when the CPU lacks XSAVE or AVX. Must run on every core that runs kernels.
+/// OSXMMEXCPT and OSXSAVE on, then XCR0 |= x87 | SSE | AVX, and the AVX-512 state (opmask,
+/// ZMM_Hi256, Hi16_ZMM) too where CPUID says the CPU has AVX-512 and XCR0 takes those bits
+/// (leaf 0xD's mask of the bits XCR0 supports). Returns false (changing nothing) when the
+/// CPU lacks XSAVE or AVX. Must run on every core that runs kernels.
 pub fn enable_avx(info: &CpuInfo) -> bool {
     if !(info.xsave && info.avx) {
         return false;
@@ -30,7 +33,12 @@ pub fn enable_avx(info: &CpuInfo) -> bool {
         core::arch::asm!("mov cr4, {}", in(reg) cr4, options(nostack, preserves_flags));
         let (lo, hi): (u32, u32);
         core::arch::asm!("xgetbv", in("ecx") 0, out("eax") lo, out("edx") hi, options(nomem, nostack, preserves_flags));
-        let xcr0 = ((hi as u64) << 32 | lo as u64) | 0b111;
+        let mut xcr0 = ((hi as u64) << 32 | lo as u64) | 0b111;
+        // Leaf 0xD exists on every CPU with XSAVE; EAX = the XCR0 bits it supports (low half).
+        let supported = core::arch::x86_64::__cpuid_count(0xd, 0).eax as u64;
+        if info.avx512f && supported & XCR0_AVX512 == XCR0_AVX512 {
+            xcr0 |= XCR0_AVX512;
+        }
         core::arch::asm!("xsetbv", in("ecx") 0, in("eax") xcr0 as u32, in("edx") (xcr0 >> 32) as u32, options(nostack, preserves_flags));
     }
     true

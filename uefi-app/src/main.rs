@@ -125,11 +125,12 @@ fn main() -> Status {
         }
     );
     sayln!(
-        "features    SSE2 {}, SSSE3 {}, AVX2 {}, FMA {}; AVX state {}",
+        "features    SSE2 {}, SSSE3 {}, AVX2 {}, FMA {}, AVX-512 VNNI {}; AVX state {}",
         yes(info.sse2),
         yes(info.ssse3),
         yes(info.avx2),
         yes(info.fma),
+        yes(info.avx512_vnni_usable()),
         if avx_enabled { "enabled" } else { "unavailable" }
     );
     sayln!("memory      {} MiB free", free_memory() >> 20);

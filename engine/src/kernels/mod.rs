@@ -7,13 +7,13 @@
 //! activations for quantized matrices ([`Family::FmaQ8`], as llama.cpp computes them; see
 //! `quant::q8`), and 8-bit activations without FMA ([`Family::NoFmaQ8`]: for CPUs without
 //! AVX2 and for QEMU's emulation). Within a family the results are bit-identical on every
-//! machine, target and instruction set (AVX2 and AVX-VNNI give the 8-bit family the same
+//! machine, target and instruction set (AVX2, AVX-VNNI and AVX-512 VNNI give the 8-bit family the same
 //! bits); across families they differ in the last bits (the 8-bit families by the rounding of
 //! the activations).
 //!
 //! **Kernel sets are data**: [`registry`] lists every [`KernelSet`] this build has (its name,
 //! numeric family, a `usable(cpu)` check): the portable sets, then those of the CPU
-//! architecture's folder (`x86_64/`: `sse2`, `ssse3-q8`, `avx2`, `avx2-q8`, `avx-vnni`; room
+//! architecture's folder (`x86_64/`: `sse2`, `ssse3-q8`, `avx2`, `avx2-q8`, `avx-vnni`, `avx512-vnni`; room
 //! for `aarch64/`). This file holds the ISA-neutral drivers (length checks, tiling, the prefill
 //! loops); each call goes to the set's own folder, which owns its instruction sets, its
 //! `unsafe` and its `cfg(target_arch)`. A new set for an existing architecture is a registry
@@ -87,7 +87,7 @@ pub enum KernelsError {
 #[derive(Debug)]
 pub struct KernelSet {
     /// The registry name (`--kernels`): `portable`, `portable-q8`, `sse2`, `ssse3-q8`, `avx2`,
-    /// `avx2-q8`, `avx-vnni`.
+    /// `avx2-q8`, `avx-vnni`, `avx512-vnni`.
     pub name: &'static str,
     /// What it runs, for people (`AVX2+FMA, 8-bit activations`).
     pub description: &'static str,

@@ -23,11 +23,11 @@ pub(super) const OPS: Ops = Ops {
     dot_row_types: &avx2_blocks::TYPES,
     dot_row: Some(avx2_blocks::dot_row),
     dot_rows4: Some(avx2_blocks::dot_rows4),
-    dot_q8: Some(avx2_q8::dot::<false>),
-    dot_q8_rows4: Some(avx2_q8::dot4::<false>),
-    dot_q8_x8: Some(avx2_q8::dot_x8::<false>),
+    dot_q8: Some(avx2_q8::dot::<{ avx2_q8::AVX2 }>),
+    dot_q8_rows4: Some(avx2_q8::dot4::<{ avx2_q8::AVX2 }>),
+    dot_q8_x8: Some(avx2_q8::dot_x8::<{ avx2_q8::AVX2 }>),
     dot_q8_panel_types: &avx2_q8::PANEL_TYPES,
-    dot_q8_panel: Some(avx2_q8::dot_panel::<false>),
+    dot_q8_panel: Some(avx2_q8::dot_panel::<{ avx2_q8::AVX2 }>),
 };
 
 /// Eight floats as a vector.

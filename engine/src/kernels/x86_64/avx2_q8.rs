@@ -20,25 +20,35 @@ use crate::quant::legacy::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0
 use crate::quant::q8::{PANEL_ROWS, PanelBlock, Q8Row, SUB};
 use core::arch::x86_64::*;
 
+/// The encodings these kernels are compiled for (their `ISA` parameter): AVX2 (`maddubs` +
+/// `madd` for the integer sums), AVX-VNNI (VEX `vpdpbusd`), and AVX-512 VNNI on 256-bit
+/// vectors (EVEX `vpdpbusd`, for CPUs with AVX-512 but no AVX-VNNI such as AMD Zen 4; the
+/// EVEX encoding also gives the compiler 32 vector registers). The same integer sums, so the
+/// same bits in all three.
+pub(super) const AVX2: u8 = 0;
+pub(super) const AVX_VNNI: u8 = 1;
+pub(super) const AVX512: u8 = 2;
+
 /// The dot product of `row` with `x` (lengths and blocks checked by the caller), or None if
 /// this module has no kernel for `t`.
 ///
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C with the AVX state enabled (`avx2_fma_usable`),
-/// and AVX-VNNI too if `VNNI` (`avx_vnni_usable`).
-pub(crate) unsafe fn dot<const VNNI: bool>(t: BlockType, row: &[u8], x: Q8Row<'_>) -> Option<f32> {
-    // SAFETY: the caller guarantees AVX2+FMA+F16C (and AVX-VNNI if `VNNI`); the kernels load only
-    // through `load32`, which takes 32-byte slices (bounds-checked).
-    unsafe { dot_tile::<VNNI, 1, 1>(t, [row], [x]) }.map(|[[v]]| v)
+/// and AVX-VNNI too for [`AVX_VNNI`] (`avx_vnni_usable`), AVX-512 F/BW/VL/VNNI with its state
+/// enabled for [`AVX512`] (`avx512_vnni_usable`).
+pub(crate) unsafe fn dot<const ISA: u8>(t: BlockType, row: &[u8], x: Q8Row<'_>) -> Option<f32> {
+    // SAFETY: the caller guarantees the features of `ISA`; the kernels load only through
+    // bounds-checked slices and whole arrays.
+    unsafe { dot_tile::<ISA, 1, 1>(t, [row], [x]) }.map(|[[v]]| v)
 }
 
 /// Four rows against the same `x`, each equal to [`dot`] of that row.
 ///
 /// # Safety
 /// As for [`dot`]; every row checked by the caller.
-pub(crate) unsafe fn dot4<const VNNI: bool>(t: BlockType, rows: [&[u8]; 4], x: Q8Row<'_>) -> Option<[f32; 4]> {
+pub(crate) unsafe fn dot4<const ISA: u8>(t: BlockType, rows: [&[u8]; 4], x: Q8Row<'_>) -> Option<[f32; 4]> {
     // SAFETY: as for `dot`.
-    unsafe { dot_tile::<VNNI, 4, 1>(t, rows, [x]) }.map(|[v]| v)
+    unsafe { dot_tile::<ISA, 4, 1>(t, rows, [x]) }.map(|[v]| v)
 }
 
 /// One row against eight activation rows (prefill): `out[i]` equals [`dot`] of `row` with
@@ -46,9 +56,9 @@ pub(crate) unsafe fn dot4<const VNNI: bool>(t: BlockType, rows: [&[u8]; 4], x: Q
 ///
 /// # Safety
 /// As for [`dot`]; the row and every activation row checked by the caller.
-pub(crate) unsafe fn dot_x8<const VNNI: bool>(t: BlockType, row: &[u8], xs: &[Q8Row<'_>; 8]) -> Option<[f32; 8]> {
+pub(crate) unsafe fn dot_x8<const ISA: u8>(t: BlockType, row: &[u8], xs: &[Q8Row<'_>; 8]) -> Option<[f32; 8]> {
     // SAFETY: as for `dot`.
-    let tile = unsafe { dot_tile::<VNNI, 1, 8>(t, [row], *xs) };
+    let tile = unsafe { dot_tile::<ISA, 1, 8>(t, [row], *xs) };
     tile.map(|t| t.map(|[v]| v))
 }
 
@@ -60,15 +70,47 @@ pub(super) const PANEL_TYPES: [BlockType; 5] = [BlockType::Q8_0, BlockType::Q4_0
 ///
 /// # Safety
 /// As for [`dot`]; the row checked by the caller against the panel's blocks.
-pub(crate) unsafe fn dot_panel<const VNNI: bool>(t: BlockType, row: &[u8], panel: &[PanelBlock]) -> Option<[f32; PANEL_ROWS]> {
-    // SAFETY: as for `dot`.
+pub(crate) unsafe fn dot_panel<const ISA: u8>(t: BlockType, row: &[u8], panel: &[PanelBlock]) -> Option<[f32; PANEL_ROWS]> {
+    // SAFETY: as for `dot`: the caller guarantees the features of `ISA`.
+    unsafe {
+        match ISA {
+            AVX2 => panel_avx2(t, row, panel),
+            AVX_VNNI => panel_vnni(t, row, panel),
+            _ => panel_avx512(t, row, panel),
+        }
+    }
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+fn panel_avx2(t: BlockType, row: &[u8], panel: &[PanelBlock]) -> Option<[f32; PANEL_ROWS]> {
+    // SAFETY: this function has the features the body's code needs.
+    unsafe { panel_types::<AVX2>(t, row, panel) }
+}
+
+#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
+fn panel_vnni(t: BlockType, row: &[u8], panel: &[PanelBlock]) -> Option<[f32; PANEL_ROWS]> {
+    // SAFETY: this function has the features the body's code needs.
+    unsafe { panel_types::<AVX_VNNI>(t, row, panel) }
+}
+
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn panel_avx512(t: BlockType, row: &[u8], panel: &[PanelBlock]) -> Option<[f32; PANEL_ROWS]> {
+    // SAFETY: this function has the features the body's code needs.
+    unsafe { panel_types::<AVX512>(t, row, panel) }
+}
+
+/// # Safety
+/// The features of `ISA` (see [`dot`]).
+#[inline(always)]
+unsafe fn panel_types<const ISA: u8>(t: BlockType, row: &[u8], panel: &[PanelBlock]) -> Option<[f32; PANEL_ROWS]> {
+    // SAFETY: the caller guarantees the features.
     unsafe {
         match t {
-            BlockType::Q8_0 => Some(panel_legacy::<Q8_0, { BlockQ8_0::BYTES }>(VNNI, row, panel)),
-            BlockType::Q4_0 => Some(panel_legacy::<Q4_0, { BlockQ4_0::BYTES }>(VNNI, row, panel)),
-            BlockType::Q5_0 => Some(panel_legacy::<Q5_0, { BlockQ5_0::BYTES }>(VNNI, row, panel)),
-            BlockType::Q4_1 => Some(panel_legacy::<Q4_1, { BlockQ4_1::BYTES }>(VNNI, row, panel)),
-            BlockType::Q5_1 => Some(panel_legacy::<Q5_1, { BlockQ5_1::BYTES }>(VNNI, row, panel)),
+            BlockType::Q8_0 => Some(panel_body::<Q8_0, { BlockQ8_0::BYTES }, ISA>(row, panel)),
+            BlockType::Q4_0 => Some(panel_body::<Q4_0, { BlockQ4_0::BYTES }, ISA>(row, panel)),
+            BlockType::Q5_0 => Some(panel_body::<Q5_0, { BlockQ5_0::BYTES }, ISA>(row, panel)),
+            BlockType::Q4_1 => Some(panel_body::<Q4_1, { BlockQ4_1::BYTES }, ISA>(row, panel)),
+            BlockType::Q5_1 => Some(panel_body::<Q5_1, { BlockQ5_1::BYTES }, ISA>(row, panel)),
             _ => None,
         }
     }
@@ -79,34 +121,91 @@ pub(crate) unsafe fn dot_panel<const VNNI: bool>(t: BlockType, row: &[u8], panel
 /// # Safety
 /// As for [`dot`]; every row and activation row checked by the caller.
 #[inline(always)]
-unsafe fn dot_tile<const VNNI: bool, const N: usize, const R: usize>(
+unsafe fn dot_tile<const ISA: u8, const N: usize, const R: usize>(
     t: BlockType,
     rows: [&[u8]; N],
     xs: [Q8Row<'_>; R],
 ) -> Option<[[f32; N]; R]> {
-    // SAFETY: as for `dot`.
+    // SAFETY: the caller guarantees the features of `ISA`.
+    unsafe {
+        match ISA {
+            AVX2 => tile_avx2(t, rows, xs),
+            AVX_VNNI => tile_vnni(t, rows, xs),
+            _ => tile_avx512(t, rows, xs),
+        }
+    }
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+fn tile_avx2<const N: usize, const R: usize>(t: BlockType, rows: [&[u8]; N], xs: [Q8Row<'_>; R]) -> Option<[[f32; N]; R]> {
+    // SAFETY: this function has the features the body's code needs.
+    unsafe { tile_types::<AVX2, N, R>(t, rows, xs) }
+}
+
+#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
+fn tile_vnni<const N: usize, const R: usize>(t: BlockType, rows: [&[u8]; N], xs: [Q8Row<'_>; R]) -> Option<[[f32; N]; R]> {
+    // SAFETY: this function has the features the body's code needs.
+    unsafe { tile_types::<AVX_VNNI, N, R>(t, rows, xs) }
+}
+
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn tile_avx512<const N: usize, const R: usize>(t: BlockType, rows: [&[u8]; N], xs: [Q8Row<'_>; R]) -> Option<[[f32; N]; R]> {
+    // SAFETY: this function has the features the body's code needs.
+    unsafe { tile_types::<AVX512, N, R>(t, rows, xs) }
+}
+
+/// # Safety
+/// The features of `ISA` (see [`dot`]).
+#[inline(always)]
+unsafe fn tile_types<const ISA: u8, const N: usize, const R: usize>(
+    t: BlockType,
+    rows: [&[u8]; N],
+    xs: [Q8Row<'_>; R],
+) -> Option<[[f32; N]; R]> {
+    // SAFETY: the caller guarantees the features.
     unsafe {
         match t {
-            BlockType::Q8_0 => Some(legacy::<Q8_0, { BlockQ8_0::BYTES }, N, R>(VNNI, rows, xs)),
-            BlockType::Q4_0 => Some(legacy::<Q4_0, { BlockQ4_0::BYTES }, N, R>(VNNI, rows, xs)),
-            BlockType::Q5_0 => Some(legacy::<Q5_0, { BlockQ5_0::BYTES }, N, R>(VNNI, rows, xs)),
-            BlockType::Q4_1 => Some(legacy::<Q4_1, { BlockQ4_1::BYTES }, N, R>(VNNI, rows, xs)),
-            BlockType::Q5_1 => Some(legacy::<Q5_1, { BlockQ5_1::BYTES }, N, R>(VNNI, rows, xs)),
-            BlockType::Q4_K => Some(dot_k::<false, { BlockQ4K::BYTES }, N, R>(rows, xs)),
-            BlockType::Q5_K => Some(dot_k::<true, { BlockQ5K::BYTES }, N, R>(rows, xs)),
-            BlockType::Q6_K => Some(dot_q6_k::<N, R>(rows, xs)),
+            BlockType::Q8_0 => Some(legacy_body::<Q8_0, { BlockQ8_0::BYTES }, N, R, ISA>(rows, xs)),
+            BlockType::Q4_0 => Some(legacy_body::<Q4_0, { BlockQ4_0::BYTES }, N, R, ISA>(rows, xs)),
+            BlockType::Q5_0 => Some(legacy_body::<Q5_0, { BlockQ5_0::BYTES }, N, R, ISA>(rows, xs)),
+            BlockType::Q4_1 => Some(legacy_body::<Q4_1, { BlockQ4_1::BYTES }, N, R, ISA>(rows, xs)),
+            BlockType::Q5_1 => Some(legacy_body::<Q5_1, { BlockQ5_1::BYTES }, N, R, ISA>(rows, xs)),
+            BlockType::Q4_K => Some(k_body::<false, { BlockQ4K::BYTES }, N, R>(rows, xs)),
+            BlockType::Q5_K => Some(k_body::<true, { BlockQ5K::BYTES }, N, R>(rows, xs)),
+            BlockType::Q6_K => Some(q6_k_body::<N, R>(rows, xs)),
             _ => None,
         }
     }
 }
 
+/// `vpdpbusd`: `src` plus, per i32 lane, the four products of unsigned bytes of `a` with
+/// signed bytes of `b` (exact), in the encoding of `ISA` (not [`AVX2`], which has none).
+///
+/// # Safety
+/// AVX-VNNI for [`AVX_VNNI`], AVX-512 VNNI and VL for [`AVX512`].
+#[inline(always)]
+unsafe fn dpbusd<const ISA: u8>(src: __m256i, a: __m256i, b: __m256i) -> __m256i {
+    // SAFETY: the caller guarantees the features.
+    unsafe { if ISA == AVX512 { _mm256_dpbusd_epi32(src, a, b) } else { _mm256_dpbusd_avx_epi32(src, a, b) } }
+}
+
 /// The AVX-VNNI set (`avx-vnni`): the AVX2 set with `vpdpbusd` for the integer sums of the
 /// 8-bit kernels (the same sums, so the same bits as `avx2-q8`).
 pub(super) const VNNI_OPS: Ops = Ops {
-    dot_q8: Some(dot::<true>),
-    dot_q8_rows4: Some(dot4::<true>),
-    dot_q8_x8: Some(dot_x8::<true>),
-    dot_q8_panel: Some(dot_panel::<true>),
+    dot_q8: Some(dot::<AVX_VNNI>),
+    dot_q8_rows4: Some(dot4::<AVX_VNNI>),
+    dot_q8_x8: Some(dot_x8::<AVX_VNNI>),
+    dot_q8_panel: Some(dot_panel::<AVX_VNNI>),
+    ..super::avx2::OPS
+};
+
+/// The AVX-512 VNNI set (`avx512-vnni`): the AVX-VNNI set's kernels in the EVEX encoding
+/// (256-bit vectors; the same bits as `avx2-q8`).
+pub(super) const AVX512_OPS: Ops = Ops {
+    dot_q8: Some(dot::<AVX512>),
+    dot_q8_rows4: Some(dot4::<AVX512>),
+    dot_q8_x8: Some(dot_x8::<AVX512>),
+    dot_q8_panel: Some(dot_panel::<AVX512>),
     ..super::avx2::OPS
 };
 
@@ -260,40 +359,14 @@ fn legacy_m<const T: u8, const BB: usize>(b: &[u8; BB]) -> f32 {
     f16(if T == Q4_1 { BlockQ4_1::new(b).m_bits() } else { BlockQ5_1::new(b).m_bits() })
 }
 
-/// The 32-weight kernels, with `vpdpbusd` (AVX-VNNI) for the integer sums if `vnni`.
-///
-/// # Safety
-/// As for [`dot`].
-#[inline]
-unsafe fn legacy<const T: u8, const BB: usize, const N: usize, const R: usize>(
-    vnni: bool,
-    rows: [&[u8]; N],
-    xs: [Q8Row<'_>; R],
-) -> [[f32; N]; R] {
-    // SAFETY: the caller guarantees the features each variant is compiled for.
-    unsafe { if vnni { dot_legacy_vnni::<T, BB, N, R>(rows, xs) } else { dot_legacy::<T, BB, N, R>(rows, xs) } }
-}
-
-#[target_feature(enable = "avx2,fma,f16c")]
-fn dot_legacy<const T: u8, const BB: usize, const N: usize, const R: usize>(rows: [&[u8]; N], xs: [Q8Row<'_>; R]) -> [[f32; N]; R] {
-    // SAFETY: this function has the features the body's code needs (AVX2, FMA, F16C).
-    unsafe { legacy_body::<T, BB, N, R, false>(rows, xs) }
-}
-
-#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
-fn dot_legacy_vnni<const T: u8, const BB: usize, const N: usize, const R: usize>(rows: [&[u8]; N], xs: [Q8Row<'_>; R]) -> [[f32; N]; R] {
-    // SAFETY: this function has the features the body's code needs (AVX2, FMA, F16C, AVX-VNNI).
-    unsafe { legacy_body::<T, BB, N, R, true>(rows, xs) }
-}
-
 /// N weight rows against R activation rows (all of the same length): every (input, row) pair
 /// has its own accumulator and sees exactly the one-row sequence of operations. Inlined into
-/// [`dot_legacy`] / [`dot_legacy_vnni`], which give it their target features.
+/// the `tile_*` functions, which give it their target features.
 ///
 /// # Safety
-/// AVX2 and FMA usable, and AVX-VNNI if `VNNI`.
+/// The features of `ISA` (see [`dot`]).
 #[inline(always)]
-unsafe fn legacy_body<const T: u8, const BB: usize, const N: usize, const R: usize, const VNNI: bool>(
+unsafe fn legacy_body<const T: u8, const BB: usize, const N: usize, const R: usize, const ISA: u8>(
     rows: [&[u8]; N],
     xs: [Q8Row<'_>; R],
 ) -> [[f32; N]; R] {
@@ -322,8 +395,8 @@ unsafe fn legacy_body<const T: u8, const BB: usize, const N: usize, const R: usi
                 for i in 0..R {
                     // The u8 x i8 products, 4 per i32 lane.
                     let sx = if unsigned { xv[i] } else { _mm256_sign_epi8(xv[i], w) };
-                    let s = if VNNI {
-                        _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), aw, sx)
+                    let s = if ISA != AVX2 {
+                        dpbusd::<ISA>(_mm256_setzero_si256(), aw, sx)
                     } else {
                         _mm256_madd_epi16(_mm256_maddubs_epi16(aw, sx), _mm256_set1_epi16(1))
                     };
@@ -348,28 +421,6 @@ unsafe fn legacy_body<const T: u8, const BB: usize, const N: usize, const R: usi
     }
 }
 
-/// [`dot_panel`] for the 32-weight types, with `vpdpbusd` (AVX-VNNI) if `vnni`.
-///
-/// # Safety
-/// As for [`dot`].
-#[inline]
-unsafe fn panel_legacy<const T: u8, const BB: usize>(vnni: bool, row: &[u8], panel: &[PanelBlock]) -> [f32; PANEL_ROWS] {
-    // SAFETY: the caller guarantees the features each variant is compiled for.
-    unsafe { if vnni { panel_legacy_vnni::<T, BB>(row, panel) } else { panel_legacy_avx2::<T, BB>(row, panel) } }
-}
-
-#[target_feature(enable = "avx2,fma,f16c")]
-fn panel_legacy_avx2<const T: u8, const BB: usize>(row: &[u8], panel: &[PanelBlock]) -> [f32; PANEL_ROWS] {
-    // SAFETY: this function has the features the body's code needs (AVX2, FMA, F16C).
-    unsafe { panel_body::<T, BB, false>(row, panel) }
-}
-
-#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
-fn panel_legacy_vnni<const T: u8, const BB: usize>(row: &[u8], panel: &[PanelBlock]) -> [f32; PANEL_ROWS] {
-    // SAFETY: this function has the features the body's code needs (AVX2, FMA, F16C, AVX-VNNI).
-    unsafe { panel_body::<T, BB, true>(row, panel) }
-}
-
 /// One weight row against the eight rows of a panel: per block the weights are decoded once,
 /// the eight `dw * dx` come from one vector product, and each row's integer lanes come from
 /// one `vpdpbusd` (VNNI: the weights offset to unsigned, `w + 128`, times the signed codes,
@@ -378,9 +429,9 @@ fn panel_legacy_vnni<const T: u8, const BB: usize>(row: &[u8], panel: &[PanelBlo
 /// same bits as [`dot`].
 ///
 /// # Safety
-/// AVX2, FMA and F16C usable, and AVX-VNNI if `VNNI`.
+/// The features of `ISA` (see [`dot`]).
 #[inline(always)]
-unsafe fn panel_body<const T: u8, const BB: usize, const VNNI: bool>(row: &[u8], panel: &[PanelBlock]) -> [f32; PANEL_ROWS] {
+unsafe fn panel_body<const T: u8, const BB: usize, const ISA: u8>(row: &[u8], panel: &[PanelBlock]) -> [f32; PANEL_ROWS] {
     // SAFETY: the caller guarantees the features; every load is of a whole array of the
     // panel block or a bounds-checked slice of the row.
     unsafe {
@@ -396,7 +447,7 @@ unsafe fn panel_body<const T: u8, const BB: usize, const VNNI: bool>(row: &[u8],
             let mut dd = [0.0f32; PANEL_ROWS];
             _mm256_storeu_ps(dd.as_mut_ptr(), _mm256_mul_ps(f16x8(legacy_d_bits::<T, BB>(b)), dx));
             // VNNI: unsigned weights (w + 128 for the signed types); AVX2: |w| and the sign trick.
-            let u = if !VNNI && !unsigned {
+            let u = if ISA == AVX2 && !unsigned {
                 _mm256_sign_epi8(w, w)
             } else if unsigned {
                 w
@@ -405,10 +456,10 @@ unsafe fn panel_body<const T: u8, const BB: usize, const VNNI: bool>(row: &[u8],
             };
             for r in 0..PANEL_ROWS {
                 let x = _mm256_loadu_si256(pb.codes[r].as_ptr() as *const __m256i);
-                let s = if VNNI {
+                let s = if ISA != AVX2 {
                     let start =
                         if unsigned { _mm256_setzero_si256() } else { _mm256_loadu_si256(pb.neg_lane_sums[r].as_ptr() as *const __m256i) };
-                    _mm256_dpbusd_avx_epi32(start, u, x)
+                    dpbusd::<ISA>(start, u, x)
                 } else {
                     let sx = if unsigned { x } else { _mm256_sign_epi8(x, w) };
                     _mm256_madd_epi16(_mm256_maddubs_epi16(u, sx), _mm256_set1_epi16(1))
@@ -435,125 +486,138 @@ fn fma1(a: f32, b: f32, c: f32) -> f32 {
     _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(a), _mm_set_ss(b), _mm_set_ss(c)))
 }
 
-/// As [`dot_legacy`], for Q4_K and (`FIVE`, `BB` = 176) Q5_K: the same sub-block sums, Q5_K's
+/// As [`legacy_body`], for Q4_K and (`FIVE`, `BB` = 176) Q5_K: the same sub-block sums, Q5_K's
 /// codes with their fifth bit from `qh`.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-fn dot_k<const FIVE: bool, const BB: usize, const N: usize, const R: usize>(rows: [&[u8]; N], xs: [Q8Row<'_>; R]) -> [[f32; N]; R] {
-    let mut acc = [[_mm256_setzero_ps(); N]; R];
-    let mut m_acc = [[0.0f32; N]; R];
-    let low = _mm256_set1_epi8(0x0f);
-    let one = _mm256_set1_epi8(1);
-    let nb = xs[0].scales().len();
-    assert!(xs.iter().all(|x| x.scales().len() == nb), "dot_k: activation rows of different lengths");
-    let blocks: [&[[u8; BB]]; N] = rows.map(|r| {
-        let (b, rest) = r.as_chunks::<BB>();
-        assert!(rest.is_empty() && b.len() == nb, "dot_k: row of {} blocks", b.len());
-        b
-    });
-    for bi in 0..nb {
-        for r in 0..N {
-            let raw = &blocks[r][bi];
-            for line in (0..raw.len()).step_by(64) {
-                prefetch_ahead(&raw[line..], N * rows[r].len());
-            }
-            let (d_bits, dmin_bits, scales, qs, qh) = if FIVE {
-                let b = BlockQ5K::new(raw);
-                (b.d_bits(), b.dmin_bits(), b.scales(), b.qs(), Some(load32(b.qh())))
-            } else {
-                let b = BlockQ4K::new(raw);
-                (b.d_bits(), b.dmin_bits(), b.scales(), b.qs(), None)
-            };
-            let mut s = [_mm256_setzero_si256(); R];
-            let mut m = [0i32; R];
-            for c in 0..4 {
-                let q = load32(&qs[32 * c..32 * c + 32]);
-                let (mut lo, mut hi) = (_mm256_and_si256(q, low), _mm256_and_si256(_mm256_srli_epi16::<4>(q), low));
-                if let Some(hb) = qh {
-                    // Bit 2c of qh[l] is bit 4 of weight l of sub-block 2c, bit 2c + 1 of 2c + 1
-                    // (shifts within 16-bit lanes: the bits a byte takes from its neighbour
-                    // are masked off, the shift being below 8).
-                    let b0 = _mm256_and_si256(_mm256_srl_epi16(hb, _mm_cvtsi32_si128(2 * c as i32)), one);
-                    let b1 = _mm256_and_si256(_mm256_srl_epi16(hb, _mm_cvtsi32_si128(2 * c as i32 + 1)), one);
-                    lo = _mm256_or_si256(lo, _mm256_slli_epi16::<4>(b0));
-                    hi = _mm256_or_si256(hi, _mm256_slli_epi16::<4>(b1));
+///
+/// # Safety
+/// AVX2, FMA and F16C usable.
+#[inline(always)]
+unsafe fn k_body<const FIVE: bool, const BB: usize, const N: usize, const R: usize>(rows: [&[u8]; N], xs: [Q8Row<'_>; R]) -> [[f32; N]; R] {
+    // SAFETY: the caller guarantees the features; every load goes through bounds-checked
+    // slices.
+    unsafe {
+        let mut acc = [[_mm256_setzero_ps(); N]; R];
+        let mut m_acc = [[0.0f32; N]; R];
+        let low = _mm256_set1_epi8(0x0f);
+        let one = _mm256_set1_epi8(1);
+        let nb = xs[0].scales().len();
+        assert!(xs.iter().all(|x| x.scales().len() == nb), "dot_k: activation rows of different lengths");
+        let blocks: [&[[u8; BB]]; N] = rows.map(|r| {
+            let (b, rest) = r.as_chunks::<BB>();
+            assert!(rest.is_empty() && b.len() == nb, "dot_k: row of {} blocks", b.len());
+            b
+        });
+        for bi in 0..nb {
+            for r in 0..N {
+                let raw = &blocks[r][bi];
+                for line in (0..raw.len()).step_by(64) {
+                    prefetch_ahead(&raw[line..], N * rows[r].len());
                 }
-                let (sc0, m0) = scale_min(scales, 2 * c);
-                let (sc1, m1) = scale_min(scales, 2 * c + 1);
-                let (sv0, sv1) = (_mm256_set1_epi16(sc0 as i16), _mm256_set1_epi16(sc1 as i16));
-                for i in 0..R {
-                    let x0 = codes32(&xs[i], QK_K * bi + 64 * c);
-                    let x1 = codes32(&xs[i], QK_K * bi + 64 * c + 32);
-                    let p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x0), sv0);
-                    let p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, x1), sv1);
-                    s[i] = _mm256_add_epi32(s[i], _mm256_add_epi32(p0, p1));
-                    let sums = &xs[i].sums()[8 * bi..8 * bi + 8];
-                    m[i] += m0 as i32 * sums[2 * c] + m1 as i32 * sums[2 * c + 1];
-                }
-            }
-            let (d, dmin) = (f16(d_bits), f16(dmin_bits));
-            for i in 0..R {
-                let dx = xs[i].scales()[bi];
-                acc[i][r] = _mm256_fmadd_ps(_mm256_set1_ps(d * dx), _mm256_cvtepi32_ps(s[i]), acc[i][r]);
-                m_acc[i][r] = fma1(dmin * dx, m[i] as f32, m_acc[i][r]);
-            }
-        }
-    }
-    let mut out = [[0.0f32; N]; R];
-    for i in 0..R {
-        for r in 0..N {
-            out[i][r] = hsum(acc[i][r]) - m_acc[i][r];
-        }
-    }
-    out
-}
-
-/// As [`dot_legacy`], for Q6_K.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-fn dot_q6_k<const N: usize, const R: usize>(rows: [&[u8]; N], xs: [Q8Row<'_>; R]) -> [[f32; N]; R] {
-    let mut acc = [[_mm256_setzero_ps(); N]; R];
-    let low = _mm256_set1_epi8(0x0f);
-    let three = _mm256_set1_epi8(3);
-    let m32 = _mm256_set1_epi8(32);
-    let nb = xs[0].scales().len();
-    assert!(xs.iter().all(|x| x.scales().len() == nb), "dot_q6_k: activation rows of different lengths");
-    let blocks: [&[[u8; BlockQ6K::BYTES]]; N] = rows.map(|r| {
-        let (b, rest) = r.as_chunks::<{ BlockQ6K::BYTES }>();
-        assert!(rest.is_empty() && b.len() == nb, "dot_q6_k: row of {} blocks", b.len());
-        b
-    });
-    for bi in 0..nb {
-        for r in 0..N {
-            let raw = &blocks[r][bi];
-            for line in (0..raw.len()).step_by(64) {
-                prefetch_ahead(&raw[line..], N * rows[r].len());
-            }
-            let b = BlockQ6K::new(raw);
-            let (ql, qh, sc) = (b.ql(), b.qh(), b.scales());
-            let mut s = [_mm256_setzero_si256(); R];
-            for h in 0..2 {
-                let hb = load32(&qh[32 * h..32 * h + 32]);
-                let lb = [load32(&ql[64 * h..64 * h + 32]), load32(&ql[64 * h + 32..64 * h + 64])];
-                for g in 0..4 {
-                    let nib = if g < 2 { _mm256_and_si256(lb[g], low) } else { _mm256_and_si256(_mm256_srli_epi16::<4>(lb[g & 1]), low) };
-                    let high = _mm256_and_si256(_mm256_srl_epi16(hb, _mm_cvtsi32_si128(2 * g as i32)), three);
-                    let q = _mm256_or_si256(nib, _mm256_slli_epi16::<4>(high));
-                    let k = 4 * h + g;
-                    let scv = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1] as i8 as i16), _mm_set1_epi16(sc[2 * k] as i8 as i16));
+                let (d_bits, dmin_bits, scales, qs, qh) = if FIVE {
+                    let b = BlockQ5K::new(raw);
+                    (b.d_bits(), b.dmin_bits(), b.scales(), b.qs(), Some(load32(b.qh())))
+                } else {
+                    let b = BlockQ4K::new(raw);
+                    (b.d_bits(), b.dmin_bits(), b.scales(), b.qs(), None)
+                };
+                let mut s = [_mm256_setzero_si256(); R];
+                let mut m = [0i32; R];
+                for c in 0..4 {
+                    let q = load32(&qs[32 * c..32 * c + 32]);
+                    let (mut lo, mut hi) = (_mm256_and_si256(q, low), _mm256_and_si256(_mm256_srli_epi16::<4>(q), low));
+                    if let Some(hb) = qh {
+                        // Bit 2c of qh[l] is bit 4 of weight l of sub-block 2c, bit 2c + 1 of 2c + 1
+                        // (shifts within 16-bit lanes: the bits a byte takes from its neighbour
+                        // are masked off, the shift being below 8).
+                        let b0 = _mm256_and_si256(_mm256_srl_epi16(hb, _mm_cvtsi32_si128(2 * c as i32)), one);
+                        let b1 = _mm256_and_si256(_mm256_srl_epi16(hb, _mm_cvtsi32_si128(2 * c as i32 + 1)), one);
+                        lo = _mm256_or_si256(lo, _mm256_slli_epi16::<4>(b0));
+                        hi = _mm256_or_si256(hi, _mm256_slli_epi16::<4>(b1));
+                    }
+                    let (sc0, m0) = scale_min(scales, 2 * c);
+                    let (sc1, m1) = scale_min(scales, 2 * c + 1);
+                    let (sv0, sv1) = (_mm256_set1_epi16(sc0 as i16), _mm256_set1_epi16(sc1 as i16));
                     for i in 0..R {
-                        // q - 32: subtract 32 * (sum of each code pair).
-                        let xv = codes32(&xs[i], QK_K * bi + 32 * k);
-                        let p = _mm256_sub_epi16(_mm256_maddubs_epi16(q, xv), _mm256_maddubs_epi16(m32, xv));
-                        s[i] = _mm256_add_epi32(s[i], _mm256_madd_epi16(p, scv));
+                        let x0 = codes32(&xs[i], QK_K * bi + 64 * c);
+                        let x1 = codes32(&xs[i], QK_K * bi + 64 * c + 32);
+                        let p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x0), sv0);
+                        let p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, x1), sv1);
+                        s[i] = _mm256_add_epi32(s[i], _mm256_add_epi32(p0, p1));
+                        let sums = &xs[i].sums()[8 * bi..8 * bi + 8];
+                        m[i] += m0 as i32 * sums[2 * c] + m1 as i32 * sums[2 * c + 1];
                     }
                 }
-            }
-            let d = f16(b.d_bits());
-            for i in 0..R {
-                acc[i][r] = _mm256_fmadd_ps(_mm256_set1_ps(d * xs[i].scales()[bi]), _mm256_cvtepi32_ps(s[i]), acc[i][r]);
+                let (d, dmin) = (f16(d_bits), f16(dmin_bits));
+                for i in 0..R {
+                    let dx = xs[i].scales()[bi];
+                    acc[i][r] = _mm256_fmadd_ps(_mm256_set1_ps(d * dx), _mm256_cvtepi32_ps(s[i]), acc[i][r]);
+                    m_acc[i][r] = fma1(dmin * dx, m[i] as f32, m_acc[i][r]);
+                }
             }
         }
+        let mut out = [[0.0f32; N]; R];
+        for i in 0..R {
+            for r in 0..N {
+                out[i][r] = hsum(acc[i][r]) - m_acc[i][r];
+            }
+        }
+        out
     }
-    acc.map(|a| a.map(|v| hsum(v)))
+}
+
+/// As [`legacy_body`], for Q6_K.
+///
+/// # Safety
+/// AVX2, FMA and F16C usable.
+#[inline(always)]
+unsafe fn q6_k_body<const N: usize, const R: usize>(rows: [&[u8]; N], xs: [Q8Row<'_>; R]) -> [[f32; N]; R] {
+    // SAFETY: the caller guarantees the features; every load goes through bounds-checked
+    // slices.
+    unsafe {
+        let mut acc = [[_mm256_setzero_ps(); N]; R];
+        let low = _mm256_set1_epi8(0x0f);
+        let three = _mm256_set1_epi8(3);
+        let m32 = _mm256_set1_epi8(32);
+        let nb = xs[0].scales().len();
+        assert!(xs.iter().all(|x| x.scales().len() == nb), "dot_q6_k: activation rows of different lengths");
+        let blocks: [&[[u8; BlockQ6K::BYTES]]; N] = rows.map(|r| {
+            let (b, rest) = r.as_chunks::<{ BlockQ6K::BYTES }>();
+            assert!(rest.is_empty() && b.len() == nb, "dot_q6_k: row of {} blocks", b.len());
+            b
+        });
+        for bi in 0..nb {
+            for r in 0..N {
+                let raw = &blocks[r][bi];
+                for line in (0..raw.len()).step_by(64) {
+                    prefetch_ahead(&raw[line..], N * rows[r].len());
+                }
+                let b = BlockQ6K::new(raw);
+                let (ql, qh, sc) = (b.ql(), b.qh(), b.scales());
+                let mut s = [_mm256_setzero_si256(); R];
+                for h in 0..2 {
+                    let hb = load32(&qh[32 * h..32 * h + 32]);
+                    let lb = [load32(&ql[64 * h..64 * h + 32]), load32(&ql[64 * h + 32..64 * h + 64])];
+                    for g in 0..4 {
+                        let nib =
+                            if g < 2 { _mm256_and_si256(lb[g], low) } else { _mm256_and_si256(_mm256_srli_epi16::<4>(lb[g & 1]), low) };
+                        let high = _mm256_and_si256(_mm256_srl_epi16(hb, _mm_cvtsi32_si128(2 * g as i32)), three);
+                        let q = _mm256_or_si256(nib, _mm256_slli_epi16::<4>(high));
+                        let k = 4 * h + g;
+                        let scv = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1] as i8 as i16), _mm_set1_epi16(sc[2 * k] as i8 as i16));
+                        for i in 0..R {
+                            // q - 32: subtract 32 * (sum of each code pair).
+                            let xv = codes32(&xs[i], QK_K * bi + 32 * k);
+                            let p = _mm256_sub_epi16(_mm256_maddubs_epi16(q, xv), _mm256_maddubs_epi16(m32, xv));
+                            s[i] = _mm256_add_epi32(s[i], _mm256_madd_epi16(p, scv));
+                        }
+                    }
+                }
+                let d = f16(b.d_bits());
+                for i in 0..R {
+                    acc[i][r] = _mm256_fmadd_ps(_mm256_set1_ps(d * xs[i].scales()[bi]), _mm256_cvtepi32_ps(s[i]), acc[i][r]);
+                }
+            }
+        }
+        acc.map(|a| a.map(|v| hsum(v)))
+    }
 }

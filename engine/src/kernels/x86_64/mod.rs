@@ -1,8 +1,8 @@
 //! x86_64 kernel sets: SSE2 (no FMA, every x86_64 CPU), SSSE3 with 8-bit activations (no
-//! FMA), AVX2+FMA, AVX2+FMA with 8-bit activations, and the same with AVX-VNNI (detected at
-//! run time). f32 kernels in `sse2.rs` and `avx2.rs`, quantized rows times f32 in
-//! `avx2_blocks.rs`, quantized rows times 8-bit activations in `ssse3_q8.rs` (no FMA) and
-//! `avx2_q8.rs` (AVX2 or AVX-VNNI).
+//! FMA), AVX2+FMA, AVX2+FMA with 8-bit activations, and the same with AVX-VNNI or with
+//! AVX-512 VNNI on 256-bit vectors (detected at run time). f32 kernels in `sse2.rs` and
+//! `avx2.rs`, quantized rows times f32 in `avx2_blocks.rs`, quantized rows times 8-bit
+//! activations in `ssse3_q8.rs` (no FMA) and `avx2_q8.rs` (AVX2, AVX-VNNI or AVX-512 VNNI).
 //!
 //! **A set is data**: its kernel file defines one [`Ops`] table (the set's
 //! `#[target_feature]` functions, `None` where it has no kernel of that shape and the
@@ -90,7 +90,7 @@ pub(in crate::kernels) struct Ops {
 pub(in crate::kernels) type Simd = &'static Ops;
 
 /// The x86_64 sets, slowest first.
-pub(in crate::kernels) static SETS: [KernelSet; 5] = [
+pub(in crate::kernels) static SETS: [KernelSet; 6] = [
     KernelSet { name: "sse2", description: "SSE2 (no FMA)", family: Family::NoFma, usable: |_| true, simd: Some(&sse2::OPS) },
     KernelSet {
         name: "ssse3-q8",
@@ -113,6 +113,13 @@ pub(in crate::kernels) static SETS: [KernelSet; 5] = [
         family: Family::FmaQ8,
         usable: CpuFeatures::avx_vnni_usable,
         simd: Some(&avx2_q8::VNNI_OPS),
+    },
+    KernelSet {
+        name: "avx512-vnni",
+        description: "AVX2+FMA+AVX-512 VNNI (256-bit), 8-bit activations",
+        family: Family::FmaQ8,
+        usable: CpuFeatures::avx512_vnni_usable,
+        simd: Some(&avx2_q8::AVX512_OPS),
     },
 ];
 
