@@ -432,6 +432,10 @@ unsafe fn legacy_body<const T: u8, const BB: usize, const N: usize, const R: usi
 /// The features of `ISA` (see [`dot`]).
 #[inline(always)]
 unsafe fn panel_body<const T: u8, const BB: usize, const ISA: u8>(row: &[u8], panel: &[PanelBlock]) -> [f32; PANEL_ROWS] {
+    if ISA == AVX512 {
+        // SAFETY: the caller guarantees the AVX-512 features.
+        return unsafe { panel_body_512::<T, BB>(row, panel) };
+    }
     // SAFETY: the caller guarantees the features; every load is of a whole array of the
     // panel block or a bounds-checked slice of the row.
     unsafe {
@@ -476,6 +480,64 @@ unsafe fn panel_body<const T: u8, const BB: usize, const ISA: u8>(row: &[u8], pa
         let mut m = [0.0f32; PANEL_ROWS];
         _mm256_storeu_ps(m.as_mut_ptr(), m_acc);
         core::array::from_fn(|r| if unsigned { hsum(acc[r]) - m[r] } else { hsum(acc[r]) })
+    }
+}
+
+/// [`panel_body`] on 512-bit vectors: two panel rows per vector (their codes and lane sums
+/// are adjacent in the panel block), the weights broadcast to both halves, each half's `dw *
+/// dx` from one permute. Every row sees the same operations on its own 8 lanes, combined as
+/// [`hsum`] does, so the same bits.
+///
+/// # Safety
+/// AVX2, FMA, F16C and AVX-512 F/BW/VL/VNNI usable.
+#[inline(always)]
+unsafe fn panel_body_512<const T: u8, const BB: usize>(row: &[u8], panel: &[PanelBlock]) -> [f32; PANEL_ROWS] {
+    const PAIRS: usize = PANEL_ROWS / 2;
+    // SAFETY: the caller guarantees the features; the 64-byte loads read two adjacent rows of
+    // a panel block's arrays (`pair_*`), every other load as in `panel_body`.
+    unsafe {
+        let (blocks, rest) = row.as_chunks::<BB>();
+        assert!(rest.is_empty() && blocks.len() == panel.len(), "dot_panel: row of {} blocks for {}", blocks.len(), panel.len());
+        let unsigned = T == Q4_1 || T == Q5_1;
+        let mut acc = [_mm512_setzero_ps(); PAIRS];
+        let mut m_acc = _mm256_setzero_ps();
+        // Lanes 0..8 take element 2p of the eight `dw * dx`, lanes 8..16 element 2p + 1.
+        let pick: [__m512i; PAIRS] =
+            core::array::from_fn(|p| _mm512_inserti64x4::<1>(_mm512_set1_epi32(2 * p as i32), _mm256_set1_epi32(2 * p as i32 + 1)));
+        for (b, pb) in blocks.iter().zip(panel) {
+            prefetch_ahead(b, row.len());
+            let w = legacy_weights::<T, BB>(b);
+            let dx = _mm256_loadu_ps(pb.scales.as_ptr());
+            let dd = _mm512_castps256_ps512(_mm256_mul_ps(f16x8(legacy_d_bits::<T, BB>(b)), dx));
+            let u = if unsigned { w } else { _mm256_xor_si256(w, _mm256_set1_epi8(0x80u8 as i8)) };
+            let u = _mm512_broadcast_i64x4(u);
+            for p in 0..PAIRS {
+                let x = _mm512_loadu_si512(pb.codes[2 * p..2 * p + 2].as_ptr() as *const __m512i);
+                let start = if unsigned {
+                    _mm512_setzero_si512()
+                } else {
+                    _mm512_loadu_si512(pb.neg_lane_sums[2 * p..2 * p + 2].as_ptr() as *const __m512i)
+                };
+                let s = _mm512_dpbusd_epi32(start, u, x);
+                acc[p] = _mm512_fmadd_ps(_mm512_permutexvar_ps(pick[p], dd), _mm512_cvtepi32_ps(s), acc[p]);
+            }
+            if unsigned {
+                let m = legacy_m::<T, BB>(b);
+                let sums = _mm256_cvtepi32_ps(_mm256_loadu_si256(pb.sums.as_ptr() as *const __m256i));
+                m_acc = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(-m), dx), sums, m_acc);
+            }
+        }
+        let mut m = [0.0f32; PANEL_ROWS];
+        _mm256_storeu_ps(m.as_mut_ptr(), m_acc);
+        core::array::from_fn(|r| {
+            let pair = acc[r / 2];
+            let half = if r % 2 == 0 {
+                _mm512_castps512_ps256(pair)
+            } else {
+                _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(pair)))
+            };
+            if unsigned { hsum(half) - m[r] } else { hsum(half) }
+        })
     }
 }
 
