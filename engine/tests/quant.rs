@@ -592,7 +592,7 @@ fn q8_nofma_dot_follows_its_definition_on_q8_0() {
 #[test]
 fn q8_kernels_equal_the_reference_bit_for_bit() {
     let mut rng = Rng::new(11);
-    let (mut checked, mut panels) = (0, 0);
+    let (mut checked, mut panels, mut kpanels) = (0, 0, 0);
     let cpu = CpuFeatures::read();
     for (k, dot_q8) in q8_sets() {
         for t in Q8_TYPES {
@@ -636,27 +636,32 @@ fn q8_kernels_equal_the_reference_bit_for_bit() {
                     let w = if i % 2 == 0 { want } else { want2 };
                     assert_eq!(v.to_bits(), w.to_bits(), "{t:?} n {n}: one row x eight inputs, input {i}");
                 }
-                // The same eight inputs as one buffer's panel (blocks of 32 only).
-                if block == 32 {
-                    let both: Vec<f32> = (0..8).flat_map(|i| if i % 2 == 0 { x.clone() } else { neg.clone() }).collect();
-                    let mut b8 = Q8Buf::default();
-                    b8.quantize(block, &both, n);
-                    if let Some(panel) = k.dot_q8_panel(t, row, b8.panel(0)) {
-                        for (i, v) in panel.iter().enumerate() {
-                            let w = if i % 2 == 0 { want } else { want2 };
-                            assert_eq!(v.to_bits(), w.to_bits(), "{t:?} n {n}: one row x a panel, input {i}");
-                        }
+                // The same eight inputs as one buffer's panel.
+                let both: Vec<f32> = (0..8).flat_map(|i| if i % 2 == 0 { x.clone() } else { neg.clone() }).collect();
+                let mut b8 = Q8Buf::default();
+                b8.quantize(block, &both, n);
+                let panel = if block == 32 { k.dot_q8_panel(t, row, b8.panel(0)) } else { k.dot_q8_kpanel(t, row, b8.kpanel(0)) };
+                if let Some(panel) = panel {
+                    for (i, v) in panel.iter().enumerate() {
+                        let w = if i % 2 == 0 { want } else { want2 };
+                        assert_eq!(v.to_bits(), w.to_bits(), "{t:?} n {n}: one row x a panel, input {i}");
+                    }
+                    if block == 32 {
                         panels += 1;
+                    } else {
+                        kpanels += 1;
                     }
                 }
                 checked += 1;
             }
         }
     }
-    eprintln!("{checked} rows checked, {panels} against panels");
-    // The AVX2-class 8-bit sets have panel kernels for the five 32-weight types.
+    eprintln!("{checked} rows checked, {panels} against panels, {kpanels} against k-quant panels");
+    // The AVX2-class 8-bit sets have panel kernels for the five 32-weight types, the AVX-512
+    // set for Q4_K and Q5_K too.
     let panel_sets = [cpu.avx2_fma_usable(), cpu.avx_vnni_usable(), cpu.avx512_vnni_usable()].iter().filter(|&&u| u).count();
     assert!(panel_sets == 0 || panels >= panel_sets * 5 * 25, "{panels} panel rows checked");
+    assert!(!cpu.avx512_vnni_usable() || kpanels >= 2 * 25, "{kpanels} k-quant panel rows checked");
 }
 
 /// `Q8Buf::panel` holds each whole group of eight rows interleaved: every field equals the
@@ -687,9 +692,28 @@ fn q8_panels_interleave_whole_groups_of_eight_rows() {
             }
         }
     }
+    // Blocks of 256: eight sub-blocks per panel block, their sums in pairs.
+    let (rows, cols) = (17, 512);
+    let x = random_x(&mut rng, rows * cols);
     let mut k = Q8Buf::default();
-    k.quantize(256, &random_x(&mut rng, 8 * 256), 256);
-    assert_eq!(k.panel_groups(), 0);
+    k.quantize(256, &x, cols);
+    assert_eq!(k.panel_groups(), 2);
+    for g in 0..2 {
+        let p = k.kpanel(g);
+        assert_eq!(p.len(), 2);
+        for (bi, kb) in p.iter().enumerate() {
+            for r in 0..8 {
+                let row = k.row(8 * g + r);
+                assert_eq!(kb.scales[r].to_bits(), row.scales()[bi].to_bits());
+                for j in 0..8 {
+                    let codes = &row.codes()[256 * bi + 32 * j..256 * bi + 32 * j + 32];
+                    assert_eq!(&kb.codes[j][r][..], codes, "group {g} block {bi} row {r} sub-block {j}");
+                    let s: i32 = codes.iter().map(|&c| c as i32).sum();
+                    assert_eq!(kb.sum_pairs[j / 2][r][j % 2] as i32, s, "group {g} block {bi} row {r} sub-block {j}");
+                }
+            }
+        }
+    }
 }
 
 #[test]

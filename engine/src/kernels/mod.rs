@@ -36,7 +36,7 @@ mod arch;
 mod arch;
 
 use crate::cpu::CpuFeatures;
-use crate::quant::q8::{PANEL_ROWS, PanelBlock, Q8Row};
+use crate::quant::q8::{KPanelBlock, PANEL_ROWS, PanelBlock, Q8Row};
 use crate::quant::{BlockType, check_row};
 use crate::tensor::{MatData, MatRef};
 use alloc::vec::Vec;
@@ -322,13 +322,20 @@ impl Kernels {
         // (about 256 KiB) against every group in turn, so that the group's panel stays in the
         // L1 cache while the chunk streams past it. The rows outside whole groups one at a time.
         let (g0, g1) = (rows.start.div_ceil(PANEL_ROWS), rows.end / PANEL_ROWS);
-        if g1 > g0 && self.set.simd.is_some_and(|s| arch::has_dot_q8_panel(s, btype)) {
+        let panels = match xq.block() {
+            crate::quant::q8::SUB => self.set.simd.is_some_and(|s| arch::has_dot_q8_panel(s, btype)),
+            _ => self.set.simd.is_some_and(|s| arch::has_dot_q8_kpanel(s, btype)),
+        };
+        if g1 > g0 && panels {
             let chunk = (256 * 1024 / row_bytes).max(1);
+            let panel_dot = |o: usize, g: usize| match xq.block() {
+                crate::quant::q8::SUB => self.dot_q8_panel(btype, row(o), xq.panel(g)),
+                _ => self.dot_q8_kpanel(btype, row(o), xq.kpanel(g)),
+            };
             for c0 in (0..oc).step_by(chunk) {
                 for g in g0..g1 {
-                    let panel = xq.panel(g);
                     for o in c0..(c0 + chunk).min(oc) {
-                        let v = self.dot_q8_panel(btype, row(o), panel).expect("matmul_q8: a panel kernel for this type");
+                        let v = panel_dot(o, g).expect("matmul_q8: a panel kernel for this type");
                         for (i, v) in v.into_iter().enumerate() {
                             out[(g * PANEL_ROWS + i - rows.start) * oc + o] = add_bias(o, v);
                         }
@@ -575,6 +582,18 @@ impl Kernels {
         );
         let simd = self.set.simd.filter(|&s| self.q8_block(t).is_some() && arch::has_dot_q8_panel(s, t))?;
         arch::dot_q8_panel(simd, t, row, panel)
+    }
+
+    /// One Q4_K / Q5_K row against a k-quant panel of eight 8-bit activation rows
+    /// (`Q8Buf::kpanel`; prefill): as [`Kernels::dot_q8_panel`], for activations in blocks of
+    /// 256.
+    #[inline]
+    pub fn dot_q8_kpanel(self, t: BlockType, row: &[u8], panel: &[KPanelBlock]) -> Option<[f32; PANEL_ROWS]> {
+        let qk = crate::quant::kquants::QK_K;
+        assert_eq!(crate::quant::q8::act_block(t), Some(qk), "dot_q8_kpanel: {t:?} takes no activations in blocks of 256");
+        assert_eq!(t.row_bytes(panel.len() * qk), Some(row.len()), "dot_q8_kpanel: row of {} bytes for {} blocks", row.len(), panel.len());
+        let simd = self.set.simd.filter(|&s| self.q8_block(t).is_some() && arch::has_dot_q8_kpanel(s, t))?;
+        arch::dot_q8_kpanel(simd, t, row, panel)
     }
 
     /// Four [`Kernels::axpy`] in a row: `out += a[0] * x[0]`, then `a[1] * x[1]`, ... (the

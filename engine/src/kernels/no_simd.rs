@@ -4,7 +4,7 @@
 
 use super::{KernelSet, LANES};
 use crate::quant::BlockType;
-use crate::quant::q8::{PANEL_ROWS, PanelBlock, Q8Row};
+use crate::quant::q8::{KPanelBlock, PANEL_ROWS, PanelBlock, Q8Row};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(in crate::kernels) enum Simd {}
@@ -68,5 +68,13 @@ pub(in crate::kernels) fn has_dot_q8_panel(simd: Simd, _: BlockType) -> bool {
 }
 
 pub(in crate::kernels) fn dot_q8_panel(simd: Simd, _: BlockType, _: &[u8], _: &[PanelBlock]) -> Option<[f32; PANEL_ROWS]> {
+    match simd {}
+}
+
+pub(in crate::kernels) fn has_dot_q8_kpanel(simd: Simd, _: BlockType) -> bool {
+    match simd {}
+}
+
+pub(in crate::kernels) fn dot_q8_kpanel(simd: Simd, _: BlockType, _: &[u8], _: &[KPanelBlock]) -> Option<[f32; PANEL_ROWS]> {
     match simd {}
 }

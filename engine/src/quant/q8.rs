@@ -144,6 +144,29 @@ impl PanelBlock {
         PanelBlock { codes: [[0; SUB]; PANEL_ROWS], neg_lane_sums: [[0; 8]; PANEL_ROWS], scales: [0.0; PANEL_ROWS], sums: [0; PANEL_ROWS] };
 }
 
+/// One 256-code block of [`PANEL_ROWS`] activation rows, interleaved for the k-quant prefill
+/// kernels (as [`PanelBlock`] for the 32-weight types): the same codes, scales and sums as the
+/// rows' [`Q8Row`]s, the sums of each pair of 32-code sub-blocks side by side as 16-bit
+/// integers (|sum| <= 32 * 127), so that one `madd` gives eight rows' share of the minimums.
+#[derive(Clone, Copy, Debug)]
+#[repr(C, align(64))]
+pub struct KPanelBlock {
+    /// `codes[j][r]`: row r's codes `32j..32j+32` of this block (sub-block j).
+    pub codes: [[[i8; SUB]; PANEL_ROWS]; QK_K / SUB],
+    /// `sum_pairs[k][r]`: row r's sums of sub-blocks 2k and 2k + 1.
+    pub sum_pairs: [[[i16; 2]; PANEL_ROWS]; QK_K / SUB / 2],
+    /// Row r's scale of this block.
+    pub scales: [f32; PANEL_ROWS],
+}
+
+impl KPanelBlock {
+    const ZERO: KPanelBlock = KPanelBlock {
+        codes: [[[0; SUB]; PANEL_ROWS]; QK_K / SUB],
+        sum_pairs: [[[0; 2]; PANEL_ROWS]; QK_K / SUB / 2],
+        scales: [0.0; PANEL_ROWS],
+    };
+}
+
 /// Rows of quantized activations, with their buffers (reused: quantizing rows that fit the
 /// capacity allocates nothing).
 #[derive(Clone, Debug, Default)]
@@ -159,6 +182,8 @@ pub struct Q8Buf {
     /// Blocks of 32: every whole group of [`PANEL_ROWS`] rows (rows 8g..8g+8) interleaved,
     /// group g's blocks at `g * row_blocks..`; empty for blocks of 256.
     panels: Vec<PanelBlock>,
+    /// The same for blocks of 256; empty for blocks of 32.
+    kpanels: Vec<KPanelBlock>,
 }
 
 impl Q8Buf {
@@ -173,12 +198,15 @@ impl Q8Buf {
             scales: Vec::with_capacity(values / SUB),
             sums: Vec::with_capacity(values / SUB),
             panels: Vec::with_capacity(values / (SUB * PANEL_ROWS)),
+            kpanels: Vec::with_capacity(values / (QK_K * PANEL_ROWS)),
         }
     }
 
     /// Bytes of the buffers for `values` activations (for memory estimates).
     pub(crate) fn bytes_for(values: usize) -> usize {
-        values + 8 * (values / SUB) + core::mem::size_of::<PanelBlock>() * (values / (SUB * PANEL_ROWS))
+        let panels = core::mem::size_of::<PanelBlock>() * (values / (SUB * PANEL_ROWS))
+            + core::mem::size_of::<KPanelBlock>() * (values / (QK_K * PANEL_ROWS));
+        values + 8 * (values / SUB) + panels
     }
 
     /// Quantizes `x` as rows of `cols` values in blocks of `block` (32 or 256); `cols` must be
@@ -202,6 +230,25 @@ impl Q8Buf {
             *s = cb.iter().map(|&c| c as i32).sum();
         }
         self.panels.clear();
+        self.kpanels.clear();
+        if block == QK_K {
+            let groups = self.rows / PANEL_ROWS;
+            self.kpanels.resize(groups * self.row_blocks, KPanelBlock::ZERO);
+            for (g, group) in self.kpanels.chunks_exact_mut(self.row_blocks.max(1)).enumerate() {
+                for (bi, kb) in group.iter_mut().enumerate() {
+                    for r in 0..PANEL_ROWS {
+                        let row = g * PANEL_ROWS + r;
+                        for j in 0..QK_K / SUB {
+                            let at = row * cols + bi * QK_K + j * SUB;
+                            kb.codes[j][r].copy_from_slice(&self.codes[at..at + SUB]);
+                            // |sum| <= 32 * 127: exact in 16 bits.
+                            kb.sum_pairs[j / 2][r][j % 2] = self.sums[at / SUB] as i16;
+                        }
+                        kb.scales[r] = self.scales[row * self.row_blocks + bi];
+                    }
+                }
+            }
+        }
         if block == SUB {
             let groups = self.rows / PANEL_ROWS;
             self.panels.resize(groups * self.row_blocks, PanelBlock::ZERO);
@@ -222,14 +269,24 @@ impl Q8Buf {
         }
     }
 
-    /// The whole groups of [`PANEL_ROWS`] rows held as panels (0 for blocks of 256).
+    /// The whole groups of [`PANEL_ROWS`] rows held as panels ([`Q8Buf::panel`] for blocks of
+    /// 32, [`Q8Buf::kpanel`] for blocks of 256).
     pub fn panel_groups(&self) -> usize {
-        if self.block == SUB { self.rows / PANEL_ROWS } else { 0 }
+        self.rows / PANEL_ROWS
+    }
+
+    /// Rows `8g..8g+8` interleaved, one [`KPanelBlock`] per 256-code block (panics unless
+    /// the blocks are of 256 and `g < panel_groups()`).
+    pub fn kpanel(&self, g: usize) -> &[KPanelBlock] {
+        assert!(self.block == QK_K, "Q8Buf::kpanel: activations in blocks of {}", self.block);
+        assert!(g < self.panel_groups(), "Q8Buf::kpanel: group {g} of {}", self.panel_groups());
+        &self.kpanels[g * self.row_blocks..(g + 1) * self.row_blocks]
     }
 
     /// Rows `8g..8g+8` interleaved, one [`PanelBlock`] per 32-code block (panics unless
-    /// `g < panel_groups()`).
+    /// the blocks are of 32 and `g < panel_groups()`).
     pub fn panel(&self, g: usize) -> &[PanelBlock] {
+        assert!(self.block == SUB, "Q8Buf::panel: activations in blocks of {}", self.block);
         assert!(g < self.panel_groups(), "Q8Buf::panel: group {g} of {}", self.panel_groups());
         &self.panels[g * self.row_blocks..(g + 1) * self.row_blocks]
     }

@@ -17,7 +17,7 @@ use super::avx2::hsum;
 use crate::quant::BlockType;
 use crate::quant::kquants::{BlockQ4K, BlockQ5K, BlockQ6K, QK_K, scale_min};
 use crate::quant::legacy::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0};
-use crate::quant::q8::{PANEL_ROWS, PanelBlock, Q8Row, SUB};
+use crate::quant::q8::{KPanelBlock, PANEL_ROWS, PanelBlock, Q8Row, SUB};
 use core::arch::x86_64::*;
 
 /// The encodings these kernels are compiled for (their `ISA` parameter): AVX2 (`maddubs` +
@@ -116,6 +116,32 @@ unsafe fn panel_types<const ISA: u8>(t: BlockType, row: &[u8], panel: &[PanelBlo
     }
 }
 
+/// The types [`dot_kpanel`] has a kernel for.
+pub(super) const KPANEL_TYPES: [BlockType; 2] = [BlockType::Q4_K, BlockType::Q5_K];
+
+/// One Q4_K / Q5_K row against a k-quant panel of eight activation rows (prefill): `out[r]`
+/// equals [`dot`] of `row` with row r of the panel, or None for another type. AVX-512 only.
+///
+/// # Safety
+/// The features of [`AVX512`] (see [`dot`]); the row checked by the caller against the
+/// panel's blocks.
+pub(crate) unsafe fn dot_kpanel_avx512(t: BlockType, row: &[u8], panel: &[KPanelBlock]) -> Option<[f32; PANEL_ROWS]> {
+    // SAFETY: as for `dot`.
+    unsafe { kpanel_avx512(t, row, panel) }
+}
+
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn kpanel_avx512(t: BlockType, row: &[u8], panel: &[KPanelBlock]) -> Option<[f32; PANEL_ROWS]> {
+    // SAFETY: this function has the features the body's code needs.
+    unsafe {
+        match t {
+            BlockType::Q4_K => Some(kpanel_body_512::<false, { BlockQ4K::BYTES }>(row, panel)),
+            BlockType::Q5_K => Some(kpanel_body_512::<true, { BlockQ5K::BYTES }>(row, panel)),
+            _ => None,
+        }
+    }
+}
+
 /// N rows against R activation rows: `out[i][r]` equals [`dot`] of row r with `xs[i]`.
 ///
 /// # Safety
@@ -206,6 +232,8 @@ pub(super) const AVX512_OPS: Ops = Ops {
     dot_q8_rows4: Some(dot4::<AVX512>),
     dot_q8_x8: Some(dot_x8::<AVX512>),
     dot_q8_panel: Some(dot_panel::<AVX512>),
+    dot_q8_kpanel_types: &KPANEL_TYPES,
+    dot_q8_kpanel: Some(dot_kpanel_avx512),
     ..super::avx2::OPS
 };
 
@@ -537,6 +565,90 @@ unsafe fn panel_body_512<const T: u8, const BB: usize>(row: &[u8], panel: &[Pane
                 _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(pair)))
             };
             if unsigned { hsum(half) - m[r] } else { hsum(half) }
+        })
+    }
+}
+
+/// [`k_body`] for one row against a k-quant panel, on 512-bit vectors: two panel rows per
+/// vector (their codes of a sub-block are adjacent), the weights and scales broadcast to both
+/// halves; the eight rows' minimums from four `madd` of the sub-block sum pairs with the
+/// block's minimum pairs, then one vector `fma` (each lane k_body's scalar `fma`). Every
+/// row sees k_body's integer sums and f32 steps on its own lanes, so the same bits.
+///
+/// # Safety
+/// AVX2, FMA, F16C and AVX-512 F/BW/VL/VNNI usable.
+#[inline(always)]
+unsafe fn kpanel_body_512<const FIVE: bool, const BB: usize>(row: &[u8], panel: &[KPanelBlock]) -> [f32; PANEL_ROWS] {
+    const PAIRS: usize = PANEL_ROWS / 2;
+    // SAFETY: the caller guarantees the features; the 64-byte loads read two adjacent rows of
+    // a panel block's code arrays, the 32-byte ones a whole `[f32; 8]` or `[[i16; 2]; 8]`,
+    // the weights go through bounds-checked slices.
+    unsafe {
+        let (blocks, rest) = row.as_chunks::<BB>();
+        assert!(rest.is_empty() && blocks.len() == panel.len(), "dot_kpanel: row of {} blocks for {}", blocks.len(), panel.len());
+        let low = _mm256_set1_epi8(0x0f);
+        let one = _mm256_set1_epi8(1);
+        let mut acc = [_mm512_setzero_ps(); PAIRS];
+        let mut m_acc = _mm256_setzero_ps();
+        let pick: [__m512i; PAIRS] =
+            core::array::from_fn(|p| _mm512_inserti64x4::<1>(_mm512_set1_epi32(2 * p as i32), _mm256_set1_epi32(2 * p as i32 + 1)));
+        for (raw, kb) in blocks.iter().zip(panel) {
+            for line in (0..raw.len()).step_by(64) {
+                prefetch_ahead(&raw[line..], row.len());
+            }
+            let (d_bits, dmin_bits, scales, qs, qh) = if FIVE {
+                let b = BlockQ5K::new(raw);
+                (b.d_bits(), b.dmin_bits(), b.scales(), b.qs(), Some(load32(b.qh())))
+            } else {
+                let b = BlockQ4K::new(raw);
+                (b.d_bits(), b.dmin_bits(), b.scales(), b.qs(), None)
+            };
+            let sm: [(u8, u8); 8] = core::array::from_fn(|j| scale_min(scales, j));
+            // The minimums: M[r] = sum_j m_j * sum_j[r], exact in 32 bits.
+            let mut mins = _mm256_setzero_si256();
+            for k in 0..4 {
+                let pair = (sm[2 * k].1 as u32 | (sm[2 * k + 1].1 as u32) << 16) as i32;
+                let sums = _mm256_loadu_si256(kb.sum_pairs[k].as_ptr() as *const __m256i);
+                mins = _mm256_add_epi32(mins, _mm256_madd_epi16(sums, _mm256_set1_epi32(pair)));
+            }
+            let dx = _mm256_loadu_ps(kb.scales.as_ptr());
+            m_acc = _mm256_fmadd_ps(_mm256_mul_ps(f16x8(dmin_bits), dx), _mm256_cvtepi32_ps(mins), m_acc);
+            let mut s = [_mm512_setzero_si512(); PAIRS];
+            for c in 0..4 {
+                let q = load32(&qs[32 * c..32 * c + 32]);
+                let (mut lo, mut hi) = (_mm256_and_si256(q, low), _mm256_and_si256(_mm256_srli_epi16::<4>(q), low));
+                if let Some(hb) = qh {
+                    // As in k_body: bit 2c of qh[l] is bit 4 of weight l of sub-block 2c.
+                    let b0 = _mm256_and_si256(_mm256_srl_epi16(hb, _mm_cvtsi32_si128(2 * c as i32)), one);
+                    let b1 = _mm256_and_si256(_mm256_srl_epi16(hb, _mm_cvtsi32_si128(2 * c as i32 + 1)), one);
+                    lo = _mm256_or_si256(lo, _mm256_slli_epi16::<4>(b0));
+                    hi = _mm256_or_si256(hi, _mm256_slli_epi16::<4>(b1));
+                }
+                let (lo, hi) = (_mm512_broadcast_i64x4(lo), _mm512_broadcast_i64x4(hi));
+                let (sv0, sv1) = (_mm512_set1_epi16(sm[2 * c].0 as i16), _mm512_set1_epi16(sm[2 * c + 1].0 as i16));
+                for p in 0..PAIRS {
+                    let x0 = _mm512_loadu_si512(kb.codes[2 * c][2 * p..2 * p + 2].as_ptr() as *const __m512i);
+                    let x1 = _mm512_loadu_si512(kb.codes[2 * c + 1][2 * p..2 * p + 2].as_ptr() as *const __m512i);
+                    let p0 = _mm512_madd_epi16(_mm512_maddubs_epi16(lo, x0), sv0);
+                    let p1 = _mm512_madd_epi16(_mm512_maddubs_epi16(hi, x1), sv1);
+                    s[p] = _mm512_add_epi32(s[p], _mm512_add_epi32(p0, p1));
+                }
+            }
+            let dd = _mm512_castps256_ps512(_mm256_mul_ps(f16x8(d_bits), dx));
+            for p in 0..PAIRS {
+                acc[p] = _mm512_fmadd_ps(_mm512_permutexvar_ps(pick[p], dd), _mm512_cvtepi32_ps(s[p]), acc[p]);
+            }
+        }
+        let mut m = [0.0f32; PANEL_ROWS];
+        _mm256_storeu_ps(m.as_mut_ptr(), m_acc);
+        core::array::from_fn(|r| {
+            let pair = acc[r / 2];
+            let half = if r % 2 == 0 {
+                _mm512_castps512_ps256(pair)
+            } else {
+                _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(pair)))
+            };
+            hsum(half) - m[r]
         })
     }
 }

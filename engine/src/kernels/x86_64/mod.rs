@@ -25,7 +25,7 @@ pub(crate) mod ssse3_q8;
 use super::{Family, KernelSet, LANES};
 use crate::cpu::CpuFeatures;
 use crate::quant::BlockType;
-use crate::quant::q8::{PANEL_ROWS, PanelBlock, Q8Row};
+use crate::quant::q8::{KPanelBlock, PANEL_ROWS, PanelBlock, Q8Row};
 use core::arch::x86_64::*;
 
 /// The canonical combine of 8 lanes held as (l0..l3, l4..l7): (l0+l4, l1+l5, l2+l6, l3+l7),
@@ -50,6 +50,7 @@ type DotQ8Fn = unsafe fn(BlockType, &[u8], Q8Row<'_>) -> Option<f32>;
 type DotQ8Rows4Fn = unsafe fn(BlockType, [&[u8]; 4], Q8Row<'_>) -> Option<[f32; 4]>;
 type DotQ8X8Fn = unsafe fn(BlockType, &[u8], &[Q8Row<'_>; 8]) -> Option<[f32; 8]>;
 type DotQ8PanelFn = unsafe fn(BlockType, &[u8], &[PanelBlock]) -> Option<[f32; PANEL_ROWS]>;
+type DotQ8KPanelFn = unsafe fn(BlockType, &[u8], &[KPanelBlock]) -> Option<[f32; PANEL_ROWS]>;
 
 /// The entry points of one x86_64 kernel set. Every function may be called only when the
 /// set's `usable` check passed on this CPU, with the lengths `kernels/mod.rs` checks (its
@@ -84,6 +85,10 @@ pub(in crate::kernels) struct Ops {
     pub dot_q8_panel_types: &'static [BlockType],
     /// One quantized row times a panel of eight interleaved activation rows (prefill).
     pub dot_q8_panel: Option<DotQ8PanelFn>,
+    /// The block types `dot_q8_kpanel` has a kernel for.
+    pub dot_q8_kpanel_types: &'static [BlockType],
+    /// One k-quant row times a k-quant panel of eight activation rows (prefill).
+    pub dot_q8_kpanel: Option<DotQ8KPanelFn>,
 }
 
 /// A usable x86_64 set's entry points.
@@ -202,4 +207,14 @@ pub(in crate::kernels) fn has_dot_q8_panel(simd: Simd, t: BlockType) -> bool {
 pub(in crate::kernels) fn dot_q8_panel(simd: Simd, t: BlockType, row: &[u8], panel: &[PanelBlock]) -> Option<[f32; PANEL_ROWS]> {
     // SAFETY: as for `dot_q8`; the row against the panel's blocks checked by the caller.
     simd.dot_q8_panel.and_then(|f| unsafe { f(t, row, panel) })
+}
+
+/// Whether [`dot_q8_kpanel`] has a kernel for `t` in this set.
+pub(in crate::kernels) fn has_dot_q8_kpanel(simd: Simd, t: BlockType) -> bool {
+    simd.dot_q8_kpanel.is_some() && simd.dot_q8_kpanel_types.contains(&t)
+}
+
+pub(in crate::kernels) fn dot_q8_kpanel(simd: Simd, t: BlockType, row: &[u8], panel: &[KPanelBlock]) -> Option<[f32; PANEL_ROWS]> {
+    // SAFETY: as for `dot_q8`; the row against the panel's blocks checked by the caller.
+    simd.dot_q8_kpanel.and_then(|f| unsafe { f(t, row, panel) })
 }

@@ -26,6 +26,8 @@ pub(super) const OPS: Ops = Ops {
     dot_q8_x8: None,
     dot_q8_panel_types: &[],
     dot_q8_panel: None,
+    dot_q8_kpanel_types: &[],
+    dot_q8_kpanel: None,
 };
 
 /// Lanes 0-3 and 4-7 of eight floats.
