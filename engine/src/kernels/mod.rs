@@ -584,7 +584,7 @@ impl Kernels {
         arch::dot_q8_panel(simd, t, row, panel)
     }
 
-    /// One Q4_K / Q5_K row against a k-quant panel of eight 8-bit activation rows
+    /// One Q4_K / Q5_K / Q6_K row against a k-quant panel of eight 8-bit activation rows
     /// (`Q8Buf::kpanel`; prefill): as [`Kernels::dot_q8_panel`], for activations in blocks of
     /// 256.
     #[inline]

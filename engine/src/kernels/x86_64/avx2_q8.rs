@@ -116,10 +116,10 @@ unsafe fn panel_types<const ISA: u8>(t: BlockType, row: &[u8], panel: &[PanelBlo
     }
 }
 
-/// The types [`dot_kpanel`] has a kernel for.
-pub(super) const KPANEL_TYPES: [BlockType; 2] = [BlockType::Q4_K, BlockType::Q5_K];
+/// The types [`dot_kpanel_avx512`] has a kernel for.
+pub(super) const KPANEL_TYPES: [BlockType; 3] = [BlockType::Q4_K, BlockType::Q5_K, BlockType::Q6_K];
 
-/// One Q4_K / Q5_K row against a k-quant panel of eight activation rows (prefill): `out[r]`
+/// One Q4_K / Q5_K / Q6_K row against a k-quant panel of eight activation rows (prefill): `out[r]`
 /// equals [`dot`] of `row` with row r of the panel, or None for another type. AVX-512 only.
 ///
 /// # Safety
@@ -137,6 +137,7 @@ fn kpanel_avx512(t: BlockType, row: &[u8], panel: &[KPanelBlock]) -> Option<[f32
         match t {
             BlockType::Q4_K => Some(kpanel_body_512::<false, { BlockQ4K::BYTES }>(row, panel)),
             BlockType::Q5_K => Some(kpanel_body_512::<true, { BlockQ5K::BYTES }>(row, panel)),
+            BlockType::Q6_K => Some(q6_kpanel_body_512(row, panel)),
             _ => None,
         }
     }
@@ -649,6 +650,68 @@ unsafe fn kpanel_body_512<const FIVE: bool, const BB: usize>(row: &[u8], panel: 
                 _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(pair)))
             };
             hsum(half) - m[r]
+        })
+    }
+}
+
+/// [`q6_k_body`] for one row against a k-quant panel, on 512-bit vectors as
+/// [`kpanel_body_512`]: the same integer sums and f32 steps per row, so the same bits.
+///
+/// # Safety
+/// AVX2, FMA, F16C and AVX-512 F/BW/VL/VNNI usable.
+#[inline(always)]
+unsafe fn q6_kpanel_body_512(row: &[u8], panel: &[KPanelBlock]) -> [f32; PANEL_ROWS] {
+    const PAIRS: usize = PANEL_ROWS / 2;
+    // SAFETY: as for `kpanel_body_512`.
+    unsafe {
+        let (blocks, rest) = row.as_chunks::<{ BlockQ6K::BYTES }>();
+        assert!(rest.is_empty() && blocks.len() == panel.len(), "dot_kpanel: row of {} blocks for {}", blocks.len(), panel.len());
+        let low = _mm256_set1_epi8(0x0f);
+        let three = _mm256_set1_epi8(3);
+        let m32 = _mm512_set1_epi8(32);
+        let mut acc = [_mm512_setzero_ps(); PAIRS];
+        let pick: [__m512i; PAIRS] =
+            core::array::from_fn(|p| _mm512_inserti64x4::<1>(_mm512_set1_epi32(2 * p as i32), _mm256_set1_epi32(2 * p as i32 + 1)));
+        for (raw, kb) in blocks.iter().zip(panel) {
+            for line in (0..raw.len()).step_by(64) {
+                prefetch_ahead(&raw[line..], row.len());
+            }
+            let b = BlockQ6K::new(raw);
+            let (ql, qh, sc) = (b.ql(), b.qh(), b.scales());
+            let mut s = [_mm512_setzero_si512(); PAIRS];
+            for h in 0..2 {
+                let hb = load32(&qh[32 * h..32 * h + 32]);
+                let lb = [load32(&ql[64 * h..64 * h + 32]), load32(&ql[64 * h + 32..64 * h + 64])];
+                for g in 0..4 {
+                    let nib = if g < 2 { _mm256_and_si256(lb[g], low) } else { _mm256_and_si256(_mm256_srli_epi16::<4>(lb[g & 1]), low) };
+                    let high = _mm256_and_si256(_mm256_srl_epi16(hb, _mm_cvtsi32_si128(2 * g as i32)), three);
+                    let q = _mm512_broadcast_i64x4(_mm256_or_si256(nib, _mm256_slli_epi16::<4>(high)));
+                    let k = 4 * h + g;
+                    let scv = _mm512_broadcast_i64x4(_mm256_set_m128i(
+                        _mm_set1_epi16(sc[2 * k + 1] as i8 as i16),
+                        _mm_set1_epi16(sc[2 * k] as i8 as i16),
+                    ));
+                    for p in 0..PAIRS {
+                        // q - 32: subtract 32 * (sum of each code pair), as q6_k_body.
+                        let xv = _mm512_loadu_si512(kb.codes[k][2 * p..2 * p + 2].as_ptr() as *const __m512i);
+                        let d16 = _mm512_sub_epi16(_mm512_maddubs_epi16(q, xv), _mm512_maddubs_epi16(m32, xv));
+                        s[p] = _mm512_add_epi32(s[p], _mm512_madd_epi16(d16, scv));
+                    }
+                }
+            }
+            let dx = _mm256_loadu_ps(kb.scales.as_ptr());
+            let dd = _mm512_castps256_ps512(_mm256_mul_ps(f16x8(b.d_bits()), dx));
+            for p in 0..PAIRS {
+                acc[p] = _mm512_fmadd_ps(_mm512_permutexvar_ps(pick[p], dd), _mm512_cvtepi32_ps(s[p]), acc[p]);
+            }
+        }
+        core::array::from_fn(|r| {
+            let pair = acc[r / 2];
+            hsum(if r % 2 == 0 {
+                _mm512_castps512_ps256(pair)
+            } else {
+                _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(pair)))
+            })
         })
     }
 }
