@@ -28,8 +28,8 @@ pub(super) const OPS: Ops = Ops {
     dot_q8_x8: Some(avx2_q8::dot_x8::<{ avx2_q8::AVX2 }>),
     dot_q8_panel_types: &avx2_q8::PANEL_TYPES,
     dot_q8_panel: Some(avx2_q8::dot_panel::<{ avx2_q8::AVX2 }>),
-    dot_q8_kpanel_types: &[],
-    dot_q8_kpanel: None,
+    dot_q8_kpanel_types: &avx2_q8::KPANEL_TYPES,
+    dot_q8_kpanel: Some(avx2_q8::dot_kpanel::<{ avx2_q8::AVX2 }>),
 };
 
 /// Eight floats as a vector.

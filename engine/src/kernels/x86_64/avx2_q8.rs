@@ -116,18 +116,50 @@ unsafe fn panel_types<const ISA: u8>(t: BlockType, row: &[u8], panel: &[PanelBlo
     }
 }
 
-/// The types [`dot_kpanel_avx512`] has a kernel for.
+/// The types [`dot_kpanel`] has a kernel for.
 pub(super) const KPANEL_TYPES: [BlockType; 3] = [BlockType::Q4_K, BlockType::Q5_K, BlockType::Q6_K];
 
-/// One Q4_K / Q5_K / Q6_K row against a k-quant panel of eight activation rows (prefill): `out[r]`
-/// equals [`dot`] of `row` with row r of the panel, or None for another type. AVX-512 only.
+/// One Q4_K / Q5_K / Q6_K row against a k-quant panel of eight activation rows (prefill):
+/// `out[r]` equals [`dot`] of `row` with row r of the panel, or None for another type.
 ///
 /// # Safety
-/// The features of [`AVX512`] (see [`dot`]); the row checked by the caller against the
-/// panel's blocks.
-pub(crate) unsafe fn dot_kpanel_avx512(t: BlockType, row: &[u8], panel: &[KPanelBlock]) -> Option<[f32; PANEL_ROWS]> {
-    // SAFETY: as for `dot`.
-    unsafe { kpanel_avx512(t, row, panel) }
+/// As for [`dot`]; the row checked by the caller against the panel's blocks.
+pub(crate) unsafe fn dot_kpanel<const ISA: u8>(t: BlockType, row: &[u8], panel: &[KPanelBlock]) -> Option<[f32; PANEL_ROWS]> {
+    // SAFETY: as for `dot`: the caller guarantees the features of `ISA`.
+    unsafe {
+        match ISA {
+            AVX2 => kpanel_avx2(t, row, panel),
+            AVX_VNNI => kpanel_vnni(t, row, panel),
+            _ => kpanel_avx512(t, row, panel),
+        }
+    }
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+fn kpanel_avx2(t: BlockType, row: &[u8], panel: &[KPanelBlock]) -> Option<[f32; PANEL_ROWS]> {
+    // SAFETY: this function has the features the body's code needs.
+    unsafe { kpanel_types_256(t, row, panel) }
+}
+
+#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
+fn kpanel_vnni(t: BlockType, row: &[u8], panel: &[KPanelBlock]) -> Option<[f32; PANEL_ROWS]> {
+    // SAFETY: this function has the features the body's code needs.
+    unsafe { kpanel_types_256(t, row, panel) }
+}
+
+/// # Safety
+/// AVX2, FMA and F16C usable.
+#[inline(always)]
+unsafe fn kpanel_types_256(t: BlockType, row: &[u8], panel: &[KPanelBlock]) -> Option<[f32; PANEL_ROWS]> {
+    // SAFETY: the caller guarantees the features.
+    unsafe {
+        match t {
+            BlockType::Q4_K => Some(kpanel_body_256::<false, { BlockQ4K::BYTES }>(row, panel)),
+            BlockType::Q5_K => Some(kpanel_body_256::<true, { BlockQ5K::BYTES }>(row, panel)),
+            BlockType::Q6_K => Some(q6_kpanel_body_256(row, panel)),
+            _ => None,
+        }
+    }
 }
 
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
@@ -223,6 +255,7 @@ pub(super) const VNNI_OPS: Ops = Ops {
     dot_q8_rows4: Some(dot4::<AVX_VNNI>),
     dot_q8_x8: Some(dot_x8::<AVX_VNNI>),
     dot_q8_panel: Some(dot_panel::<AVX_VNNI>),
+    dot_q8_kpanel: Some(dot_kpanel::<AVX_VNNI>),
     ..super::avx2::OPS
 };
 
@@ -234,7 +267,7 @@ pub(super) const AVX512_OPS: Ops = Ops {
     dot_q8_x8: Some(dot_x8::<AVX512>),
     dot_q8_panel: Some(dot_panel::<AVX512>),
     dot_q8_kpanel_types: &KPANEL_TYPES,
-    dot_q8_kpanel: Some(dot_kpanel_avx512),
+    dot_q8_kpanel: Some(dot_kpanel::<AVX512>),
     ..super::avx2::OPS
 };
 
@@ -714,6 +747,167 @@ unsafe fn q6_kpanel_body_512(row: &[u8], panel: &[KPanelBlock]) -> [f32; PANEL_R
             })
         })
     }
+}
+
+/// The block header of a Q4_K / Q5_K block: its f16 `d` and `dmin` bits, the 8 sub-block
+/// (scale, minimum) pairs, the codes and (Q5_K) the fifth bits.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn k_header<const FIVE: bool, const BB: usize>(raw: &[u8; BB]) -> KHeader<'_> {
+    let (d_bits, dmin_bits, scales, qs, qh) = if FIVE {
+        let b = BlockQ5K::new(raw);
+        (b.d_bits(), b.dmin_bits(), b.scales(), b.qs(), Some(load32(b.qh())))
+    } else {
+        let b = BlockQ4K::new(raw);
+        (b.d_bits(), b.dmin_bits(), b.scales(), b.qs(), None)
+    };
+    KHeader { d_bits, dmin_bits, sm: core::array::from_fn(|j| scale_min(scales, j)), qs, qh }
+}
+
+/// What [`k_header`] reads from a Q4_K / Q5_K block.
+struct KHeader<'a> {
+    d_bits: u16,
+    dmin_bits: u16,
+    /// Sub-block j's (scale, minimum).
+    sm: [(u8, u8); 8],
+    qs: &'a [u8],
+    /// Q5_K's fifth bits.
+    qh: Option<__m256i>,
+}
+
+/// The codes of sub-blocks 2c (low nibbles) and 2c + 1 (high nibbles) of a Q4_K / Q5_K block.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn k_codes(qs: &[u8], qh: Option<__m256i>, c: usize) -> (__m256i, __m256i) {
+    let (low, one) = (_mm256_set1_epi8(0x0f), _mm256_set1_epi8(1));
+    let q = load32(&qs[32 * c..32 * c + 32]);
+    let (mut lo, mut hi) = (_mm256_and_si256(q, low), _mm256_and_si256(_mm256_srli_epi16::<4>(q), low));
+    if let Some(hb) = qh {
+        // Bit 2c of qh[l] is bit 4 of weight l of sub-block 2c, bit 2c + 1 of 2c + 1 (shifts
+        // within 16-bit lanes: the bits a byte takes from its neighbour are masked off, the
+        // shift being below 8).
+        let b0 = _mm256_and_si256(_mm256_srl_epi16(hb, _mm_cvtsi32_si128(2 * c as i32)), one);
+        let b1 = _mm256_and_si256(_mm256_srl_epi16(hb, _mm_cvtsi32_si128(2 * c as i32 + 1)), one);
+        lo = _mm256_or_si256(lo, _mm256_slli_epi16::<4>(b0));
+        hi = _mm256_or_si256(hi, _mm256_slli_epi16::<4>(b1));
+    }
+    (lo, hi)
+}
+
+/// The eight rows' minimum sums `M[r] = sum_j m_j * sum_j[r]` of a k-quant panel block
+/// (exact in 32 bits): four `madd` of the sub-block sum pairs with the minimum pairs.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn k_mins(sm: &[(u8, u8); 8], kb: &KPanelBlock) -> __m256i {
+    let mut mins = _mm256_setzero_si256();
+    for k in 0..4 {
+        let pair = (sm[2 * k].1 as u32 | (sm[2 * k + 1].1 as u32) << 16) as i32;
+        // SAFETY: `sum_pairs[k]` is 8 x [i16; 2] = 32 bytes; unaligned load.
+        let sums = unsafe { _mm256_loadu_si256(kb.sum_pairs[k].as_ptr() as *const __m256i) };
+        mins = _mm256_add_epi32(mins, _mm256_madd_epi16(sums, _mm256_set1_epi32(pair)));
+    }
+    mins
+}
+
+/// [`k_body`] for one row against a k-quant panel on 256-bit vectors (one panel row per
+/// vector; the eight rows' minimums as in [`kpanel_body_512`]): the same integer sums and f32
+/// steps per row, so the same bits.
+///
+/// # Safety
+/// AVX2, FMA and F16C usable.
+#[inline(always)]
+unsafe fn kpanel_body_256<const FIVE: bool, const BB: usize>(row: &[u8], panel: &[KPanelBlock]) -> [f32; PANEL_ROWS] {
+    // SAFETY: the caller guarantees the features; the loads read whole `[i8; 32]` code arrays
+    // and `[f32; 8]` scales of a panel block, the weights go through bounds-checked slices.
+    unsafe {
+        let (blocks, rest) = row.as_chunks::<BB>();
+        assert!(rest.is_empty() && blocks.len() == panel.len(), "dot_kpanel: row of {} blocks for {}", blocks.len(), panel.len());
+        let mut acc = [_mm256_setzero_ps(); PANEL_ROWS];
+        let mut m_acc = _mm256_setzero_ps();
+        for (raw, kb) in blocks.iter().zip(panel) {
+            for line in (0..raw.len()).step_by(64) {
+                prefetch_ahead(&raw[line..], row.len());
+            }
+            let KHeader { d_bits, dmin_bits, sm, qs, qh } = k_header::<FIVE, BB>(raw);
+            let dx = _mm256_loadu_ps(kb.scales.as_ptr());
+            m_acc = _mm256_fmadd_ps(_mm256_mul_ps(f16x8(dmin_bits), dx), _mm256_cvtepi32_ps(k_mins(&sm, kb)), m_acc);
+            let mut s = [_mm256_setzero_si256(); PANEL_ROWS];
+            for c in 0..4 {
+                let (lo, hi) = k_codes(qs, qh, c);
+                let (sv0, sv1) = (_mm256_set1_epi16(sm[2 * c].0 as i16), _mm256_set1_epi16(sm[2 * c + 1].0 as i16));
+                for r in 0..PANEL_ROWS {
+                    let x0 = _mm256_loadu_si256(kb.codes[2 * c][r].as_ptr() as *const __m256i);
+                    let x1 = _mm256_loadu_si256(kb.codes[2 * c + 1][r].as_ptr() as *const __m256i);
+                    let p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x0), sv0);
+                    let p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, x1), sv1);
+                    s[r] = _mm256_add_epi32(s[r], _mm256_add_epi32(p0, p1));
+                }
+            }
+            let mut dd = [0.0f32; PANEL_ROWS];
+            _mm256_storeu_ps(dd.as_mut_ptr(), _mm256_mul_ps(f16x8(d_bits), dx));
+            for r in 0..PANEL_ROWS {
+                acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(dd[r]), _mm256_cvtepi32_ps(s[r]), acc[r]);
+            }
+        }
+        let mut m = [0.0f32; PANEL_ROWS];
+        _mm256_storeu_ps(m.as_mut_ptr(), m_acc);
+        core::array::from_fn(|r| hsum(acc[r]) - m[r])
+    }
+}
+
+/// [`q6_k_body`] for one row against a k-quant panel on 256-bit vectors: the same integer
+/// sums and f32 steps per row, so the same bits.
+///
+/// # Safety
+/// AVX2, FMA and F16C usable.
+#[inline(always)]
+unsafe fn q6_kpanel_body_256(row: &[u8], panel: &[KPanelBlock]) -> [f32; PANEL_ROWS] {
+    // SAFETY: as for `kpanel_body_256`.
+    unsafe {
+        let (blocks, rest) = row.as_chunks::<{ BlockQ6K::BYTES }>();
+        assert!(rest.is_empty() && blocks.len() == panel.len(), "dot_kpanel: row of {} blocks for {}", blocks.len(), panel.len());
+        let m32 = _mm256_set1_epi8(32);
+        let mut acc = [_mm256_setzero_ps(); PANEL_ROWS];
+        for (raw, kb) in blocks.iter().zip(panel) {
+            for line in (0..raw.len()).step_by(64) {
+                prefetch_ahead(&raw[line..], row.len());
+            }
+            let b = BlockQ6K::new(raw);
+            let (ql, qh, sc) = (b.ql(), b.qh(), b.scales());
+            let mut s = [_mm256_setzero_si256(); PANEL_ROWS];
+            for k in 0..8 {
+                let (q, scv) = q6_sub(ql, qh, sc, k);
+                for r in 0..PANEL_ROWS {
+                    // q - 32: subtract 32 * (sum of each code pair), as q6_k_body.
+                    let xv = _mm256_loadu_si256(kb.codes[k][r].as_ptr() as *const __m256i);
+                    let d16 = _mm256_sub_epi16(_mm256_maddubs_epi16(q, xv), _mm256_maddubs_epi16(m32, xv));
+                    s[r] = _mm256_add_epi32(s[r], _mm256_madd_epi16(d16, scv));
+                }
+            }
+            let mut dd = [0.0f32; PANEL_ROWS];
+            _mm256_storeu_ps(dd.as_mut_ptr(), _mm256_mul_ps(f16x8(b.d_bits()), _mm256_loadu_ps(kb.scales.as_ptr())));
+            for r in 0..PANEL_ROWS {
+                acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(dd[r]), _mm256_cvtepi32_ps(s[r]), acc[r]);
+            }
+        }
+        acc.map(|a| hsum(a))
+    }
+}
+
+/// The codes (0..63) of Q6_K sub-block k (weights 32k..32k+32) and its two 16-weight
+/// scales as 16-bit lanes (the low 128 bits the first half's).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q6_sub(ql: &[u8], qh: &[u8], sc: &[u8], k: usize) -> (__m256i, __m256i) {
+    let (h, g) = (k / 4, k % 4);
+    let low = _mm256_set1_epi8(0x0f);
+    let lb = load32(&ql[64 * h + 32 * (g & 1)..64 * h + 32 * (g & 1) + 32]);
+    let nib = if g < 2 { _mm256_and_si256(lb, low) } else { _mm256_and_si256(_mm256_srli_epi16::<4>(lb), low) };
+    let hb = load32(&qh[32 * h..32 * h + 32]);
+    let high = _mm256_and_si256(_mm256_srl_epi16(hb, _mm_cvtsi32_si128(2 * g as i32)), _mm256_set1_epi8(3));
+    let q = _mm256_or_si256(nib, _mm256_slli_epi16::<4>(high));
+    let scv = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1] as i8 as i16), _mm_set1_epi16(sc[2 * k] as i8 as i16));
+    (q, scv)
 }
 
 /// `fma(a, b, c)` on scalars, rounded once.
