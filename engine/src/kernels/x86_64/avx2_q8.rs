@@ -620,8 +620,6 @@ unsafe fn kpanel_body_512<const FIVE: bool, const BB: usize>(row: &[u8], panel: 
     unsafe {
         let (blocks, rest) = row.as_chunks::<BB>();
         assert!(rest.is_empty() && blocks.len() == panel.len(), "dot_kpanel: row of {} blocks for {}", blocks.len(), panel.len());
-        let low = _mm256_set1_epi8(0x0f);
-        let one = _mm256_set1_epi8(1);
         let mut acc = [_mm512_setzero_ps(); PAIRS];
         let mut m_acc = _mm256_setzero_ps();
         let pick: [__m512i; PAIRS] =
@@ -630,34 +628,12 @@ unsafe fn kpanel_body_512<const FIVE: bool, const BB: usize>(row: &[u8], panel: 
             for line in (0..raw.len()).step_by(64) {
                 prefetch_ahead(&raw[line..], row.len());
             }
-            let (d_bits, dmin_bits, scales, qs, qh) = if FIVE {
-                let b = BlockQ5K::new(raw);
-                (b.d_bits(), b.dmin_bits(), b.scales(), b.qs(), Some(load32(b.qh())))
-            } else {
-                let b = BlockQ4K::new(raw);
-                (b.d_bits(), b.dmin_bits(), b.scales(), b.qs(), None)
-            };
-            let sm: [(u8, u8); 8] = core::array::from_fn(|j| scale_min(scales, j));
-            // The minimums: M[r] = sum_j m_j * sum_j[r], exact in 32 bits.
-            let mut mins = _mm256_setzero_si256();
-            for k in 0..4 {
-                let pair = (sm[2 * k].1 as u32 | (sm[2 * k + 1].1 as u32) << 16) as i32;
-                let sums = _mm256_loadu_si256(kb.sum_pairs[k].as_ptr() as *const __m256i);
-                mins = _mm256_add_epi32(mins, _mm256_madd_epi16(sums, _mm256_set1_epi32(pair)));
-            }
+            let KHeader { d_bits, dmin_bits, sm, qs, qh } = k_header::<FIVE, BB>(raw);
             let dx = _mm256_loadu_ps(kb.scales.as_ptr());
-            m_acc = _mm256_fmadd_ps(_mm256_mul_ps(f16x8(dmin_bits), dx), _mm256_cvtepi32_ps(mins), m_acc);
+            m_acc = _mm256_fmadd_ps(_mm256_mul_ps(f16x8(dmin_bits), dx), _mm256_cvtepi32_ps(k_mins(&sm, kb)), m_acc);
             let mut s = [_mm512_setzero_si512(); PAIRS];
             for c in 0..4 {
-                let q = load32(&qs[32 * c..32 * c + 32]);
-                let (mut lo, mut hi) = (_mm256_and_si256(q, low), _mm256_and_si256(_mm256_srli_epi16::<4>(q), low));
-                if let Some(hb) = qh {
-                    // As in k_body: bit 2c of qh[l] is bit 4 of weight l of sub-block 2c.
-                    let b0 = _mm256_and_si256(_mm256_srl_epi16(hb, _mm_cvtsi32_si128(2 * c as i32)), one);
-                    let b1 = _mm256_and_si256(_mm256_srl_epi16(hb, _mm_cvtsi32_si128(2 * c as i32 + 1)), one);
-                    lo = _mm256_or_si256(lo, _mm256_slli_epi16::<4>(b0));
-                    hi = _mm256_or_si256(hi, _mm256_slli_epi16::<4>(b1));
-                }
+                let (lo, hi) = k_codes(qs, qh, c);
                 let (lo, hi) = (_mm512_broadcast_i64x4(lo), _mm512_broadcast_i64x4(hi));
                 let (sv0, sv1) = (_mm512_set1_epi16(sm[2 * c].0 as i16), _mm512_set1_epi16(sm[2 * c + 1].0 as i16));
                 for p in 0..PAIRS {
@@ -751,12 +727,16 @@ unsafe fn q6_kpanel_body_512(row: &[u8], panel: &[KPanelBlock]) -> [f32; PANEL_R
 
 /// The block header of a Q4_K / Q5_K block: its f16 `d` and `dmin` bits, the 8 sub-block
 /// (scale, minimum) pairs, the codes and (Q5_K) the fifth bits.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-fn k_header<const FIVE: bool, const BB: usize>(raw: &[u8; BB]) -> KHeader<'_> {
+///
+/// # Safety
+/// AVX2 usable (the fifth bits are loaded as a vector).
+#[inline(always)]
+unsafe fn k_header<const FIVE: bool, const BB: usize>(raw: &[u8; BB]) -> KHeader<'_> {
     let (d_bits, dmin_bits, scales, qs, qh) = if FIVE {
         let b = BlockQ5K::new(raw);
-        (b.d_bits(), b.dmin_bits(), b.scales(), b.qs(), Some(load32(b.qh())))
+        // SAFETY: the caller guarantees AVX2; `load32` takes a bounds-checked 32-byte slice.
+        let qh = unsafe { load32(b.qh()) };
+        (b.d_bits(), b.dmin_bits(), b.scales(), b.qs(), Some(qh))
     } else {
         let b = BlockQ4K::new(raw);
         (b.d_bits(), b.dmin_bits(), b.scales(), b.qs(), None)
