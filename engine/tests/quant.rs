@@ -640,6 +640,7 @@ fn q8_kernels_equal_the_reference_bit_for_bit() {
                 let both: Vec<f32> = (0..8).flat_map(|i| if i % 2 == 0 { x.clone() } else { neg.clone() }).collect();
                 let mut b8 = Q8Buf::default();
                 b8.quantize(block, &both, n);
+                b8.build_panels();
                 let panel = if block == 32 { k.dot_q8_panel(t, row, b8.panel(0)) } else { k.dot_q8_kpanel(t, row, b8.kpanel(0)) };
                 if let Some(panel) = panel {
                     for (i, v) in panel.iter().enumerate() {
@@ -674,6 +675,8 @@ fn q8_panels_interleave_whole_groups_of_eight_rows() {
     let x = random_x(&mut rng, rows * cols);
     let mut b = Q8Buf::default();
     b.quantize(32, &x, cols);
+    assert_eq!(b.panel_groups(), 0, "no panels before build_panels");
+    b.build_panels();
     assert_eq!(b.panel_groups(), 2);
     for g in 0..2 {
         let p = b.panel(g);
@@ -697,6 +700,7 @@ fn q8_panels_interleave_whole_groups_of_eight_rows() {
     let x = random_x(&mut rng, rows * cols);
     let mut k = Q8Buf::default();
     k.quantize(256, &x, cols);
+    k.build_panels();
     assert_eq!(k.panel_groups(), 2);
     for g in 0..2 {
         let p = k.kpanel(g);
@@ -721,6 +725,7 @@ fn q8_panels_interleave_whole_groups_of_eight_rows() {
 fn q8_panel_past_the_whole_groups_panics() {
     let mut b = Q8Buf::default();
     b.quantize(32, &[0.5; 23 * 32], 32);
+    b.build_panels();
     b.panel(2);
 }
 

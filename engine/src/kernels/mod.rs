@@ -289,6 +289,11 @@ impl Kernels {
         };
         let Some(block) = block else { panic!("quantize_for: {} has no 8-bit products for this matrix", self.name()) };
         xq.quantize(block, x, w.cols());
+        if let MatData::Blocks { btype, .. } = w.data()
+            && self.set.simd.is_some_and(|s| arch::has_dot_q8_panel(s, btype) || arch::has_dot_q8_kpanel(s, btype))
+        {
+            xq.build_panels();
+        }
     }
 
     /// out (N, OC) = xq[rows] (N, IC) @ w (OC, IC)^T + bias (OC) with activations quantized
@@ -321,7 +326,8 @@ impl Kernels {
         // against a group's interleaved panel; a chunk of weight rows that fits the L2 cache
         // (about 256 KiB) against every group in turn, so that the group's panel stays in the
         // L1 cache while the chunk streams past it. The rows outside whole groups one at a time.
-        let (g0, g1) = (rows.start.div_ceil(PANEL_ROWS), rows.end / PANEL_ROWS);
+        // (Panels exist where `quantize_for` built them: this set has a panel kernel for the type.)
+        let (g0, g1) = (rows.start.div_ceil(PANEL_ROWS), (rows.end / PANEL_ROWS).min(xq.panel_groups()));
         let panels = match xq.block() {
             crate::quant::q8::SUB => self.set.simd.is_some_and(|s| arch::has_dot_q8_panel(s, btype)),
             _ => self.set.simd.is_some_and(|s| arch::has_dot_q8_kpanel(s, btype)),

@@ -231,6 +231,13 @@ impl Q8Buf {
         }
         self.panels.clear();
         self.kpanels.clear();
+    }
+
+    /// Interleaves every whole group of [`PANEL_ROWS`] quantized rows into panels
+    /// ([`Q8Buf::panel`] / [`Q8Buf::kpanel`]), for kernel sets that have panel kernels
+    /// (`Kernels::quantize_for` calls it; the next `quantize` drops them).
+    pub fn build_panels(&mut self) {
+        let (block, cols) = (self.block, self.cols);
         if block == QK_K {
             let groups = self.rows / PANEL_ROWS;
             self.kpanels.resize(groups * self.row_blocks, KPanelBlock::ZERO);
@@ -270,9 +277,10 @@ impl Q8Buf {
     }
 
     /// The whole groups of [`PANEL_ROWS`] rows held as panels ([`Q8Buf::panel`] for blocks of
-    /// 32, [`Q8Buf::kpanel`] for blocks of 256).
+    /// 32, [`Q8Buf::kpanel`] for blocks of 256; 0 until [`Q8Buf::build_panels`]).
     pub fn panel_groups(&self) -> usize {
-        self.rows / PANEL_ROWS
+        let built = if self.block == SUB { self.panels.len() } else { self.kpanels.len() };
+        if built == 0 { 0 } else { self.rows / PANEL_ROWS }
     }
 
     /// Rows `8g..8g+8` interleaved, one [`KPanelBlock`] per 256-code block (panics unless
