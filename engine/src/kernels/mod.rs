@@ -348,20 +348,12 @@ impl Kernels {
                     }
                 }
             }
-            let outside = (rows.start..g0 * PANEL_ROWS).chain(g1 * PANEL_ROWS..rows.end);
-            for r in outside {
-                let mut o0 = 0;
-                while o0 + 4 <= oc {
-                    let d = self.dot_q8_rows4(btype, [row(o0), row(o0 + 1), row(o0 + 2), row(o0 + 3)], xq.row(r));
-                    for (j, v) in d.into_iter().enumerate() {
-                        out[(r - rows.start) * oc + o0 + j] = add_bias(o0 + j, v);
-                    }
-                    o0 += 4;
-                }
-                for o in o0..oc {
-                    out[(r - rows.start) * oc + o] = add_bias(o, self.dot_q8(btype, row(o), xq.row(r)));
-                }
-            }
+            // The rows before and after the whole groups (fewer than eight each, so no panel
+            // there): the paths below.
+            let (head, tail) = (rows.start..g0 * PANEL_ROWS, g1 * PANEL_ROWS..rows.end);
+            let (head_out, rest) = out.split_at_mut(head.len() * oc);
+            self.matmul_q8(head_out, xq, head, w, bias);
+            self.matmul_q8(&mut rest[(g1 - g0) * PANEL_ROWS * oc..], xq, tail, w, bias);
             return;
         }
         // Prefill: each weight row against eight input rows at a time (each decoded weight
